@@ -1,0 +1,30 @@
+"""ComfyUI entry point of the model library.
+
+ComfyUI imports this folder as a package: we export the node mappings (none: the
+library adds no nodes) and the web directory, and register every route on
+``PromptServer.instance``. Imported anywhere else (tests, tools) it does nothing more.
+"""
+from __future__ import annotations
+
+import logging
+
+NODE_CLASS_MAPPINGS: dict = {}
+NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+WEB_DIRECTORY = "./web/comfyui"
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
+
+_log = logging.getLogger(__name__)
+
+
+def _register_with_comfyui() -> None:
+    from .py.host.comfyui import comfyui_available, register_with_comfyui
+
+    if comfyui_available():
+        register_with_comfyui()
+
+
+try:
+    _register_with_comfyui()
+except ImportError:  # the package is being imported outside ComfyUI, or half-installed
+    _log.debug("model library: ComfyUI host not available", exc_info=True)

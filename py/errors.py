@@ -1,0 +1,93 @@
+"""Domain errors every layer raises and one mapping renders as the JSON envelope.
+
+Services raise these; handlers never build error responses themselves. Each error
+carries the HTTP ``status`` and a stable ``code`` clients (and tests) can rely on.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class LibraryError(Exception):
+    """Base of every expected failure; rendered as ``{"success": false, "error": ...}``."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = dict(extra or {})
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"success": False, "error": self.message, "code": self.code}
+        body.update(self.extra)
+        return body
+
+
+class ValidationError(LibraryError):
+    status = 400
+    code = "invalid_input"
+
+
+class PathOutsideLibrary(LibraryError):
+    status = 403
+    code = "path_outside_library"
+
+
+class CrossSiteRequest(LibraryError):
+    status = 403
+    code = "cross_site_request"
+
+
+class ModelNotFound(LibraryError):
+    status = 404
+    code = "model_not_found"
+
+
+class NotFoundError(LibraryError):
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(LibraryError):
+    status = 409
+    code = "conflict"
+
+
+class AlreadyRunning(ConflictError):
+    code = "already_running"
+
+
+class EarlyAccessRequired(LibraryError):
+    status = 401
+    code = "early_access"
+
+
+class AuthenticationRequired(LibraryError):
+    status = 401
+    code = "authentication_required"
+
+
+class UpstreamNotFound(LibraryError):
+    """The upstream service (CivitAI) does not know the thing asked for."""
+
+    status = 404
+    code = "upstream_not_found"
+
+
+class UpstreamUnavailable(LibraryError):
+    """The upstream service failed (5xx, timeout, malformed answer)."""
+
+    status = 502
+    code = "upstream_unavailable"
+
+
+class RateLimited(UpstreamUnavailable):
+    status = 503
+    code = "rate_limited"
+
+
+class ServiceNotReady(LibraryError):
+    status = 503
+    code = "service_not_ready"
