@@ -1,0 +1,114 @@
+"""Crash-safe whole-file writes: readers see the old content or the new, never a torn file.
+
+Owns the temp-file + fsync + ``os.replace`` dance (sidecars, settings, caches); it must not
+decide what to write or where (callers validate paths through the path guard first).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import stat
+from contextlib import suppress
+from typing import Any
+
+__all__ = ["TEMP_SUFFIX", "is_atomic_temp_name", "write_bytes_atomic", "write_json_atomic"]
+
+TEMP_SUFFIX = ".tmp"
+# A hidden prefix keeps half-written files out of directory listings and of our scanner.
+_TEMP_PREFIX = "."
+_TOKEN_BYTES = 6
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def is_atomic_temp_name(name: str) -> bool:
+    """True for a temp file name this module creates (``.<name>.<12 hex>.tmp``).
+
+    A writer killed between creating and renaming its temp file leaves one behind; the
+    scanner can use this to ignore (or clean up) such leftovers.
+    """
+    if not (name.startswith(_TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+        return False
+    stem = name[len(_TEMP_PREFIX) : -len(TEMP_SUFFIX)]
+    _, dot, token = stem.rpartition(".")
+    return bool(dot) and len(token) == 2 * _TOKEN_BYTES and all(c in "0123456789abcdef" for c in token)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace the file at ``path`` with ``data`` atomically and durably.
+
+    Writes a hidden temp file in the same folder, fsyncs it, gives it the mode of the
+    existing target (a new file gets the default ``0o666 & ~umask``), renames it over the
+    target with ``os.replace`` and fsyncs the folder where the platform allows it. If the
+    target is a symlink, the link itself is replaced by a regular file.
+
+    Raises ``OSError`` from the filesystem (the temp file is removed first); the target is
+    then untouched. Blocking: call through ``asyncio.to_thread`` from async code.
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory, name = os.path.split(target)
+    view = memoryview(data)
+    mode = _existing_mode(target)
+    fd, temp = _create_temp(directory, name)
+    try:
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mode is not None:
+            os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_directory(directory)
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> None:
+    """Serialise ``obj`` as UTF-8 JSON (``ensure_ascii=False``) and write it atomically.
+
+    Raises ``TypeError``/``ValueError`` for an object JSON cannot encode, before any file
+    is touched; otherwise as ``write_bytes_atomic``.
+    """
+    data = json.dumps(obj, ensure_ascii=False, indent=indent).encode("utf-8")
+    write_bytes_atomic(path, data)
+
+
+def _existing_mode(target: str) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    # 0o666 lets the process umask decide a new file's mode, as open(..., "w") would;
+    # mkstemp's fixed 0o600 would make every rewritten-from-scratch sidecar private.
+    for _ in range(16):
+        temp = os.path.join(directory, f"{_TEMP_PREFIX}{name}.{secrets.token_hex(_TOKEN_BYTES)}{TEMP_SUFFIX}")
+        try:
+            return os.open(temp, _OPEN_FLAGS, 0o666), temp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "could not create a unique temp file", directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    # Makes the rename itself durable on POSIX; Windows cannot open directories, and some
+    # filesystems (network, FUSE) refuse fsync on them: the data is still written.
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
