@@ -53,11 +53,7 @@ class FileStamp:
 
 @dataclass(slots=True, frozen=True, kw_only=True)
 class ModelEntry:
-    """One model file as the library knows it.
-
-    ``sidecar`` keeps the whole sidecar dict as read (unknown keys included) so a
-    rewrite never drops another tool's data.
-    """
+    """One model file as the library knows it (the fields a listing or filter needs)."""
 
     model_type: ModelType
     file_path: str  # absolute, forward slashes
@@ -86,8 +82,8 @@ class ModelEntry:
     usage_tips: str = ""
     metadata_status: MetadataStatus = MetadataStatus.MISSING
     sidecar_mtime_ns: int = 0  # 0 = no sidecar file
-    has_sidecar: bool = False
-    sidecar: dict[str, Any] = field(default_factory=dict)
+    # The full sidecar stays on disk: 10,000 parsed CivitAI documents would not fit the
+    # memory budget. ``civitai`` holds only ``civitai_summary`` of it.
 
     @property
     def display_name(self) -> str:

@@ -1,0 +1,247 @@
+"""The composition root: builds every service once per process and runs their lifetimes.
+
+Owns construction order and start/stop; holds no business logic. Both hosts (ComfyUI
+and standalone) call ``build_services`` with a ``LibraryConfig`` and then drive
+``start``/``stop`` from their application's cleanup context.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import jinja2
+
+from .services.index_cache import IndexCache, default_cache_dir
+from .services.library_watcher import LibraryWatcher
+from .services.model_hasher import FileHashes, HashQueue
+from .services.model_records import ModelType
+from .services.model_scanner import LibraryRoot
+from .services.model_service import HashStore, ModelService
+from .services.path_guard import PathGuard
+from .services.server_i18n import ServerI18n
+from .services.settings_manager import SettingsManager, default_settings_path
+from .services.websocket_manager import EventForwarder, WebSocketManager
+
+_log = logging.getLogger(__name__)
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(slots=True, kw_only=True)
+class LibraryConfig:
+    """What a host decides: where models live, where state lives, how events travel."""
+
+    roots: dict[ModelType, list[LibraryRoot]]
+    settings_path: Path | None = None
+    cache_dir: Path | None = None
+    forward_event: EventForwarder | None = None
+    watch: bool = True
+    host_name: str = "standalone"
+
+
+@dataclass(slots=True, kw_only=True)
+class AppServices:
+    """Every long-lived service of the process, built once by ``build_services``."""
+
+    config: LibraryConfig
+    settings: SettingsManager
+    path_guard: PathGuard
+    ws: WebSocketManager
+    cache: IndexCache
+    hashes: HashStore
+    hash_queue: HashQueue
+    jinja_env: jinja2.Environment
+    i18n: ServerI18n
+    version: str
+    plugin_dir: Path
+    model_services: dict[ModelType, ModelService] = field(default_factory=dict)
+    watcher: LibraryWatcher | None = None
+    route_controllers: list[Any] = field(default_factory=list)
+    _tasks: list[asyncio.Task] = field(default_factory=list)
+    on_started: list[Callable[["AppServices"], Any]] = field(default_factory=list)
+    on_stopping: list[Callable[["AppServices"], Any]] = field(default_factory=list)
+
+    def service(self, model_type: ModelType) -> ModelService:
+        return self.model_services[model_type]
+
+    def service_for_path(self, path: str) -> ModelService | None:
+        for service in self.model_services.values():
+            if service.root_for(path) is not None:
+                return service
+        return None
+
+
+def read_version(plugin_dir: Path) -> str:
+    """``X.Y.Z-<short git hash>``, or ``X.Y.Z-stable`` outside a git checkout."""
+    version = "0.0.0"
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = None
+    try:
+        text = (plugin_dir / "pyproject.toml").read_text(encoding="utf-8")
+        if tomllib is not None:
+            version = tomllib.loads(text)["project"]["version"]
+        else:
+            for line in text.splitlines():
+                if line.strip().startswith("version"):
+                    version = line.split("=", 1)[1].strip().strip('"')
+                    break
+    except (OSError, KeyError, ValueError):
+        pass
+    suffix = "stable"
+    if (plugin_dir / ".git").exists():
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(plugin_dir), "rev-parse", "--short", "HEAD"],
+                capture_output=True, text=True, timeout=5, check=False,
+            )
+            if out.returncode == 0 and out.stdout.strip():
+                suffix = out.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return f"{version}-{suffix}"
+
+
+def build_services(config: LibraryConfig) -> AppServices:
+    """Construct every service (no I/O beyond reading the settings file)."""
+    settings = SettingsManager(path=config.settings_path or default_settings_path())
+    cache = IndexCache(path=(config.cache_dir or default_cache_dir()) / "index.sqlite3")
+    ws = WebSocketManager(forward=config.forward_event)
+    hashes = HashStore(cache=cache)
+    guard = PathGuard({t: [r.path for r in roots] for t, roots in config.roots.items()})
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(PLUGIN_DIR / "templates")),
+        autoescape=jinja2.select_autoescape(["html", "xml"]),
+        enable_async=True,
+    )
+    i18n = ServerI18n(locales_dir=PLUGIN_DIR / "locales")
+    services_ref: dict[str, AppServices] = {}
+
+    async def on_hash_done(key: str, result: FileHashes | None, error: BaseException | None) -> None:
+        type_value, _, path = key.partition("\x00")
+        service = services_ref["app"].model_services.get(ModelType(type_value))
+        if service is None:
+            return
+        await service.on_hash_done(
+            path, result.sha256 if result else None, result.autov2 if result else None, error
+        )
+
+    rate = settings.get("hash_max_mb_per_second")
+    hash_queue = HashQueue(on_done=on_hash_done, max_bytes_per_second=rate * 1024 * 1024 if rate else None)
+
+    def submit_hash(model_type: ModelType, path: str) -> None:
+        hash_queue.submit(f"{model_type.value}\x00{path}", path)
+
+    app_services = AppServices(
+        config=config,
+        settings=settings,
+        path_guard=guard,
+        ws=ws,
+        cache=cache,
+        hashes=hashes,
+        hash_queue=hash_queue,
+        jinja_env=env,
+        i18n=i18n,
+        version=read_version(PLUGIN_DIR),
+        plugin_dir=PLUGIN_DIR,
+    )
+    services_ref["app"] = app_services
+    for model_type in ModelType:
+        app_services.model_services[model_type] = ModelService(
+            model_type=model_type,
+            roots=config.roots.get(model_type, []),
+            cache=cache,
+            hashes=hashes,
+            ws=ws,
+            submit_hash=submit_hash,
+            write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
+        )
+    return app_services
+
+
+async def start_services(app: AppServices) -> None:
+    """Open the cache, attach services to their routes and start scanning in the background.
+
+    Returns quickly: pages answer (with the initializing view) while a cold scan runs.
+    """
+    await app.cache.open()
+    await app.hashes.load()
+    app.hash_queue.set_paused(True)  # the first scans get the disk to themselves
+    await app.hash_queue.start()
+    for controller in app.route_controllers:
+        controller.attach_service(app.model_services[controller.model_type])
+    app._tasks.append(asyncio.create_task(_initialize_all(app), name="lm-initialize"))
+    for hook in app.on_started:
+        result = hook(app)
+        if asyncio.iscoroutine(result):
+            await result
+
+
+async def _initialize_all(app: AppServices) -> None:
+    # one type after the other: they share one disk, and LoRAs are what people open first
+    for model_type in (ModelType.LORA, ModelType.CHECKPOINT, ModelType.EMBEDDING):
+        try:
+            await app.model_services[model_type].initialize()
+        except Exception:
+            _log.exception("initial scan of %s failed", model_type.prefix)
+    app.hash_queue.set_paused(False)
+    if app.config.watch:
+        roots = sorted({r.path for s in app.model_services.values() for r in s.roots})
+
+        async def on_change(folders: list[str] | None) -> None:
+            for service in app.model_services.values():
+                if folders is None:
+                    await service.reconcile()
+                    continue
+                mine = [f for f in folders if service.root_for(f) is not None]
+                # a folder above a root (e.g. the root itself was replaced) means: walk all
+                if any(f.rstrip("/") in {r.path.rstrip("/") for r in service.roots} for f in mine):
+                    await service.reconcile()
+                elif mine:
+                    await service.reconcile(scope=mine)
+
+        app.watcher = LibraryWatcher(roots=roots, on_change=on_change)
+        await app.watcher.start()
+
+
+async def stop_services(app: AppServices) -> None:
+    for hook in app.on_stopping:
+        try:
+            result = hook(app)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            _log.exception("shutdown hook failed")
+    for task in app._tasks:
+        task.cancel()
+    for task in app._tasks:
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+    app._tasks.clear()
+    if app.watcher is not None:
+        await app.watcher.stop()
+    await app.hash_queue.stop()
+    await app.ws.close_all()
+    await app.cache.close()
+
+
+def roots_from_paths(model_type: ModelType, paths: list[str], sub_type: str = "") -> list[LibraryRoot]:
+    out: list[LibraryRoot] = []
+    seen: set[str] = set()
+    for raw in paths:
+        if not raw:
+            continue
+        path = os.path.abspath(os.path.expanduser(raw)).replace(os.sep, "/")
+        if path in seen:
+            continue
+        seen.add(path)
+        out.append(LibraryRoot(path=path, model_type=model_type, sub_type=sub_type))
+    return out

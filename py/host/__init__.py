@@ -1,0 +1,1 @@
+"""Host adapters: the only place that knows whether ComfyUI is around."""

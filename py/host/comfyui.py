@@ -1,0 +1,93 @@
+"""The ComfyUI host: roots from ``folder_paths``, routes on ``PromptServer.instance``,
+events forwarded on ComfyUI's own socket.
+
+The only module that imports ComfyUI. Registration happens at import time of the plugin
+(ComfyUI imports custom nodes before it adds its routes and starts serving).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..app import library_lifetime, register_routes
+from ..app_services import AppServices, LibraryConfig, build_services, roots_from_paths
+from ..services.model_records import ModelType
+from ..services.settings_manager import SettingsManager, default_settings_path
+
+_log = logging.getLogger(__name__)
+
+# ComfyUI serves GET /embeddings itself (the frontend's autocomplete reads it): our
+# embeddings page lives at /lm/embeddings there, never shadowing a core route.
+CORE_ROUTE_CLASHES = frozenset({"/embeddings"})
+
+_registered: AppServices | None = None
+
+
+def comfyui_available() -> bool:
+    try:
+        import folder_paths  # noqa: F401
+        from server import PromptServer
+    except ImportError:
+        return False
+    return getattr(PromptServer, "instance", None) is not None
+
+
+def _folder_paths(name: str, *legacy: str) -> list[str]:
+    import folder_paths
+
+    for key in (name, *legacy):
+        try:
+            paths = folder_paths.get_folder_paths(key)
+        except (KeyError, AttributeError):
+            continue
+        if paths:
+            return list(paths)
+    return []
+
+
+def comfyui_roots(settings: SettingsManager) -> dict[ModelType, list[Any]]:
+    return {
+        ModelType.LORA: roots_from_paths(ModelType.LORA, _folder_paths("loras") + settings.get("lora_roots")),
+        ModelType.CHECKPOINT: roots_from_paths(
+            ModelType.CHECKPOINT, _folder_paths("checkpoints") + settings.get("checkpoint_roots"), "checkpoint"
+        )
+        + roots_from_paths(
+            ModelType.CHECKPOINT,
+            _folder_paths("diffusion_models", "unet") + settings.get("diffusion_model_roots"),
+            "diffusion_model",
+        ),
+        ModelType.EMBEDDING: roots_from_paths(
+            ModelType.EMBEDDING, _folder_paths("embeddings") + settings.get("embedding_roots")
+        ),
+    }
+
+
+def register_with_comfyui() -> AppServices:
+    """Build the services and register every route on ComfyUI's server (once)."""
+    global _registered
+    if _registered is not None:
+        return _registered
+    from server import PromptServer
+
+    instance = PromptServer.instance
+    settings_path = default_settings_path()
+    settings = SettingsManager(path=settings_path)
+
+    def forward(event: str, payload: dict[str, Any]) -> None:
+        # thread-safe in ComfyUI; the sidebar listens on ComfyUI's socket for lm.* events
+        instance.send_sync(f"lm.{event}", payload)
+
+    config = LibraryConfig(
+        roots=comfyui_roots(settings),
+        settings_path=settings_path,
+        forward_event=forward,
+        host_name="comfyui",
+    )
+    services = build_services(config)
+    register_routes(instance.routes, services, skip_paths=CORE_ROUTE_CLASHES)
+    instance.app.cleanup_ctx.append(library_lifetime(services))
+    _registered = services
+    _log.info("model library: routes registered (%d LoRA, %d checkpoint, %d embedding roots)",
+              len(config.roots[ModelType.LORA]), len(config.roots[ModelType.CHECKPOINT]),
+              len(config.roots[ModelType.EMBEDDING]))
+    return services

@@ -1,0 +1,1 @@
+"""HTTP layer: route table, controllers and thin handlers."""

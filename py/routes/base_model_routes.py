@@ -1,0 +1,85 @@
+"""Route controller shared by every model type.
+
+Builds the handler graph through ``_create_handler_set`` once the model service is
+attached; until then every route answers 503 ``Service not ready``. Subclasses name
+their type and add ``setup_specific_routes``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from ..errors import ServiceNotReady
+from ..services.model_queries import ModelQueries
+from ..services.model_records import ModelType
+from ..services.model_service import ModelService
+from .handlers.model_handlers import (
+    Handler,
+    HandlerContext,
+    ModelHandlerSet,
+    ModelListingHandler,
+    ModelPageView,
+    ModelQueryHandler,
+)
+from .model_route_registrar import COMMON_ROUTE_DEFINITIONS, ModelRouteRegistrar
+
+if TYPE_CHECKING:
+    from ..app_services import AppServices
+
+
+class BaseModelRoutes:
+    """Binds the common routes of one model type to its (possibly not yet ready) handlers."""
+
+    model_type: ModelType
+
+    def __init__(self, *, services: "AppServices") -> None:
+        self.services = services
+        self.service: ModelService | None = None
+        self._handler_set: ModelHandlerSet | None = None
+        self._handlers: dict[str, Handler] = {}
+
+    @property
+    def prefix(self) -> str:
+        return self.model_type.prefix
+
+    def attach_service(self, service: ModelService) -> None:
+        self.service = service
+        self._handler_set = self._create_handler_set(service)
+        self._handlers = self._handler_set.to_route_mapping()
+
+    def _context(self, service: ModelService) -> HandlerContext:
+        s = self.services
+        return HandlerContext(
+            model_type=self.model_type,
+            service=service,
+            queries=ModelQueries(service=service),
+            guard=s.path_guard,
+            settings=s.settings,
+        )
+
+    def _create_handler_set(self, service: ModelService) -> ModelHandlerSet:
+        s = self.services
+        ctx = self._context(service)
+        return ModelHandlerSet(
+            page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version),
+            listing=ModelListingHandler(ctx=ctx),
+            query=ModelQueryHandler(ctx=ctx),
+        )
+
+    def _proxy(self, name: str) -> Handler:
+        async def proxy(request: web.Request) -> web.StreamResponse:
+            handler = self._handlers.get(name)
+            if handler is None:
+                raise ServiceNotReady("Service not ready")
+            return await handler(request)
+
+        proxy.__name__ = name
+        return proxy
+
+    def register(self, registrar: ModelRouteRegistrar) -> None:
+        registrar.register_definitions(COMMON_ROUTE_DEFINITIONS, self.prefix, self._proxy)
+        self.setup_specific_routes(registrar, self.prefix)
+
+    def setup_specific_routes(self, registrar: ModelRouteRegistrar, prefix: str) -> None:
+        """Routes only this model type has; subclasses override."""

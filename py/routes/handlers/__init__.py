@@ -1,0 +1,1 @@
+"""Thin HTTP adapters grouped by concern."""

@@ -1,0 +1,351 @@
+"""The library of one model type: start-up, reconcile, hashing results and reads.
+
+Owns the index of its type and keeps it, the hash index and the SQLite cache in step
+with the disk; emits ``models_changed`` and init progress. Blocking work (walks, header
+reads, SQLite) runs in worker threads. It must not parse HTTP requests.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import quote
+
+from ..errors import ModelNotFound
+from .index_cache import IndexCache
+from .model_index import ListQuery, ModelIndex
+from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
+from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
+from .sidecar_store import preview_kind, read_model_sidecar, write_sidecar
+from .websocket_manager import WebSocketManager
+
+_log = logging.getLogger(__name__)
+
+
+class HashStore:
+    """Known hashes by file stamp, shared by every model type (one disk, one table)."""
+
+    def __init__(self, *, cache: IndexCache) -> None:
+        self._cache = cache
+        self._known: dict[tuple[int, int, int], tuple[str, str]] = {}
+
+    async def load(self) -> None:
+        self._known = await self._cache.load_hashes()
+
+    def lookup(self, stamp: FileStamp) -> tuple[str, str] | None:
+        return self._known.get((stamp.inode, stamp.size, stamp.mtime_ns))
+
+    async def remember(self, stamp: FileStamp, sha256: str, autov2: str) -> None:
+        self._known[(stamp.inode, stamp.size, stamp.mtime_ns)] = (sha256, autov2)
+        await self._cache.put_hash(stamp, sha256, autov2)
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Page:
+    items: list[ModelEntry]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def total_pages(self) -> int:
+        return (self.total + self.page_size - 1) // self.page_size if self.total else 0
+
+
+HashSubmitter = Callable[[ModelType, str], None]
+
+
+class ModelService:
+    """Everything the routes read about one model type, and the scans that feed it."""
+
+    def __init__(
+        self,
+        *,
+        model_type: ModelType,
+        roots: list[LibraryRoot],
+        cache: IndexCache,
+        hashes: HashStore,
+        ws: WebSocketManager,
+        submit_hash: HashSubmitter,
+        write_hash_sidecars: Callable[[], bool] = lambda: False,
+        scanner: ModelScanner | None = None,
+    ) -> None:
+        self.model_type = model_type
+        self.roots = roots
+        self.index = ModelIndex()
+        self._cache = cache
+        self._hashes = hashes
+        self._ws = ws
+        self._submit_hash = submit_hash
+        self._write_hash_sidecars = write_hash_sidecars
+        self._scanner = scanner or ModelScanner()
+        self.is_ready = False
+        self._reconcile_lock = asyncio.Lock()
+        self._reconcile_again = False
+        self._ready_event = asyncio.Event()
+        self.last_scan: dict[str, Any] = {}
+
+    @property
+    def prefix(self) -> str:
+        return self.model_type.prefix
+
+    def root_paths(self, sub_type: str | None = None) -> list[str]:
+        return [r.path for r in self.roots if sub_type is None or r.sub_type == sub_type]
+
+    def root_for(self, path: str) -> LibraryRoot | None:
+        best: LibraryRoot | None = None
+        for root in self.roots:
+            if path == root.path or path.startswith(root.path.rstrip("/") + "/"):
+                if best is None or len(root.path) > len(best.path):
+                    best = root
+        return best
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready_event.wait(), timeout)
+
+    # start-up ------------------------------------------------------------------
+    async def initialize(self) -> None:
+        """Serve the cached index at once (warm) or scan (cold), then reconcile."""
+        started = time.perf_counter()
+        cached = await self._cache.load_entries(self.model_type)
+        cached = {p: e for p, e in cached.items() if self.root_for(p) is not None}
+        if cached:
+            await asyncio.to_thread(self.index.add_many, cached.values())
+            self._mark_ready()
+            await self._init_progress("ready", 100, len(cached), len(cached))
+            _log.info("%s: %d models from cache in %.2fs", self.prefix, len(cached), time.perf_counter() - started)
+            await self.reconcile()
+        else:
+            await self._init_progress("scanning", 0, 0, 0)
+            await self.reconcile(initial=True)
+            self._mark_ready()
+            await self._init_progress("ready", 100, len(self.index), len(self.index))
+            _log.info("%s: cold scan of %d models in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
+
+    def _mark_ready(self) -> None:
+        self.is_ready = True
+        self._ready_event.set()
+
+    async def _init_progress(self, stage: str, progress: int, scanned: int, total: int) -> None:
+        await self._ws.broadcast_init_progress(
+            {
+                "model_type": self.model_type.value,
+                "stage": stage,
+                "progress": progress,
+                "scanned": scanned,
+                "total": total,
+                "ready": stage == "ready",
+            }
+        )
+
+    # reconcile -----------------------------------------------------------------
+    async def reconcile(self, *, initial: bool = False, scope: Iterable[str] | None = None) -> dict[str, int]:
+        """Stat-only walk of the roots (or of ``scope`` folders); apply the difference.
+
+        Coalesces: a call while one runs makes exactly one more run afterwards.
+        """
+        if self._reconcile_lock.locked():
+            self._reconcile_again = True
+            async with self._reconcile_lock:
+                return dict(self.last_scan)
+        async with self._reconcile_lock:
+            result = await self._reconcile_once(initial=initial, scope=scope)
+            while self._reconcile_again:
+                self._reconcile_again = False
+                result = await self._reconcile_once(initial=False, scope=None)
+            return result
+
+    async def _reconcile_once(self, *, initial: bool, scope: Iterable[str] | None) -> dict[str, int]:
+        started = time.perf_counter()
+        roots = self.roots
+        scope_dirs = sorted(set(scope)) if scope is not None else None
+        if scope_dirs is not None:
+            pairs = [(owner, folder) for folder in scope_dirs if (owner := self.root_for(folder)) is not None]
+            roots = [owner for owner, _ in pairs]
+            scope_dirs = [folder for _, folder in pairs]
+        previous = dict(self.index.entries)
+        stats = ScanStats()
+        lookup = self._hashes.lookup
+        if scope_dirs is not None:
+            gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats)
+        else:
+            gen = self._scanner.iter_batches(roots, previous, lookup, stats)
+        changed: list[ModelEntry] = []
+        sentinel = object()
+        while True:
+            batch = await asyncio.to_thread(next, gen, sentinel)
+            if batch is sentinel:
+                break
+            fresh = [e for e in batch if previous.get(e.file_path) is not e]
+            if fresh:
+                changed.extend(fresh)
+                if initial:
+                    self.index.add_many(fresh)
+                    await self._init_progress("scanning", 0, len(self.index), 0)
+        in_scope = (
+            (lambda p: True)
+            if scope_dirs is None
+            else (lambda p: any(p.startswith(d.rstrip("/") + "/") for d in scope_dirs))
+        )
+        removed = [p for p in previous if in_scope(p) and p not in stats.seen]
+        if not initial:
+            if len(changed) > 50:
+                self.index.add_many(changed)
+            else:
+                for entry in changed:
+                    self.index.upsert(entry)
+            for path in removed:
+                self.index.remove(path)
+        await self._cache.upsert_entries(changed)
+        await self._cache.delete_entries(removed)
+        for entry in changed:
+            if entry.hash_status is HashStatus.PENDING:
+                self._submit_hash(self.model_type, entry.file_path)
+        self.last_scan = {
+            "reused": stats.reused,
+            "built": stats.built,
+            "removed": len(removed),
+            "total": len(self.index),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        if (changed or removed) and not initial:
+            await self.broadcast_changed(
+                "scan", [e.file_path for e in changed][:200] + removed[:200]
+            )
+        return dict(self.last_scan)
+
+    async def broadcast_changed(self, reason: str, paths: list[str]) -> None:
+        await self._ws.broadcast(
+            {"type": "models_changed", "model_type": self.model_type.value, "reason": reason, "paths": paths}
+        )
+
+    async def refresh_paths(self, paths: Iterable[str], *, reason: str = "update", broadcast: bool = True) -> list[ModelEntry]:
+        """Re-read the given model files from disk into the index and cache.
+
+        A path that no longer exists is removed. Returns the fresh entries. Every
+        mutation ends here, so the index always equals what a fresh scan would build.
+        """
+        fresh: list[ModelEntry] = []
+        gone: list[str] = []
+        for path in paths:
+            root = self.root_for(path)
+            entry = None
+            if root is not None:
+                entry = await asyncio.to_thread(self._scanner.scan_one, root, path, self._hashes.lookup)
+            if entry is None:
+                if self.index.remove(path) is not None:
+                    gone.append(path)
+                continue
+            self.index.upsert(entry)
+            fresh.append(entry)
+            if entry.hash_status is HashStatus.PENDING:
+                self._submit_hash(self.model_type, entry.file_path)
+        await self._cache.upsert_entries(fresh)
+        await self._cache.delete_entries(gone)
+        if broadcast and (fresh or gone):
+            await self.broadcast_changed(reason, [e.file_path for e in fresh] + gone)
+        return fresh
+
+    # hashing -------------------------------------------------------------------
+    async def on_hash_done(self, path: str, sha256: str | None, autov2: str | None, error: BaseException | None) -> None:
+        entry = self.index.get(path)
+        if entry is None:
+            return
+        try:
+            st = await asyncio.to_thread(os.stat, path)
+        except OSError:
+            return
+        stamp = stamp_of(st)
+        if stamp != entry.stamp:
+            return  # the file changed while it was hashed: the reconcile queues it again
+        if error is not None or not sha256:
+            updated = entry.evolve(hash_status=HashStatus.FAILED)
+        else:
+            await self._hashes.remember(stamp, sha256, autov2 or sha256[:10])
+            updated = entry.evolve(sha256=sha256, autov2=autov2 or sha256[:10], hash_status=HashStatus.DONE)
+            if self._write_hash_sidecars() and entry.sidecar_mtime_ns == 0:
+                mtime = await asyncio.to_thread(self._write_hash_only_sidecar, updated)
+                updated = updated.evolve(sidecar_mtime_ns=mtime)
+        self.index.upsert(updated)
+        await self._cache.upsert_entries([updated])
+
+    @staticmethod
+    def _write_hash_only_sidecar(entry: ModelEntry) -> int:
+        data = read_model_sidecar(entry.file_path).data
+        data.update(
+            {
+                "file_name": entry.file_name,
+                "model_name": entry.model_name,
+                "file_path": entry.file_path,
+                "size": entry.stamp.size,
+                "modified": entry.stamp.mtime,
+                "sha256": entry.sha256,
+                "base_model": entry.base_model,
+            }
+        )
+        return write_sidecar(entry.file_path, data)
+
+    # reads -----------------------------------------------------------------------
+    def require(self, path: str) -> ModelEntry:
+        entry = self.index.get(path)
+        if entry is None:
+            raise ModelNotFound(f"no {self.model_type.value} at '{path}'")
+        return entry
+
+    def get_paginated_data(self, query: ListQuery, page: int, page_size: int) -> Page:
+        paths = self.index.query(query)
+        start = (page - 1) * page_size
+        entries = self.index.entries
+        items = [entries[p] for p in paths[start : start + page_size]]
+        return Page(items=items, total=len(paths), page=page, page_size=page_size)
+
+    def find_by_hash(self, value: str) -> list[ModelEntry]:
+        paths = self.index.hash_index.get(value.casefold(), set())
+        return [self.index.entries[p] for p in sorted(paths)]
+
+    def format_response(self, entry: ModelEntry) -> dict[str, Any]:
+        """The JSON listing item of one entry."""
+        preview_url = ""
+        if entry.preview_path:
+            version = entry.sidecar_mtime_ns or entry.stamp.mtime_ns
+            preview_url = f"/api/lm/previews?path={quote(entry.preview_path, safe='/')}&v={version}"
+        return {
+            "model_type": entry.model_type.value,
+            "model_name": entry.model_name,
+            "file_name": entry.file_name,
+            "file_path": entry.file_path,
+            "relative_path": entry.relative_path,
+            "folder": entry.folder,
+            "model_root": entry.root,
+            "size": entry.stamp.size,
+            "modified": entry.stamp.mtime,
+            "sha256": entry.sha256,
+            "autov2": entry.autov2,
+            "autov3": entry.autov3,
+            "hash_status": entry.hash_status.value,
+            "base_model": entry.base_model,
+            "sub_type": entry.sub_type,
+            "preview_url": preview_url,
+            "preview_type": preview_kind(entry.preview_path),
+            "preview_nsfw_level": entry.preview_nsfw_level,
+            "tags": list(entry.tags),
+            "trigger_words": list(entry.trigger_words),
+            "civitai_trigger_words": list(entry.civitai.get("trainedWords") or []),
+            "favorite": entry.favorite,
+            "notes": entry.notes,
+            "usage_tips": entry.usage_tips,
+            "from_civitai": entry.from_civitai,
+            "civitai": dict(entry.civitai),
+            "creator": entry.creator,
+            "metadata_status": entry.metadata_status.value,
+            "exclude": entry.exclude,
+        }
+
+    async def read_full_metadata(self, path: str) -> dict[str, Any]:
+        """The whole sidecar of a model (unknown keys included), read from disk."""
+        self.require(path)
+        read = await asyncio.to_thread(read_model_sidecar, path)
+        return read.data
