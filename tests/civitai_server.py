@@ -217,6 +217,7 @@ class CivitaiTestServer:
         self._images: dict[str, tuple[bytes, str]] = {}
         self._ids = itertools.count(1001)
         self._closing = asyncio.Event()
+        self._test_server: Any = None
         self.app = self._build_app()
 
     # ----------------------------------------------------------------- addresses
@@ -768,9 +769,20 @@ def _origin(request: web.Request) -> str:
 async def start_civitai_server(aiohttp_server: Any, **options: Any) -> CivitaiTestServer:
     """Start a ``CivitaiTestServer`` with pytest-aiohttp's ``aiohttp_server`` (127.0.0.1)."""
     server = CivitaiTestServer(**options)
-    test_server = await aiohttp_server(server.app)
-    server.bind(str(test_server.make_url("/")))
+    server._test_server = await aiohttp_server(server.app)
+    server.bind(str(server._test_server.make_url("/")))
     return server
+
+
+async def restart_civitai_server(server: CivitaiTestServer, aiohttp_server: Any) -> None:
+    """Stop ``server`` (open connections drop) and serve the same data and tokens on the same port."""
+    old = server._test_server
+    port = old.port
+    await old.close()
+    server._closing = asyncio.Event()
+    server.app = server._build_app()
+    server._test_server = await aiohttp_server(server.app, port=port)
+    server.bind(str(server._test_server.make_url("/")))
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """Sanity checks of the local CivitAI test server itself (shapes, limits, Range, faults)."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import aiohttp
@@ -144,3 +145,64 @@ async def test_synthetic_mode_knows_any_sha256(aiohttp_server) -> None:
             versions = await resp.json()
     assert len(versions) == 100
     assert {v["modelId"] for v in versions} <= set(range(1, 11))
+
+
+async def read_all(url: str, headers: dict[str, str] | None = None) -> bytes:
+    received = b""
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.get(url, headers=headers) as resp:
+                async for piece in resp.content.iter_any():
+                    received += piece
+        except aiohttp.ClientPayloadError:
+            pass
+    return received
+
+
+async def test_wrong_bytes_fault_keeps_the_length_but_not_the_hash(civitai: CivitaiTestServer) -> None:
+    version = civitai.add_version(tensor_bytes=10_000)
+    civitai.fail_next("signed", kind="wrong_bytes")
+    body = await read_all(civitai.download_url(version.id))
+    assert len(body) == len(version.content)
+    assert hashlib.sha256(body).hexdigest() != version.sha256
+
+
+async def test_truncated_fault_sends_half_the_advertised_body(civitai: CivitaiTestServer) -> None:
+    version = civitai.add_version(tensor_bytes=10_000)
+    civitai.fail_next("signed", kind="truncated")
+    body = await read_all(civitai.download_url(version.id))
+    assert body == version.content[: len(version.content) // 2]
+
+
+async def test_slow_fault_throttles_the_stream(civitai: CivitaiTestServer) -> None:
+    version = civitai.add_version(tensor_bytes=2_000)
+    civitai.fail_next("signed", kind="slow", bytes_per_second=20_000)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    body = await read_all(civitai.download_url(version.id))
+    assert body == version.content
+    assert loop.time() - started >= len(version.content) / 20_000 * 0.8
+
+
+async def test_status_faults_on_downloads(civitai: CivitaiTestServer) -> None:
+    version = civitai.add_version()
+    civitai.fail_next("download", status=403)
+    civitai.fail_next("download", status=410)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(civitai.download_url(version.id)) as resp:
+            assert (resp.status, (await resp.json())["error"]) == (403, "Early Access")
+        async with session.get(civitai.download_url(version.id)) as resp:
+            assert resp.status == 410
+
+
+async def test_restart_keeps_data_port_and_signed_urls(civitai: CivitaiTestServer, aiohttp_server) -> None:
+    from .civitai_server import restart_civitai_server
+
+    version = civitai.add_version(tensor_bytes=10_000)
+    origin = civitai.origin
+    async with aiohttp.ClientSession() as session:
+        async with session.get(civitai.download_url(version.id), allow_redirects=False) as resp:
+            signed = resp.headers["Location"]
+    await restart_civitai_server(civitai, aiohttp_server)
+    assert civitai.origin == origin
+    assert await read_all(signed, {"Range": "bytes=500-"}) == version.content[500:]
