@@ -35,3 +35,29 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+
+
+# --- the product's fixtures ------------------------------------------------------
+from .fixtures import LibraryBuilder, make_app_client  # noqa: E402
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> LibraryBuilder:
+    """A fresh library tree in tmp: ``library.add_lora("name", folder="style")`` etc."""
+    return LibraryBuilder(tmp_path / "library")
+
+
+@pytest.fixture
+async def make_client(aiohttp_client, tmp_path: Path):
+    """Factory: ``client = await make_client(library)`` starts the real app on it."""
+
+    async def factory(lib: LibraryBuilder, **kwargs):
+        return await make_app_client(aiohttp_client, lib, state_dir=tmp_path / "state", **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+async def client(make_client, library: LibraryBuilder):
+    """The real app over an (initially empty) library; add files before first use."""
+    return await make_client(library)

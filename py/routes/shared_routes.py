@@ -21,6 +21,15 @@ if TYPE_CHECKING:
     from ..app_services import AppServices
 
 PREVIEW_SUFFIXES = IMAGE_SUFFIXES + VIDEO_SUFFIXES
+PREVIEW_TYPES = {
+    ".webp": "image/webp",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+}
 STATIC_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
@@ -55,6 +64,8 @@ class SharedHandlers:
         headers = {"Cache-Control": "private, max-age=0, must-revalidate", "ETag": etag}
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers=headers)
+        ext = os.path.splitext(guarded.real)[1].lower()
+        headers["Content-Type"] = PREVIEW_TYPES.get(ext, "application/octet-stream")
         return web.FileResponse(guarded.real, headers=headers)
 
     async def get_settings(self, request: web.Request) -> web.Response:
