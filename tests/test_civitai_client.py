@@ -496,3 +496,16 @@ def test_not_found_cache_round_trips_and_reports_changes(fake_time: FakeTime) ->
     restored.load({**cache.export(), "hash:old": fake_time.now - 500})
     assert "hash:aa" in restored and "hash:old" not in restored
     assert restored.export() == {"hash:aa": fake_time.now}
+
+
+async def test_default_limiter_and_cache_use_the_injected_clock(
+    civitai: CivitaiTestServer, fake_time: FakeTime
+) -> None:
+    client = CivitaiClient(base_urls=lambda: [civitai.api_base], clock=fake_time.clock, sleep=fake_time.sleep)
+    try:
+        civitai.fail_next("by-hash", status=429, retry_after=3)
+        assert await client.get_version_by_hash(unknown_sha(9)) is None
+        assert fake_time.sleeps == [3.0]
+        assert client.not_found_cache.export() == {f"hash:{unknown_sha(9)}": fake_time.now}
+    finally:
+        await client.close()

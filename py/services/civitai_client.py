@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
@@ -105,14 +105,24 @@ class CivitaiClient:
         not_found_cache: NotFoundCache | None = None,
         timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
         download_timeout: aiohttp.ClientTimeout = DEFAULT_DOWNLOAD_TIMEOUT,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
+        """``clock``/``sleep`` only feed the default limiter and cache (tests pass a fake clock)."""
         self._session = session
         self._owns_session = session is None
         self._session_factory = session_factory
         self._base_urls = base_urls or (lambda: [DEFAULT_API_BASE])
         self._api_key = api_key or (lambda: None)
-        self.rate_limiter = rate_limiter if rate_limiter is not None else CivitaiRateLimiter()
-        self.not_found_cache = not_found_cache if not_found_cache is not None else NotFoundCache()
+        if rate_limiter is None:
+            timing: dict[str, Any] = {"clock": clock} if clock else {}
+            if sleep:
+                timing["sleep"] = sleep
+            rate_limiter = CivitaiRateLimiter(**timing)
+        self.rate_limiter = rate_limiter
+        if not_found_cache is None:
+            not_found_cache = NotFoundCache(clock=clock) if clock else NotFoundCache()
+        self.not_found_cache = not_found_cache
         self._timeout = timeout
         self._download_timeout = download_timeout
 
