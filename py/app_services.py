@@ -19,6 +19,7 @@ import jinja2
 from .services.index_cache import IndexCache, default_cache_dir
 from .services.library_watcher import LibraryWatcher
 from .services.model_hasher import FileHashes, HashQueue
+from .services.model_locks import ModelLocks
 from .services.model_records import ModelType
 from .services.model_scanner import LibraryRoot
 from .services.model_service import HashStore, ModelService
@@ -59,6 +60,7 @@ class AppServices:
     i18n: ServerI18n
     version: str
     plugin_dir: Path
+    model_locks: ModelLocks = field(default_factory=ModelLocks)
     model_services: dict[ModelType, ModelService] = field(default_factory=dict)
     watcher: LibraryWatcher | None = None
     route_controllers: list[Any] = field(default_factory=list)
