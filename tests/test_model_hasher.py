@@ -381,6 +381,55 @@ async def test_restart_after_stop_hashes_the_interrupted_file(tmp_path: Path, qu
     assert recorder.calls == [("a", expected(data), None)]
 
 
+async def test_stop_lets_a_running_on_done_finish(tmp_path: Path, queues: list[HashQueue]) -> None:
+    release = asyncio.Event()
+    entered = asyncio.Event()
+    finished: list[str] = []
+
+    async def on_done(key: str, hashes: FileHashes | None, error: BaseException | None) -> None:
+        entered.set()
+        await release.wait()
+        finished.append(key)
+
+    queue = HashQueue(on_done=on_done)
+    queues.append(queue)
+    await queue.start()
+    queue.submit("a", write(tmp_path / "a.bin", b"a"))
+    await asyncio.wait_for(entered.wait(), 5)
+
+    stopping = asyncio.create_task(queue.stop())
+    await asyncio.sleep(0)  # let stop() begin waiting for the worker
+    release.set()
+    await asyncio.wait_for(stopping, 5)
+
+    assert finished == ["a"] and not queue.is_queued("a")
+
+
+async def test_stop_cancels_an_on_done_that_outlives_the_grace_period(
+    tmp_path: Path, queues: list[HashQueue]
+) -> None:
+    entered = asyncio.Event()
+    cancelled: list[str] = []
+
+    async def on_done(key: str, hashes: FileHashes | None, error: BaseException | None) -> None:
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+
+    queue = HashQueue(on_done=on_done)
+    queues.append(queue)
+    await queue.start()
+    queue.submit("a", write(tmp_path / "a.bin", b"a"))
+    await asyncio.wait_for(entered.wait(), 5)
+
+    await asyncio.wait_for(queue.stop(grace=0.05), 5)
+
+    assert cancelled == ["a"]
+
+
 async def test_on_done_errors_are_logged_and_not_fatal(
     tmp_path: Path, queues: list[HashQueue], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -129,10 +129,10 @@ class _Queued:
 
 
 class HashQueue:
-    """Background hashing: one worker at a time (hashing is disk-bound; two parallel hashes
-    thrash the disk), files hashed off the event loop in a dedicated thread, never the same
-    key twice concurrently.
+    """Hashes queued files in the background, one at a time, off the event loop.
 
+    One worker (hashing is disk-bound; two parallel hashes thrash the disk) runs
+    ``hash_file`` in a dedicated thread and never hashes the same key twice concurrently.
     Call every method from the event loop's thread. For each finished file the worker
     awaits ``on_done(key, hashes, None)``, or ``on_done(key, None, error)`` when hashing
     failed (``OSError``: file gone, unreadable); exceptions from ``on_done`` are logged.
@@ -170,6 +170,8 @@ class HashQueue:
         """Start the worker (a no-op when it runs); files submitted before start are kept."""
         if self._task is not None and not self._task.done():
             return
+        if self._executor is not None:  # left by a worker that crashed
+            self._executor.shutdown(wait=False)
         self._stop_flag.clear()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
@@ -179,26 +181,27 @@ class HashQueue:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lm-hash")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="lm-hash-queue")
 
-    async def stop(self) -> None:
-        """Cancel the current hash promptly, stop the worker and wait for its thread.
+    async def stop(self, *, grace: float = 5.0) -> None:
+        """Stop the worker and wait for its thread; the current hash ends within one chunk.
 
-        The interrupted file and everything still queued stay queued for a later ``start``.
+        The interrupted file goes back to the queue, with everything still queued, for a
+        later ``start``. An ``on_done`` in progress may finish for ``grace`` seconds before
+        the worker is cancelled.
         """
         task, executor = self._task, self._executor
         self._task = self._executor = None
         self._stop_flag.set()
+        if self._wakeup is not None:
+            self._wakeup.set()
         if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                # Our own cancellation of the worker is expected; a cancellation of stop()
-                # itself (3.11+ can tell them apart) must propagate.
-                cancelling = getattr(asyncio.current_task(), "cancelling", None)
-                if cancelling is not None and cancelling():
-                    raise
-            except Exception:
-                _log.exception("hash queue: the worker had crashed")
+            # asyncio.wait never raises the task's outcome, so a CancelledError here is
+            # a cancellation of stop() itself and propagates.
+            finished, _ = await asyncio.wait({task}, timeout=grace)
+            if not finished:
+                task.cancel()
+                await asyncio.wait({task})
+            if not task.cancelled() and task.exception() is not None:
+                _log.error("hash queue: the worker had crashed", exc_info=task.exception())
         if executor is not None:
             # The thread notices the stop flag within one chunk; wait for it off the loop.
             await asyncio.get_running_loop().run_in_executor(None, partial(executor.shutdown, wait=True))
@@ -290,7 +293,7 @@ class HashQueue:
     async def _run(self) -> None:
         assert self._wakeup is not None and self._executor is not None
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stop_flag.is_set():
             popped = self._pop()
             if popped is None:
                 self._update_idle()
@@ -315,9 +318,12 @@ class HashQueue:
                     ),
                 )
                 error: BaseException | None = None
-            except (asyncio.CancelledError, HashCancelled):
+            except HashCancelled:  # stop() set the flag: back to the queue, and out
                 self._requeue(key, item)
-                raise asyncio.CancelledError from None
+                break
+            except asyncio.CancelledError:
+                self._requeue(key, item)
+                raise
             except Exception as exc:  # OSError mostly; anything else is reported the same way
                 hashes, error = None, exc
             finally:
@@ -330,8 +336,6 @@ class HashQueue:
                 _log.info("hashing %s failed: %s", item.path, error)
             try:
                 await self._on_done(key, hashes, error)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 _log.exception("hash queue: on_done failed for %s", item.path)
             self._update_idle()
