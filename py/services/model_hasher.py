@@ -240,7 +240,8 @@ class HashQueue:
     async def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until nothing is queued or running (``on_done`` of the last file included).
 
-        Raises ``TimeoutError`` after ``timeout`` seconds; ``RuntimeError`` if not started.
+        Raises ``asyncio.TimeoutError`` (the builtin ``TimeoutError`` on 3.11+) after
+        ``timeout`` seconds; ``RuntimeError`` if the queue was never started.
         """
         if self._idle is None:
             raise RuntimeError("the hash queue was never started")
