@@ -1,0 +1,223 @@
+/**
+ * The download dialog: paste a CivitAI model/version URL or id, choose version, file and
+ * target folder, then follow progress with pause, resume and cancel.
+ */
+import { h, closestIn } from './dom.js';
+import { createIcon } from './icon.js';
+import { openModal } from './modal.js';
+import { parseCivitaiRef } from '../lib/civitai_ref.js';
+import { formatBytes, formatSpeed, formatDuration, formatPercent } from '../lib/format.js';
+import { DOWNLOAD_STATUS_KEYS } from './progress_panel.js';
+
+const FINAL = new Set(['completed', 'failed', 'cancelled']);
+
+function newDownloadId() {
+  return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
+}
+
+/** deps: {api, models, prefix, t, lang(), toasts, events, refresh()} */
+export function openDownloadDialog(deps) {
+  const { api, models, t } = deps;
+  const ref = h('input', { class: 'lm-input', type: 'text', placeholder: t('download.ref_placeholder'), 'aria-label': t('download.ref_label'), autofocus: true, spellcheck: 'false', dataset: { role: 'download-ref' } });
+  const lookup = h('button', { type: 'submit', class: 'lm-btn lm-btn--primary' }, createIcon('search', { size: 15 }), h('span', { text: t('download.lookup') }));
+  const lookupForm = h('form', { class: 'lm-download-lookup' }, ref, lookup);
+  const message = h('p', { class: 'lm-field-help', role: 'status', text: t('download.intro') });
+  const details = h('div', { class: 'lm-download-details', hidden: true });
+  const progress = h('div', { class: 'lm-download-progress', hidden: true });
+  const content = h('div', { class: 'lm-form' }, h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.ref_label') }), lookupForm), message, details, progress);
+
+  let versions = [];
+  let versionSelect;
+  let fileSelect;
+  let rootSelect;
+  let folderInput;
+  let downloadId = null;
+  let pollTimer = 0;
+  let closeSocket = null;
+  let status = '';
+
+  const modal = openModal({
+    t, title: t('download.title'), content, size: 'md',
+    actions: [{ id: 'close', label: t('common.close') }, { id: 'start', label: t('download.start'), kind: 'primary', disabled: true }],
+    async onAction(id) {
+      if (id !== 'start') return true;
+      await start();
+      return false;
+    },
+    onClose() { clearTimeout(pollTimer); if (closeSocket) closeSocket(); unsub(); },
+  });
+
+  function fail(err) {
+    message.textContent = err.status === 401 ? t('download.needs_key', { message: err.message }) : t('errors.action_failed', { message: err.message });
+    message.classList.add('lm-field-error');
+  }
+
+  function currentVersion() { return versions.find((v) => String(v.id) === versionSelect?.value) || null; }
+
+  function renderFiles() {
+    const version = currentVersion();
+    const files = (version && version.files) || [];
+    fileSelect.replaceChildren(...files.map((f, i) => h('option', {
+      value: String(f.id ?? i), selected: Boolean(f.primary),
+      text: `${f.name || f.id} · ${f.sizeKB ? formatBytes(f.sizeKB * 1024, deps.lang()) : ''}${f.type ? ` · ${f.type}` : ''}`,
+    })));
+    fileSelect.disabled = files.length < 2;
+    const start = modal.button('start');
+    if (start) start.disabled = !version || Boolean(version.existsLocally) || Boolean(downloadId && !FINAL.has(status));
+    versionNote.textContent = version && version.existsLocally ? t('download.already_local', { path: version.localPath || '' }) : '';
+  }
+  const versionNote = h('p', { class: 'lm-field-help lm-in-library' });
+
+  async function doLookup() {
+    message.classList.remove('lm-field-error');
+    const parsed = parseCivitaiRef(ref.value);
+    if (!parsed) { message.textContent = t('download.bad_ref'); message.classList.add('lm-field-error'); return; }
+    message.textContent = t('common.loading');
+    lookup.disabled = true;
+    try {
+      let modelId = parsed.modelId;
+      let wanted = parsed.versionId;
+      if (!modelId && wanted) {
+        const data = await api.civitaiVersion(deps.prefix, wanted);
+        const version = data.version || data;
+        modelId = version.modelId || (version.model && version.model.id);
+      }
+      if (!modelId) throw new Error(t('download.bad_ref'));
+      const [data, roots] = await Promise.all([models.civitaiVersions(modelId), models.roots()]);
+      versions = data.versions || [];
+      if (!versions.length) throw new Error(t('download.no_versions'));
+      renderDetails(modelId, data, roots.roots || [], wanted);
+      message.textContent = data.model_name || data.name || (data.model && data.model.name) || t('download.found', { count: versions.length });
+    } catch (err) {
+      fail(err);
+    } finally {
+      lookup.disabled = false;
+    }
+  }
+
+  function renderDetails(modelId, data, roots, wanted) {
+    details.dataset.modelId = String(modelId);
+    versionSelect = h('select', { class: 'lm-select', 'aria-label': t('download.version') },
+      versions.map((v) => h('option', {
+        value: String(v.id), selected: wanted ? String(v.id) === String(wanted) : false,
+        text: `${v.name || v.id}${v.baseModel ? ` · ${v.baseModel}` : ''}${v.existsLocally ? ` · ✓ ${t('details.in_library')}` : ''}`,
+      })));
+    fileSelect = h('select', { class: 'lm-select', 'aria-label': t('download.file') });
+    rootSelect = h('select', { class: 'lm-select', 'aria-label': t('download.root') }, roots.map((r) => h('option', { value: r, text: r })));
+    folderInput = h('input', { class: 'lm-input', type: 'text', placeholder: t('download.folder_placeholder'), 'aria-label': t('download.folder'), spellcheck: 'false' });
+    details.replaceChildren(
+      h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.version') }), versionSelect),
+      versionNote,
+      h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.file') }), fileSelect),
+      h('div', { class: 'lm-inline-fields' },
+        h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.root') }), rootSelect),
+        h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.folder') }), folderInput)));
+    details.hidden = false;
+    versionSelect.addEventListener('change', renderFiles);
+    renderFiles();
+  }
+
+  async function start() {
+    const version = currentVersion();
+    if (!version) return;
+    const file = ((version.files || []).find((f, i) => String(f.id ?? i) === fileSelect.value)) || null;
+    const relative = folderInput.value.trim().replace(/^[\\/]+|[\\/]+$/g, '');
+    downloadId = newDownloadId();
+    const payload = {
+      model_id: Number(details.dataset.modelId), model_version_id: version.id, download_id: downloadId,
+      model_root: rootSelect.value || undefined, use_default_paths: !relative,
+    };
+    if (relative) payload.relative_path = relative;
+    if (file && file.id !== undefined && !file.primary) payload.file_params = { id: file.id, type: file.type, format: file.metadata && file.metadata.format };
+    status = 'queued';
+    renderProgress({ status: 'queued' });
+    renderFiles();
+    try {
+      const data = await api.downloadModel(payload);
+      if (data.download_id) downloadId = data.download_id;
+      track();
+    } catch (err) {
+      status = 'failed';
+      downloadId = null;
+      progress.hidden = true;
+      renderFiles();
+      fail(err);
+    }
+  }
+
+  function track() {
+    stopTracking();
+    closeSocket = deps.events.open ? deps.events.open(`/ws/download-progress?id=${encodeURIComponent(downloadId)}`) : null;
+    poll();
+  }
+
+  const unsub = deps.events.on('download_progress', (msg) => {
+    if (downloadId && (msg.download_id === downloadId || msg.id === downloadId)) renderProgress(msg);
+  });
+
+  async function poll() {
+    if (!downloadId || FINAL.has(status)) return;
+    try {
+      const data = await api.downloadProgress(downloadId);
+      renderProgress(data.progress && typeof data.progress === 'object' ? data.progress : data);
+    } catch (err) {
+      if (!err.isNotFound) fail(err);
+    }
+    if (!FINAL.has(status)) pollTimer = setTimeout(poll, 1000);
+  }
+
+  function stopTracking() {
+    clearTimeout(pollTimer);
+    if (closeSocket) { closeSocket(); closeSocket = null; }
+  }
+
+  function renderProgress(snapshot) {
+    status = snapshot.status || status;
+    const lang = deps.lang();
+    const pct = Number.isFinite(snapshot.progress) ? Math.round(snapshot.progress) : formatPercent(snapshot.bytes_downloaded, snapshot.total_bytes);
+    progress.hidden = false;
+    const facts = [
+      snapshot.total_bytes ? `${formatBytes(snapshot.bytes_downloaded, lang)} / ${formatBytes(snapshot.total_bytes, lang)}` : '',
+      status === 'downloading' ? formatSpeed(snapshot.bytes_per_second, lang) : '',
+      status === 'downloading' && snapshot.eta_seconds ? t('download.eta', { time: formatDuration(snapshot.eta_seconds) }) : '',
+    ].filter(Boolean).join(' · ');
+    progress.replaceChildren(
+      h('div', { class: 'lm-progress-row' },
+        h('strong', { text: t(DOWNLOAD_STATUS_KEYS[status] || DOWNLOAD_STATUS_KEYS.queued) }),
+        h('span', { class: 'lm-muted', text: facts })),
+      h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct || 0), 'aria-label': t('download.progress') },
+        h('span', { class: 'lm-bar-fill', style: { width: `${pct || 0}%` } })),
+      snapshot.error ? h('p', { class: 'lm-field-error', text: snapshot.error }) : null,
+      snapshot.file_path && status === 'completed' ? h('p', { class: 'lm-field-help lm-mono', text: snapshot.file_path }) : null,
+      FINAL.has(status) ? null : h('div', { class: 'lm-download-controls' },
+        status === 'paused'
+          ? h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { dl: 'resume' } }, createIcon('play', { size: 14 }), h('span', { text: t('download.resume') }))
+          : h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { dl: 'pause' } }, createIcon('pause', { size: 14 }), h('span', { text: t('download.pause') })),
+        h('button', { type: 'button', class: 'lm-btn lm-btn--danger lm-btn--sm', dataset: { dl: 'cancel' } }, createIcon('stop', { size: 14 }), h('span', { text: t('common.cancel') }))));
+    if (FINAL.has(status)) {
+      stopTracking();
+      renderFiles();
+      if (status === 'completed') { deps.toasts.success(t('download.done')); deps.refresh(); }
+    }
+  }
+
+  progress.addEventListener('click', async (event) => {
+    const button = closestIn(event.target, '[data-dl]', progress);
+    if (!button || !downloadId) return;
+    button.disabled = true;
+    try {
+      const what = button.dataset.dl;
+      if (what === 'pause') await api.pauseDownload(downloadId);
+      else if (what === 'resume') { await api.resumeDownload(downloadId); if (!pollTimer) poll(); }
+      else if (what === 'cancel') await api.cancelDownload(downloadId);
+      const data = await api.downloadProgress(downloadId).catch(() => null);
+      if (data) renderProgress(data.progress && typeof data.progress === 'object' ? data.progress : data);
+    } catch (err) {
+      fail(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  lookupForm.addEventListener('submit', (event) => { event.preventDefault(); doLookup(); });
+  return modal;
+}

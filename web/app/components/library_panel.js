@@ -1,0 +1,183 @@
+/**
+ * A complete library view for one model type: toolbar, bulk bar, virtualised grid, context
+ * menu and the shared actions. The full page mounts it with a filter panel beside it; the
+ * ComfyUI sidebar mounts it with `compact: true` and an `onAdd` callback.
+ */
+import { h } from './dom.js';
+import { createSearchBar } from './search_bar.js';
+import { createModelGrid } from './model_grid.js';
+import { createBulkBar } from './bulk_bar.js';
+import { createContextMenu } from './context_menu.js';
+import { createModelActions } from './model_actions.js';
+import { openDetailsDialog } from './details_dialog.js';
+import { createQueryStore, createSelectionStore, createSettingsStore } from '../state/library_state.js';
+import { formatCount } from '../lib/format.js';
+import { triggerWords, civitaiModelUrl } from '../lib/model_text.js';
+
+/**
+ * deps: {api, prefix, modelType, t, lang(), toasts, events (socket hub or host relay),
+ *        settings?, query?, selection?, compact?, onAdd(item)?, onDragStart(item, event)?,
+ *        onToggleFilters()?, filtersOpen()?}
+ */
+export function createLibraryPanel(root, deps) {
+  const { api, t, toasts } = deps;
+  const compact = Boolean(deps.compact);
+  const models = api.models(deps.prefix);
+  const query = deps.query || createQueryStore();
+  const selection = deps.selection || createSelectionStore();
+  const settings = deps.settings || createSettingsStore();
+  const lang = deps.lang || (() => 'en');
+
+  const toolbarHost = h('div', { class: 'lm-panel-toolbar' });
+  const bulkHost = h('div');
+  const gridHost = h('div', { class: 'lm-panel-grid' });
+  const menuHost = h('div');
+  root.classList.add('lm-panel', ...(compact ? ['lm-panel--compact'] : []));
+  root.append(toolbarHost, bulkHost, gridHost, menuHost);
+
+  let refreshTimer = 0;
+  const refresh = () => { clearTimeout(refreshTimer); refreshTimer = setTimeout(() => grid.refresh(), 120); };
+
+  const menu = createContextMenu(menuHost, { t });
+  const actions = createModelActions({
+    api, models, t, toasts, settings, host: root,
+    refresh: () => { refresh(); if (deps.onChanged) deps.onChanged(); },
+    patchItem: (path, changes) => grid.patchItem(path, changes),
+  });
+
+  function openDetails(item) {
+    openDetailsDialog(item, {
+      models, t, lang, settings, toasts, actions,
+      patchItem: (path, changes) => grid.patchItem(path, changes),
+      refresh,
+    });
+  }
+
+  function menuEntries(item) {
+    const isLora = item.model_type === 'lora';
+    return [
+      compact && deps.onAdd ? { id: 'add', label: t('card.add'), icon: 'plus' } : null,
+      { id: 'copy', label: isLora ? t('card.copy_lora_syntax') : t('card.copy_syntax'), icon: 'copy' },
+      { id: 'copy-words', label: t('card.copy_trigger_words'), icon: 'tag', disabled: triggerWords(item).length === 0 },
+      { id: 'details', label: t('card.details'), icon: 'info', hint: '↵' },
+      { separator: true },
+      { id: 'fetch-civitai', label: t('card.fetch_civitai'), icon: 'refresh' },
+      { id: 'open-civitai', label: t('card.open_civitai'), icon: 'external', disabled: !civitaiModelUrl(item) },
+      { id: 'favorite', label: item.favorite ? t('card.unfavorite') : t('card.favorite'), icon: 'star' },
+      compact ? null : { id: 'select', label: t('card.select'), icon: 'select' },
+      { separator: true },
+      { id: 'rename', label: t('card.rename'), icon: 'edit' },
+      { id: 'move', label: t('card.move'), icon: 'move' },
+      { id: 'replace-preview', label: t('card.replace_preview'), icon: 'upload' },
+      { id: 'exclude', label: t('card.exclude'), icon: 'eyeOff' },
+      { separator: true },
+      { id: 'delete', label: t('card.delete'), icon: 'trash', danger: true, hint: 'Del' },
+    ].filter(Boolean);
+  }
+
+  function runAction(action, item, index) {
+    switch (action) {
+      case 'add': if (deps.onAdd) deps.onAdd(item); break;
+      case 'copy': actions.copySyntax(item); break;
+      case 'copy-words': actions.copyTriggerWords(item); break;
+      case 'details': openDetails(item); break;
+      case 'fetch-civitai': actions.fetchCivitai(item); break;
+      case 'open-civitai': actions.openCivitai(item); break;
+      case 'favorite': actions.toggleFavorite(item); break;
+      case 'select': selection.toggle(item.file_path, index); break;
+      case 'rename': actions.rename(item); break;
+      case 'move': actions.move([item]); break;
+      case 'replace-preview': actions.choosePreview(item); break;
+      case 'exclude': actions.exclude(item); break;
+      case 'delete': actions.remove([item], { confirm: false }); break;
+      default: break;
+    }
+  }
+
+  const search = createSearchBar(toolbarHost, {
+    query, selection, t, compact,
+    onToggleFilters: deps.onToggleFilters || (() => {}),
+    filtersOpen: deps.filtersOpen,
+  });
+
+  const grid = createModelGrid(gridHost, {
+    models, query, selection, settings, t, compact,
+    onOpen: (item) => openDetails(item),
+    onMenu(item, { x, y, anchor, index }) {
+      menu.open({ entries: menuEntries(item), x, y, anchor, label: t('card.actions_for', { name: item.model_name || item.file_name }), select: (id) => runAction(id, item, index) });
+    },
+    onAction: (action, item, { index }) => runAction(action, item, index),
+    onDropFiles: (item, files) => actions.replacePreview(item, files[0]),
+    onDragStart: deps.onDragStart,
+    onError: (err) => toasts.error(t('errors.load_failed', { message: err.message })),
+    onStatus({ total }) {
+      const text = total === null || total === undefined ? '' : t('grid.count', { count: formatCount(total, lang()) });
+      search.setCount(text);
+    },
+    onClearFilters() {
+      query.set({ search: '', baseModels: [], tagInclude: [], tagExclude: [], favoritesOnly: false, folder: '' });
+    },
+  });
+
+  async function selectedItems() {
+    const paths = selection.list();
+    const found = [];
+    const missing = [];
+    for (const path of paths) {
+      const hit = grid.findLoaded(path);
+      if (hit) found.push(hit); else missing.push(path);
+    }
+    for (const path of missing) {
+      try {
+        const data = await models.metadata(path);
+        if (data.item) found.push(data.item);
+      } catch { /* a model that vanished meanwhile is simply skipped */ }
+    }
+    return found;
+  }
+
+  const bulk = compact ? null : createBulkBar(bulkHost, {
+    selection, t, lang, actions, selectedItems,
+    visibleItems: () => grid.visibleItems(),
+  });
+
+  function onKeyDown(event) {
+    if (event.key === 'Escape' && selection.get().active && !menu.isOpen && !document.querySelector('dialog[open]')) {
+      selection.exit();
+    }
+  }
+  root.addEventListener('keydown', onKeyDown);
+
+  const unsubs = [];
+  if (deps.events) {
+    unsubs.push(deps.events.on('models_changed', (msg) => {
+      if (!msg.model_type || msg.model_type === deps.modelType) refresh();
+    }));
+  }
+
+  return {
+    query,
+    selection,
+    settings,
+    grid,
+    actions,
+    focusSearch: () => search.focus(),
+    focusGrid: () => grid.focusCurrent(),
+    refresh,
+    reload: () => grid.reload({ keepScroll: true }),
+    openDetails,
+    update() { grid.update(); search.update(); if (bulk) bulk.update(); },
+    destroy() {
+      clearTimeout(refreshTimer);
+      unsubs.forEach((fn) => fn());
+      root.removeEventListener('keydown', onKeyDown);
+      grid.destroy();
+      search.destroy();
+      if (bulk) bulk.destroy();
+      menu.destroy();
+      actions.destroy();
+      root.replaceChildren();
+      root.classList.remove('lm-panel', 'lm-panel--compact');
+    },
+  };
+}

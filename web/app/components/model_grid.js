@@ -1,0 +1,468 @@
+/**
+ * The virtualised card grid: only the rows in view (plus a little overscan) exist in the DOM,
+ * card slots are recycled, result pages are fetched on demand and cached by page number.
+ * Every pointer/keyboard event is delegated from the canvas; renders are batched per frame.
+ */
+import { h, closestIn } from './dom.js';
+import { createIcon } from './icon.js';
+import { buildCard, fillCard } from './model_card.js';
+import { PageCache } from '../lib/page_cache.js';
+import { PAGE_SIZE, buildListParams, countActiveFilters } from '../lib/list_query.js';
+import { computeLayout, totalHeight, visibleRange, pagesForRange, itemPosition, moveIndex } from '../lib/grid_layout.js';
+
+const MAX_IN_FLIGHT = 3;
+
+/**
+ * deps: {models, query, selection, settings (store), t, compact,
+ *        onOpen(item, index), onMenu(item, {x, y, anchor, index}), onAction(action, item, {anchor, index}),
+ *        onDropFiles(item, files), onDragStart(item, event), onStatus({total, loading, error}), onClearFilters()}
+ */
+export function createModelGrid(root, deps) {
+  const { models, query, selection, settings, t, compact = false } = deps;
+  const viewport = h('div', { class: 'lm-grid-viewport' });
+  const canvas = h('div', { class: 'lm-grid-canvas', role: 'list', 'aria-label': t('grid.label') });
+  const busy = h('div', { class: 'lm-grid-busy', 'aria-hidden': 'true' });
+  const status = h('div', { class: 'lm-grid-status', hidden: true, role: 'status' });
+  viewport.append(canvas);
+  root.classList.add('lm-grid', ...(compact ? ['lm-grid--compact'] : []));
+  root.append(busy, viewport, status);
+
+  let cache = new PageCache({ pageSize: PAGE_SIZE });
+  let layout = computeLayout({ width: 0 });
+  let active = new Map();
+  const free = [];
+  const inflight = new Map();
+  const failedAt = new Map();
+  let wanted = new Set();
+  let frame = 0;
+  let pumpTimer = 0;
+  let retryTimer = 0;
+  let loadToken = 0;
+  let focusIndex = 0;
+  let tabStop = null;
+  let lastError = null;
+  let lastScrollTop = 0;
+  let lastScrollTime = 0;
+  let destroyed = false;
+
+  const minCardWidth = () => (compact ? 128 : (canvas.clientWidth < 520 ? 150 : 200));
+
+  function relayout() {
+    const width = canvas.clientWidth;
+    const next = computeLayout({ width, minCardWidth: minCardWidth(), gap: compact ? 8 : 14, aspect: compact ? 1.3 : 1.38 });
+    if (next.columns === layout.columns && next.cardWidth === layout.cardWidth) return false;
+    layout = next;
+    canvas.style.setProperty('--lm-card-w', `${layout.cardWidth}px`);
+    canvas.style.setProperty('--lm-card-h', `${layout.cardHeight}px`);
+    for (const el of active.values()) el.__lmPos = -1;
+    return true;
+  }
+
+  function schedule() {
+    if (!frame && !destroyed) frame = requestAnimationFrame(() => { frame = 0; render(); });
+  }
+
+  function slot() {
+    const el = free.pop();
+    if (el) { el.hidden = false; return el; }
+    const card = buildCard({ t, compact, draggable: Boolean(deps.onDragStart) });
+    canvas.append(card);
+    return card;
+  }
+
+  function render() {
+    if (destroyed) return;
+    const total = cache.total ?? 0;
+    canvas.style.height = `${totalHeight(layout, total)}px`;
+    canvas.setAttribute('aria-rowcount', String(Math.ceil(total / layout.columns)));
+    const range = visibleRange({ scrollTop: viewport.scrollTop, viewportHeight: viewport.clientHeight, layout, total, overscanRows: 2 });
+    for (const [index, el] of active) {
+      if (index < range.start || index >= range.end) {
+        active.delete(index);
+        el.hidden = true;
+        el.__lmItem = undefined;
+        el.__lmPos = -1;
+        free.push(el);
+      }
+    }
+    const sel = selection.get();
+    const current = settings.get();
+    for (let index = range.start; index < range.end; index += 1) {
+      let el = active.get(index);
+      if (!el) { el = slot(); active.set(index, el); }
+      if (el.__lmPos !== index) {
+        const { x, y } = itemPosition(layout, index);
+        el.style.transform = `translate(${x}px, ${y}px)`;
+        el.__lmPos = index;
+      }
+      const item = cache.getItem(index);
+      fillCard(el, item, {
+        t, settings: current, index, total, selecting: sel.active,
+        selected: Boolean(item) && sel.paths.has(item.file_path),
+      });
+    }
+    updateTabStop(range);
+    renderStatus();
+    if (cache.total !== null) requestPages(pagesForRange(range.start, range.end, PAGE_SIZE));
+  }
+
+  function updateTabStop(range) {
+    const target = active.get(focusIndex) || active.get(range.firstVisible) || null;
+    if (target === tabStop) return;
+    if (tabStop) tabStop.tabIndex = -1;
+    tabStop = target;
+    if (tabStop) tabStop.tabIndex = 0;
+  }
+
+  function renderStatus() {
+    const total = cache.total;
+    let message = '';
+    let actionLabel = '';
+    let action = '';
+    if (lastError && total === null) {
+      message = lastError.isNotReady ? t('grid.initializing') : t('grid.error', { message: lastError.message });
+      if (!lastError.isNotReady) { actionLabel = t('common.retry'); action = 'retry'; }
+    } else if (total === 0) {
+      const filtered = countActiveFilters(query.get()) > 0 || query.get().search.trim();
+      message = filtered ? t('grid.no_match') : t('grid.empty');
+      if (filtered && deps.onClearFilters) { actionLabel = t('filters.clear'); action = 'clear-filters'; }
+    }
+    const key = `${message}|${action}`;
+    if (status.dataset.key === key) return;
+    status.dataset.key = key;
+    status.hidden = !message;
+    status.replaceChildren(...(message ? [
+      createIcon(lastError && total === null ? 'alert' : 'search', { size: 28 }),
+      h('p', { text: message }),
+      action ? h('button', { type: 'button', class: 'lm-btn lm-btn--ghost', dataset: { gridAction: action }, text: actionLabel }) : null,
+    ].filter(Boolean) : []));
+  }
+
+  function requestPages(pages) {
+    wanted = new Set(pages);
+    for (const page of pages) cache.touch(page);
+    for (const [page, ctrl] of inflight) {
+      if (!wanted.has(page)) { ctrl.abort(); inflight.delete(page); }
+    }
+    clearTimeout(pumpTimer);
+    // While the user flings the scrollbar, wait for the view to settle before asking.
+    const fast = performance.now() - lastScrollTime < 60 && Math.abs(viewport.scrollTop - lastScrollTop) > viewport.clientHeight * 2;
+    pumpTimer = setTimeout(pump, fast ? 90 : 0);
+  }
+
+  function pump() {
+    for (const page of wanted) {
+      if (inflight.size >= MAX_IN_FLIGHT) break;
+      if (cache.hasFresh(page) || inflight.has(page)) continue;
+      if (performance.now() - (failedAt.get(page) ?? -Infinity) < 4000) continue;
+      fetchPage(page);
+    }
+  }
+
+  async function fetchPage(page) {
+    const target = cache;
+    const generation = target.generation;
+    const ctrl = new AbortController();
+    inflight.set(page, ctrl);
+    try {
+      const data = await models.list(buildListParams(query.get(), page, PAGE_SIZE), { signal: ctrl.signal });
+      if (target !== cache || generation !== target.generation) return;
+      const before = target.total;
+      target.setPage(page, data.items || [], Number(data.total));
+      if (before !== target.total) emitStatus();
+      schedule();
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      failedAt.set(page, performance.now());
+      if (target === cache && deps.onError) deps.onError(err);
+    } finally {
+      if (inflight.get(page) === ctrl) inflight.delete(page);
+      if (target === cache) setTimeout(pump, 0);
+    }
+  }
+
+  function emitStatus() {
+    if (deps.onStatus) deps.onStatus({ total: cache.total, loading: root.classList.contains('lm-grid--loading'), error: lastError });
+  }
+
+  /** Fetch page 1 of the current query into a fresh cache; swap when it arrives. */
+  async function reload({ keepScroll = false } = {}) {
+    const token = ++loadToken;
+    clearTimeout(retryTimer);
+    for (const ctrl of inflight.values()) ctrl.abort();
+    inflight.clear();
+    const next = new PageCache({ pageSize: PAGE_SIZE });
+    failedAt.clear();
+    root.classList.add('lm-grid--loading');
+    emitStatus();
+    try {
+      const data = await models.list(buildListParams(query.get(), 1, PAGE_SIZE));
+      if (token !== loadToken || destroyed) return;
+      next.setPage(1, data.items || [], Number(data.total));
+      cache = next;
+      lastError = null;
+      if (!keepScroll) { viewport.scrollTop = 0; focusIndex = 0; }
+      root.classList.remove('lm-grid--loading');
+      for (const el of active.values()) el.__lmItem = undefined;
+      render();
+      emitStatus();
+    } catch (err) {
+      if (token !== loadToken || destroyed) return;
+      lastError = err;
+      root.classList.remove('lm-grid--loading');
+      if (cache.total === null || !keepScroll) cache = next;
+      render();
+      emitStatus();
+      if (err.isNotReady || err.status === 0) retryTimer = setTimeout(() => reload({ keepScroll }), 1500);
+    }
+  }
+
+  /** Live update: keep what is shown, refetch the pages on screen, drop the rest when needed. */
+  function refresh() {
+    if (cache.total === null) { reload(); return; }
+    cache.markStale();
+    for (const ctrl of inflight.values()) ctrl.abort();
+    inflight.clear();
+    render();
+  }
+
+  function cardOf(target) { return closestIn(target, '.lm-card', canvas); }
+  function indexOf(card) { return Number(card.dataset.index); }
+
+  function scrollToIndex(index) {
+    const { y } = itemPosition(layout, index);
+    const top = viewport.scrollTop;
+    const height = viewport.clientHeight;
+    if (y < top) viewport.scrollTop = y;
+    else if (y + layout.cardHeight > top + height) viewport.scrollTop = y + layout.cardHeight - height;
+  }
+
+  function focusAt(index) {
+    const total = cache.total ?? 0;
+    if (!total) return;
+    focusIndex = Math.max(0, Math.min(total - 1, index));
+    scrollToIndex(focusIndex);
+    render();
+    const el = active.get(focusIndex);
+    if (el) el.focus({ preventScroll: true });
+  }
+
+  async function ensureRange(a, b) {
+    const [lo, hi] = a < b ? [a, b] : [b, a];
+    const missing = pagesForRange(lo, hi + 1, PAGE_SIZE).filter((p) => !cache.pages.has(p));
+    const target = cache;
+    for (const page of missing) {
+      const data = await models.list(buildListParams(query.get(), page, PAGE_SIZE));
+      if (target !== cache) return [];
+      target.setPage(page, data.items || [], Number(data.total));
+    }
+    const out = [];
+    for (let i = lo; i <= hi; i += 1) { const item = cache.getItem(i); if (item) out.push(item.file_path); }
+    return out;
+  }
+
+  async function selectRangeTo(index) {
+    const anchor = selection.get().anchor ?? index;
+    try {
+      selection.addMany(await ensureRange(anchor, index), index);
+    } catch (err) {
+      if (deps.onError) deps.onError(err);
+    }
+  }
+
+  function onClick(event) {
+    const gridAction = closestIn(event.target, '[data-grid-action]', root);
+    if (gridAction) {
+      if (gridAction.dataset.gridAction === 'retry') reload();
+      else if (deps.onClearFilters) deps.onClearFilters();
+      return;
+    }
+    const card = cardOf(event.target);
+    if (!card) return;
+    const index = indexOf(card);
+    const item = cache.getItem(index);
+    if (!item) return;
+    focusIndex = index;
+    const button = closestIn(event.target, 'button[data-action]', card);
+    if (button) {
+      event.stopPropagation();
+      const action = button.dataset.action;
+      if (action === 'menu') deps.onMenu(item, { anchor: button, index });
+      else deps.onAction(action, item, { anchor: button, index });
+      return;
+    }
+    if (event.shiftKey && selection.get().active) { selectRangeTo(index); return; }
+    if (selection.get().active || event.ctrlKey || event.metaKey) { selection.toggle(item.file_path, index); return; }
+    deps.onOpen(item, index);
+  }
+
+  function onContextMenu(event) {
+    const card = cardOf(event.target);
+    if (!card) return;
+    const item = cache.getItem(indexOf(card));
+    if (!item) return;
+    event.preventDefault();
+    focusIndex = indexOf(card);
+    deps.onMenu(item, { x: event.clientX, y: event.clientY, anchor: card, index: focusIndex });
+  }
+
+  function onKeyDown(event) {
+    const card = cardOf(event.target);
+    if (!card || event.target !== card) return;
+    const index = indexOf(card);
+    const item = cache.getItem(index);
+    const total = cache.total ?? 0;
+    const rowsPerPage = Math.max(1, Math.floor(viewport.clientHeight / layout.rowHeight));
+    let next = null;
+    if (['ArrowLeft', 'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End'].includes(event.key)) {
+      next = moveIndex(index, event.key, layout.columns, total);
+    } else if (event.key === 'PageDown') next = Math.min(total - 1, index + rowsPerPage * layout.columns);
+    else if (event.key === 'PageUp') next = Math.max(0, index - rowsPerPage * layout.columns);
+    if (next !== null) {
+      event.preventDefault();
+      if (event.shiftKey && selection.get().active) { focusAt(next); selectRangeTo(next); return; }
+      focusAt(next);
+      return;
+    }
+    if (!item) return;
+    if (event.key === 'Enter') { event.preventDefault(); deps.onOpen(item, index); }
+    else if (event.key === ' ') { event.preventDefault(); selection.toggle(item.file_path, index); }
+    else if (event.key === 'ContextMenu' || (event.shiftKey && event.key === 'F10')) {
+      event.preventDefault();
+      deps.onMenu(item, { anchor: card, index });
+    } else if (event.key === 'Delete') { event.preventDefault(); deps.onAction('delete', item, { anchor: card, index }); }
+  }
+
+  function onFocusIn(event) {
+    const card = cardOf(event.target);
+    if (card) focusIndex = indexOf(card);
+  }
+
+  function hasFiles(event) {
+    return event.dataTransfer && [...event.dataTransfer.types].includes('Files');
+  }
+
+  function onDragOver(event) {
+    if (!hasFiles(event) || !deps.onDropFiles) return;
+    const card = cardOf(event.target);
+    if (!card || !cache.getItem(indexOf(card))) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+    for (const el of canvas.querySelectorAll('.lm-card--drop')) if (el !== card) el.classList.remove('lm-card--drop');
+    card.classList.add('lm-card--drop');
+  }
+
+  function onDragLeave(event) {
+    const card = cardOf(event.target);
+    if (card && !card.contains(event.relatedTarget)) card.classList.remove('lm-card--drop');
+  }
+
+  function onDrop(event) {
+    const card = cardOf(event.target);
+    if (!card || !hasFiles(event) || !deps.onDropFiles) return;
+    event.preventDefault();
+    card.classList.remove('lm-card--drop');
+    const item = cache.getItem(indexOf(card));
+    if (item) deps.onDropFiles(item, [...event.dataTransfer.files]);
+  }
+
+  function onDragStart(event) {
+    const card = cardOf(event.target);
+    const item = card && cache.getItem(indexOf(card));
+    if (!item || !deps.onDragStart) { if (card) event.preventDefault(); return; }
+    deps.onDragStart(item, event);
+  }
+
+  function onPointerOver(event) {
+    const card = cardOf(event.target);
+    if (!card || card.contains(event.relatedTarget)) return;
+    const video = card.querySelector('.lm-card-video');
+    if (video && !video.hidden) video.play().catch(() => {});
+  }
+
+  function onPointerOut(event) {
+    const card = cardOf(event.target);
+    if (!card || card.contains(event.relatedTarget)) return;
+    const video = card.querySelector('.lm-card-video');
+    if (video && !video.hidden) video.pause();
+  }
+
+  function onMediaLoad(event) {
+    if (event.target.classList && event.target.classList.contains('lm-card-img')) event.target.classList.add('lm-loaded');
+  }
+
+  function onMediaError(event) {
+    const el = event.target;
+    if (!(el instanceof HTMLImageElement || el instanceof HTMLVideoElement) || !el.getAttribute('src')) return;
+    el.hidden = true;
+    const card = el.closest('.lm-card');
+    if (card) card.querySelector('.lm-card-placeholder').hidden = false;
+  }
+
+  function onScroll() {
+    lastScrollTime = performance.now();
+    schedule();
+    lastScrollTop = viewport.scrollTop;
+  }
+
+  const resizeObserver = new ResizeObserver(() => { if (relayout()) render(); else schedule(); });
+  resizeObserver.observe(viewport);
+  viewport.addEventListener('scroll', onScroll, { passive: true });
+  root.addEventListener('click', onClick);
+  canvas.addEventListener('contextmenu', onContextMenu);
+  canvas.addEventListener('keydown', onKeyDown);
+  canvas.addEventListener('focusin', onFocusIn);
+  canvas.addEventListener('dragover', onDragOver);
+  canvas.addEventListener('dragleave', onDragLeave);
+  canvas.addEventListener('drop', onDrop);
+  canvas.addEventListener('dragstart', onDragStart);
+  canvas.addEventListener('mouseover', onPointerOver);
+  canvas.addEventListener('mouseout', onPointerOut);
+  canvas.addEventListener('load', onMediaLoad, true);
+  canvas.addEventListener('error', onMediaError, true);
+  const unsubs = [
+    query.subscribe(() => reload()),
+    selection.subscribe(schedule),
+    settings.subscribe(schedule),
+  ];
+
+  relayout();
+  reload();
+
+  return {
+    update: schedule,
+    reload,
+    refresh,
+    focusAt,
+    focusCurrent: () => focusAt(focusIndex),
+    itemAt: (index) => cache.getItem(index),
+    findLoaded: (filePath) => { const hit = cache.findByPath(filePath); return hit ? hit.item : null; },
+    get total() { return cache.total; },
+    get layout() { return layout; },
+    get viewport() { return viewport; },
+    /** Loaded items whose cards are (at least partly) on screen. */
+    visibleItems() {
+      const range = visibleRange({ scrollTop: viewport.scrollTop, viewportHeight: viewport.clientHeight, layout, total: cache.total ?? 0, overscanRows: 0 });
+      const out = [];
+      for (let i = range.firstVisible; i <= range.lastVisible; i += 1) { const item = cache.getItem(i); if (item) out.push(item); }
+      return out;
+    },
+    /** Apply a local change to a loaded item (optimistic edit or server echo). */
+    patchItem(filePath, changes) {
+      cache.replaceItem(filePath, (item) => ({ ...item, ...changes }));
+      for (const el of active.values()) if (el.dataset.path === filePath) el.__lmItem = undefined;
+      schedule();
+    },
+    destroy() {
+      destroyed = true;
+      cancelAnimationFrame(frame);
+      clearTimeout(pumpTimer);
+      clearTimeout(retryTimer);
+      for (const ctrl of inflight.values()) ctrl.abort();
+      resizeObserver.disconnect();
+      unsubs.forEach((fn) => fn());
+      root.replaceChildren();
+      root.classList.remove('lm-grid', 'lm-grid--compact', 'lm-grid--loading');
+    },
+  };
+}

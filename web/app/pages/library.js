@@ -1,0 +1,239 @@
+/**
+ * Entry of the full library page (/loras, /checkpoints, /embeddings): reads the shell's data
+ * attributes, loads translations, opens the sockets and mounts the components. Remounts on
+ * language change; keeps no globals.
+ */
+import { createApiClient } from '../api/client.js';
+import { createI18n } from '../i18n/i18n.js';
+import { createSocketHub } from '../ws/socket_hub.js';
+import { createQueryStore, createSelectionStore, createSettingsStore } from '../state/library_state.js';
+import { h } from '../components/dom.js';
+import { createIcon } from '../components/icon.js';
+import { createToasts } from '../components/toasts.js';
+import { createLibraryPanel } from '../components/library_panel.js';
+import { createFilterPanel } from '../components/filter_panel.js';
+import { createProgressPanel } from '../components/progress_panel.js';
+import { createContextMenu } from '../components/context_menu.js';
+import { createInitOverlay } from '../components/init_overlay.js';
+import { openSettingsDialog } from '../components/settings_dialog.js';
+import { openDuplicatesDialog } from '../components/duplicates_dialog.js';
+import { openDownloadDialog } from '../components/download_dialog.js';
+import { openAutoOrganizeDialog } from '../components/auto_organize_dialog.js';
+import { defaultQuery } from '../lib/list_query.js';
+
+const TYPE_KEYS = { lora: 'types.lora', checkpoint: 'types.checkpoint', embedding: 'types.embedding' };
+const PREFIXES = { lora: 'loras', checkpoint: 'checkpoints', embedding: 'embeddings' };
+const WIDE = '(min-width: 1000px)';
+
+function readSettings(body) {
+  try { return JSON.parse(body.dataset.settings || '{}'); } catch { return {}; }
+}
+
+function loadPrefs(prefix) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(`lm.view.${prefix}`) || '{}');
+    const d = defaultQuery();
+    return {
+      sortKey: ['name', 'date', 'size'].includes(saved.sortKey) ? saved.sortKey : d.sortKey,
+      sortDir: saved.sortDir === 'desc' || saved.sortDir === 'asc' ? saved.sortDir : d.sortDir,
+      scopes: { ...d.scopes, ...(saved.scopes || {}) },
+      fuzzy: Boolean(saved.fuzzy),
+      filtersOpen: saved.filtersOpen,
+    };
+  } catch {
+    return {};
+  }
+}
+
+function savePrefs(prefix, query, filtersOpen) {
+  try {
+    const { sortKey, sortDir, scopes, fuzzy } = query;
+    localStorage.setItem(`lm.view.${prefix}`, JSON.stringify({ sortKey, sortDir, scopes, fuzzy, filtersOpen }));
+  } catch { /* private mode: preferences are simply not kept */ }
+}
+
+function isTyping(el) {
+  return el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName));
+}
+
+async function start() {
+  const body = document.body;
+  const prefix = body.dataset.prefix;
+  const modelType = body.dataset.modelType;
+  const api = createApiClient();
+  const i18n = createI18n({ lang: document.documentElement.lang || 'en' });
+  try { await i18n.load(api, i18n.lang); } catch { /* keys fall back to themselves; the page still works */ }
+  const t = i18n.t;
+  const lang = () => i18n.lang;
+
+  const prefs = loadPrefs(prefix);
+  const { filtersOpen: savedFiltersOpen, ...queryPrefs } = prefs;
+  const query = createQueryStore(queryPrefs);
+  const selection = createSelectionStore();
+  const settings = createSettingsStore(readSettings(body));
+  const events = createSocketHub().start();
+  const wide = window.matchMedia(WIDE);
+  let filtersOpen = wide.matches ? savedFiltersOpen !== false : false;
+
+  const toolsRoot = document.getElementById('lm-header-tools');
+  const mainRoot = document.getElementById('lm-main');
+  const filtersRoot = document.getElementById('lm-filters');
+  const progressRoot = document.getElementById('lm-progress');
+  const toastRoot = document.getElementById('lm-toasts');
+  const backdrop = document.getElementById('lm-backdrop');
+  const initRoot = document.getElementById('initializing');
+  const typeLabel = (type) => t(TYPE_KEYS[type] || 'types.lora');
+
+  let view = null;
+
+  function setFiltersOpen(open) {
+    filtersOpen = open;
+    filtersRoot.hidden = !open;
+    backdrop.hidden = !open || wide.matches;
+    body.classList.toggle('lm-filters-open', open);
+    savePrefs(prefix, query.get(), wide.matches ? open : savedFiltersOpen);
+    if (view) view.panel.update();
+    if (open && !wide.matches) filtersRoot.querySelector('button, input')?.focus();
+  }
+
+  function mount() {
+    const toasts = createToasts(toastRoot, { t });
+    const panel = createLibraryPanel(mainRoot, {
+      api, prefix, modelType, t, lang, toasts, events, query, selection, settings,
+      onToggleFilters: () => setFiltersOpen(!filtersOpen),
+      filtersOpen: () => filtersOpen,
+      onChanged: () => filters.reload(),
+    });
+    const filters = createFilterPanel(filtersRoot, {
+      models: api.models(prefix), query, t, lang, toasts,
+      onClose: () => { setFiltersOpen(false); panel.focusSearch(); },
+    });
+    const progress = createProgressPanel(progressRoot, {
+      events, api, t, lang, toasts, typeLabel,
+      prefixOf: (type) => PREFIXES[type] || prefix,
+      onFinished(kind) { if (kind !== 'download') panel.refresh(); },
+    });
+    const menu = createContextMenu(toolsRoot, { t });
+    const tools = h('div', { class: 'lm-tools' },
+      h('button', { type: 'button', class: 'lm-btn lm-btn--primary lm-btn--sm', dataset: { tool: 'download' } },
+        createIcon('download', { size: 15 }), h('span', { class: 'lm-btn-label', text: t('header.download') })),
+      h('button', { type: 'button', class: 'lm-icon-btn', dataset: { tool: 'more' }, 'aria-haspopup': 'menu', 'aria-label': t('header.more'), title: t('header.more') }, createIcon('more')),
+      h('button', { type: 'button', class: 'lm-icon-btn', dataset: { tool: 'settings' }, 'aria-label': t('settings.title'), title: t('settings.title') }, createIcon('settings')));
+    toolsRoot.append(tools);
+
+    const dialogDeps = {
+      api, models: api.models(prefix), prefix, modelType, t, lang, toasts, events, settings,
+      actions: panel.actions, refresh: () => panel.refresh(),
+    };
+
+    async function fetchAll() {
+      try {
+        const data = await api.models(prefix).fetchAllCivitai();
+        if (data && data.status === 'completed') toasts.success(t('toast.fetch_all_done', { updated: data.updated ?? 0 }));
+        else toasts.info(t('toast.fetch_all_started'));
+      } catch (err) {
+        toasts.error(err.status === 409 ? t('toast.already_running') : t('errors.action_failed', { message: err.message }));
+      }
+    }
+
+    async function rescan() {
+      const toast = toasts.info(t('toast.rescanning'), { timeout: 0 });
+      try {
+        await api.models(prefix).scan();
+        toast.dismiss();
+        toasts.success(t('toast.rescanned'));
+        panel.refresh();
+        filters.reload();
+      } catch (err) {
+        toast.dismiss();
+        toasts.error(t('errors.action_failed', { message: err.message }));
+      }
+    }
+
+    function onTool(event) {
+      const button = event.target.closest('[data-tool]');
+      if (!button || !tools.contains(button)) return;
+      const tool = button.dataset.tool;
+      if (tool === 'settings') {
+        openSettingsDialog({ api, t, toasts, settings, onLanguage: switchLanguage });
+      } else if (tool === 'download') {
+        openDownloadDialog(dialogDeps);
+      } else if (tool === 'more') {
+        const selected = selection.get().active ? selection.list() : [];
+        menu.open({
+          anchor: button, label: t('header.more'),
+          entries: [
+            { id: 'organize', label: selected.length ? t('header.organize_selected', { count: selected.length }) : t('header.organize'), icon: 'wand' },
+            { id: 'duplicates', label: t('header.duplicates'), icon: 'layers' },
+            { id: 'fetch-all', label: t('header.fetch_all'), icon: 'refresh' },
+            { separator: true },
+            { id: 'rescan', label: t('header.rescan'), icon: 'folder' },
+          ],
+          select(id) {
+            if (id === 'organize') openAutoOrganizeDialog({ ...dialogDeps, filePaths: selected });
+            else if (id === 'duplicates') openDuplicatesDialog(dialogDeps);
+            else if (id === 'fetch-all') fetchAll();
+            else if (id === 'rescan') rescan();
+          },
+        });
+      }
+    }
+    tools.addEventListener('click', onTool);
+
+    const unsubs = [
+      query.subscribe((q) => savePrefs(prefix, q, wide.matches ? filtersOpen : savedFiltersOpen)),
+      events.on('models_changed', (msg) => { if (!msg.model_type || msg.model_type === modelType) filters.reload(); }),
+    ];
+
+    view = {
+      panel,
+      destroy() {
+        unsubs.forEach((fn) => fn());
+        tools.removeEventListener('click', onTool);
+        tools.remove();
+        menu.destroy();
+        panel.destroy();
+        filters.destroy();
+        progress.destroy();
+        toasts.destroy();
+      },
+    };
+    setFiltersOpen(filtersOpen);
+  }
+
+  async function switchLanguage(next) {
+    try {
+      await i18n.load(api, next);
+    } catch {
+      return;
+    }
+    document.documentElement.lang = i18n.lang;
+    i18n.apply(document.body);
+    document.title = `${typeLabel(modelType)} · ${t('app.title')}`;
+    if (view) view.destroy();
+    mount();
+  }
+
+  function onKeyDown(event) {
+    if (event.defaultPrevented) return;
+    const dialogOpen = Boolean(document.querySelector('dialog[open]'));
+    if (event.key === '/' && !isTyping(document.activeElement) && !dialogOpen && !event.ctrlKey && !event.metaKey && !event.altKey) {
+      event.preventDefault();
+      view.panel.focusSearch();
+    } else if (event.key === 'Escape' && filtersOpen && !wide.matches && !dialogOpen) {
+      setFiltersOpen(false);
+    }
+  }
+
+  document.addEventListener('keydown', onKeyDown);
+  backdrop.addEventListener('click', () => setFiltersOpen(false));
+  wide.addEventListener('change', () => setFiltersOpen(wide.matches ? savedFiltersOpen !== false : false));
+
+  if (initRoot && body.dataset.initializing === 'true') {
+    createInitOverlay(initRoot, { events, t, modelType, onReady: () => { if (view) view.panel.reload(); } });
+  }
+  mount();
+  body.classList.add('lm-ready');
+}
+
+start();
