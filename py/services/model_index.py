@@ -8,6 +8,8 @@ memoised per index version. Pure data structure: no I/O, no asyncio.
 from __future__ import annotations
 
 import bisect
+import gc
+import operator
 import re
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -15,13 +17,26 @@ from typing import Callable, Iterable
 
 from .model_records import ModelEntry
 
-_NATURAL_SPLIT = re.compile(r"(\d+)")
+_NATURAL_SPLIT = re.compile(r"\d+")
 
 
-def natural_key(text: str) -> tuple:
-    """'lora10' sorts after 'lora9'; case-insensitive."""
-    parts = _NATURAL_SPLIT.split(text.casefold())
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts if p != "")
+def _discard(index: dict, key, path: str) -> None:
+    paths = index.get(key)
+    if paths is not None:
+        paths.discard(path)
+        if not paths:
+            del index[key]
+
+
+def _pad_digits(match: "re.Match[str]") -> str:
+    digits = match.group()
+    return digits.rjust(24, "0") if len(digits) < 24 else digits
+
+
+def natural_key(text: str) -> str:
+    """'lora10' sorts after 'lora9'; case-insensitive. A plain string (digit runs
+    zero-padded) so sorting compares in C, not tuple by tuple."""
+    return _NATURAL_SPLIT.sub(_pad_digits, text.casefold())
 
 
 SORT_KEYS: dict[str, Callable[[ModelEntry], tuple]] = {
@@ -69,9 +84,33 @@ class _SearchText:
 
 @dataclass(slots=True)
 class _Order:
+    """One sort order: its keys (each ends with the path, so keys are unique), sorted."""
+
     keys: list[tuple] = field(default_factory=list)
-    paths: list[str] = field(default_factory=list)
-    dirty: bool = True
+    _paths: list[str] | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        if self._paths is None:
+            self._paths = [k[-1] for k in self.keys]
+        return self._paths
+
+    def insert(self, key: tuple) -> None:
+        bisect.insort(self.keys, key)
+        self._paths = None
+
+    def remove(self, key: tuple) -> None:
+        i = bisect.bisect_left(self.keys, key)
+        if i < len(self.keys) and self.keys[i] == key:
+            del self.keys[i]
+            self._paths = None
+
+    def merge(self, new_keys: list[tuple]) -> None:
+        """Add many keys: timsort merges the two sorted runs in linear time."""
+        new_keys.sort()
+        self.keys.extend(new_keys)
+        self.keys.sort()
+        self._paths = None
 
 
 class ModelIndex:
@@ -85,8 +124,16 @@ class ModelIndex:
         self.tag_counts: Counter[str] = Counter()
         self.base_model_counts: Counter[str] = Counter()
         self.folder_counts: Counter[tuple[str, str]] = Counter()  # (root, folder)
+        # inverted indexes: listing filters are set intersections, not per-entry checks
+        self.by_tag: dict[str, set[str]] = {}
+        self.by_base_model: dict[str, set[str]] = {}
+        self.by_folder: dict[tuple[str, str], set[str]] = {}
+        self.favorites: set[str] = set()
+        self.excluded: set[str] = set()
+        self._default_texts: dict[str, str] = {}
         self.version = 0
-        self._memo: OrderedDict[tuple, list[str]] = OrderedDict()
+        self._memo: OrderedDict[ListQuery, list[str]] = OrderedDict()
+        self._ranks: dict[str, tuple[int, dict[str, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -96,35 +143,35 @@ class ModelIndex:
 
     # mutation ------------------------------------------------------------------
     def add_many(self, entries: Iterable[ModelEntry]) -> None:
-        """Add or replace many entries; orders are re-sorted lazily, once."""
-        for entry in entries:
-            self._remove(entry.file_path, keep_orders=True)
-            self._insert(entry)
-        for order in self._orders.values():
-            order.dirty = True
+        """Add or replace many entries, merging them into every sorted order at once."""
+        new_keys: dict[str, list[tuple]] = {name: [] for name in SORT_KEYS}
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # tens of thousands of small tuples: no cycles to find, only time lost
+        try:
+            for entry in entries:
+                self._remove(entry.file_path)
+                self._insert(entry)
+                for name, key_fn in SORT_KEYS.items():
+                    new_keys[name].append(key_fn(entry))
+            for name, order in self._orders.items():
+                order.merge(new_keys[name])
+        finally:
+            if gc_was_enabled:
+                gc.enable()
         self._touch()
 
     def upsert(self, entry: ModelEntry) -> None:
         """Add or replace one entry, keeping sorted orders by bisection."""
-        self._remove(entry.file_path, keep_orders=False)
+        self._remove(entry.file_path)
         self._insert(entry)
         for name, order in self._orders.items():
-            if order.dirty:
-                continue
-            key = SORT_KEYS[name](entry)
-            i = bisect.bisect_left(order.keys, key)
-            order.keys.insert(i, key)
-            order.paths.insert(i, entry.file_path)
+            order.insert(SORT_KEYS[name](entry))
         self._touch()
 
     def remove(self, path: str) -> ModelEntry | None:
-        entry = self._remove(path, keep_orders=False)
+        entry = self._remove(path)
         self._touch()
         return entry
-
-    def replace_all(self, entries: Iterable[ModelEntry]) -> None:
-        self.__init__()  # type: ignore[misc]
-        self.add_many(entries)
 
     def _insert(self, entry: ModelEntry) -> None:
         path = entry.file_path
@@ -140,20 +187,31 @@ class ModelIndex:
             triggers=" ".join(entry.trigger_words + tuple(entry.civitai.get("trainedWords") or ())).casefold(),
             default=f"{filename}\x00{modelname}\x00{tags}",
         )
+        self._default_texts[path] = self._search[path].default
         for h in (entry.sha256, entry.autov2, entry.autov3):
             if h:
                 self.hash_index.setdefault(h, set()).add(path)
         for tag in set(t.casefold() for t in entry.tags):
             self.tag_counts[tag] += 1
+            self.by_tag.setdefault(tag, set()).add(path)
         if entry.base_model:
             self.base_model_counts[entry.base_model] += 1
+            self.by_base_model.setdefault(entry.base_model, set()).add(path)
         self.folder_counts[(entry.root, entry.folder)] += 1
+        self.by_folder.setdefault((entry.root, entry.folder), set()).add(path)
+        if entry.favorite:
+            self.favorites.add(path)
+        if entry.exclude:
+            self.excluded.add(path)
 
-    def _remove(self, path: str, *, keep_orders: bool) -> ModelEntry | None:
+    def _remove(self, path: str) -> ModelEntry | None:
         entry = self.entries.pop(path, None)
         if entry is None:
             return None
         self._search.pop(path, None)
+        self._default_texts.pop(path, None)
+        self.favorites.discard(path)
+        self.excluded.discard(path)
         for h in (entry.sha256, entry.autov2, entry.autov3):
             if h and h in self.hash_index:
                 self.hash_index[h].discard(path)
@@ -163,25 +221,19 @@ class ModelIndex:
             self.tag_counts[tag] -= 1
             if self.tag_counts[tag] <= 0:
                 del self.tag_counts[tag]
+            _discard(self.by_tag, tag, path)
         if entry.base_model:
             self.base_model_counts[entry.base_model] -= 1
             if self.base_model_counts[entry.base_model] <= 0:
                 del self.base_model_counts[entry.base_model]
+            _discard(self.by_base_model, entry.base_model, path)
         key = (entry.root, entry.folder)
         self.folder_counts[key] -= 1
         if self.folder_counts[key] <= 0:
             del self.folder_counts[key]
-        if not keep_orders:
-            for name, order in self._orders.items():
-                if order.dirty:
-                    continue
-                sort_key = SORT_KEYS[name](entry)
-                i = bisect.bisect_left(order.keys, sort_key)
-                if i < len(order.keys) and order.paths[i] == path:
-                    del order.keys[i]
-                    del order.paths[i]
-                else:  # should not happen; fall back to a lazy re-sort
-                    order.dirty = True
+        _discard(self.by_folder, key, path)
+        for name, order in self._orders.items():
+            order.remove(SORT_KEYS[name](entry))
         return entry
 
     def _touch(self) -> None:
@@ -190,112 +242,116 @@ class ModelIndex:
 
     # reading -------------------------------------------------------------------
     def order(self, sort_key: str) -> list[str]:
-        order = self._orders[sort_key]
-        if order.dirty:
-            key_fn = SORT_KEYS[sort_key]
-            pairs = sorted((key_fn(e), p) for p, e in self.entries.items())
-            order.keys = [k for k, _ in pairs]
-            order.paths = [p for _, p in pairs]
-            order.dirty = False
-        return order.paths
+        return self._orders[sort_key].paths
 
     def query(self, q: ListQuery) -> list[str]:
-        """Paths matching ``q`` in its sort order (memoised until the next change)."""
-        memo_key = (q,)
-        hit = self._memo.get(memo_key)
+        """Paths matching ``q`` in its sort order (memoised until the next change).
+
+        Structured filters are set intersections over inverted indexes (C speed); only
+        the text search looks at each remaining entry, through a tight comprehension.
+        """
+        hit = self._memo.get(q)
         if hit is not None:
-            self._memo.move_to_end(memo_key)
+            self._memo.move_to_end(q)
             return hit
-        paths = self.order(q.sort_key)
-        predicate = self._predicate(q)
-        if predicate is None:
-            result = paths
+        order = self.order(q.sort_key)
+        candidates = self._candidates(q)
+        if candidates is None:
+            paths = order
+        elif len(candidates) < len(order) // 8:
+            # few candidates: sort them by their order position instead of scanning it
+            rank = self._rank(q.sort_key)
+            paths = sorted(candidates, key=rank.__getitem__)
         else:
-            entries = self.entries
-            search = self._search
-            result = [p for p in paths if predicate(entries[p], search[p])]
+            paths = [p for p in order if p in candidates]
+        if q.search.strip():
+            paths = self._search_filter(q, paths)
         if q.descending:
-            result = result[::-1]
-        self._memo[memo_key] = result
+            paths = paths[::-1]
+        self._memo[q] = paths
         if len(self._memo) > 64:
             self._memo.popitem(last=False)
-        return result
+        return paths
 
-    def _predicate(self, q: ListQuery) -> Callable[[ModelEntry, _SearchText], bool] | None:
-        checks: list[Callable[[ModelEntry, _SearchText], bool]] = []
-        if not q.include_excluded:
-            checks.append(lambda e, s: not e.exclude)
+    def _rank(self, sort_key: str) -> dict[str, int]:
+        cached = self._ranks.get(sort_key)
+        if cached is None or cached[0] != self.version:
+            cached = (self.version, {p: i for i, p in enumerate(self.order(sort_key))})
+            self._ranks[sort_key] = cached
+        return cached[1]
+
+    def _candidates(self, q: ListQuery) -> set[str] | None:
+        """The set of paths passing every structured filter, or None for "all"."""
+        sets: list[set[str]] = []
         if q.hash:
-            wanted = self.hash_index.get(q.hash.casefold(), set())
-            checks.append(lambda e, s: e.file_path in wanted)
-        if q.model_root is not None:
-            root = q.model_root
-            checks.append(lambda e, s: e.root == root)
-        if q.folder is not None and q.folder != "":
-            folder = q.folder.strip("/")
-            prefix = folder + "/"
-            if q.recursive:
-                checks.append(lambda e, s: e.folder == folder or e.folder.startswith(prefix))
-            else:
-                checks.append(lambda e, s: e.folder == folder)
-        elif q.folder == "" and not q.recursive:
-            checks.append(lambda e, s: e.folder == "")
-        if q.base_models:
-            bases = frozenset(q.base_models)
-            checks.append(lambda e, s: e.base_model in bases)
+            sets.append(self.hash_index.get(q.hash.casefold(), set()))
         if q.favorites_only:
-            checks.append(lambda e, s: e.favorite)
+            sets.append(self.favorites)
+        if q.base_models:
+            sets.append(set().union(*(self.by_base_model.get(b, set()) for b in q.base_models)))
+        if q.model_root is not None or (q.folder is not None and (q.folder != "" or not q.recursive)):
+            sets.append(self._folder_set(q))
         if q.tags_include:
-            wanted_tags = frozenset(t.casefold() for t in q.tags_include)
-            if q.tag_logic_all:
-                checks.append(lambda e, s: wanted_tags <= {t.casefold() for t in e.tags})
-            else:
-                checks.append(lambda e, s: any(t.casefold() in wanted_tags for t in e.tags))
+            tag_sets = [self.by_tag.get(t.casefold(), set()) for t in q.tags_include]
+            sets.append(set.intersection(*tag_sets) if q.tag_logic_all else set().union(*tag_sets))
+        exclude: set[str] = set()
         if q.tags_exclude:
-            unwanted = frozenset(t.casefold() for t in q.tags_exclude)
-            checks.append(lambda e, s: not any(t.casefold() in unwanted for t in e.tags))
-        if q.search.strip():
-            checks.append(self._search_check(q))
-        if not checks:
+            exclude = set().union(*(self.by_tag.get(t.casefold(), set()) for t in q.tags_exclude))
+        if not q.include_excluded and self.excluded:
+            exclude = exclude | self.excluded
+        if not sets and not exclude:
             return None
-        if len(checks) == 1:
-            return checks[0]
-        return lambda e, s: all(check(e, s) for check in checks)
+        if sets:
+            sets.sort(key=len)
+            result = set(sets[0])
+            for other in sets[1:]:
+                result &= other
+        else:
+            result = set(self.entries)
+        return result - exclude if exclude else result
 
-    @staticmethod
-    def _search_check(q: ListQuery) -> Callable[[ModelEntry, _SearchText], bool]:
-        default_scope = q.search_filename and q.search_modelname and q.search_tags and not (
-            q.search_creator or q.search_trigger_words
-        )
-        fields: list[str] = []
-        for flag, name in (
-            (q.search_filename, "filename"),
-            (q.search_modelname, "modelname"),
-            (q.search_tags, "tags"),
-            (q.search_creator, "creator"),
-            (q.search_trigger_words, "triggers"),
-        ):
-            if flag:
-                fields.append(name)
-        if not fields:
-            return lambda e, s: False
+    def _folder_set(self, q: ListQuery) -> set[str]:
+        folder = (q.folder or "").strip("/")
+        prefix = folder + "/"
+        out: set[str] = set()
+        for (root, name), paths in self.by_folder.items():
+            if q.model_root is not None and root != q.model_root:
+                continue
+            if q.folder is None or name == folder or (q.recursive and (folder == "" or name.startswith(prefix))):
+                out |= paths
+        return out
 
-        def text_of(s: _SearchText) -> str:
-            if default_scope:
-                return s.default
-            return "\x00".join(getattr(s, f) for f in fields)
-
+    def _search_filter(self, q: ListQuery, paths: list[str]) -> list[str]:
+        search = self._search
         tokens = q.search.casefold().split()
+        fields = [
+            name
+            for flag, name in (
+                (q.search_filename, "filename"),
+                (q.search_modelname, "modelname"),
+                (q.search_tags, "tags"),
+                (q.search_creator, "creator"),
+                (q.search_trigger_words, "triggers"),
+            )
+            if flag
+        ]
+        if not fields:
+            return []
+        if fields == ["filename", "modelname", "tags"]:
+            texts = self._default_texts
+        else:
+            getters = [operator.attrgetter(f) for f in fields]
+            texts = {p: "\x00".join(g(search[p]) for g in getters) for p in paths}
         if q.fuzzy:
-            # every token must appear in order, letters possibly apart, within one word
-            patterns = [
-                re.compile("[^\\x00\\s]*?".join(re.escape(ch) for ch in token)) for token in tokens
-            ]
-            return lambda e, s: all(p.search(text_of(s)) for p in patterns)
-        if len(tokens) == 1:
-            needle = tokens[0]
-            return lambda e, s: needle in text_of(s)
-        return lambda e, s: all(t in text_of(s) for t in tokens)
+            # every token's letters in order, possibly apart, within one word
+            patterns = [re.compile("[^\\x00\\s]*?".join(re.escape(ch) for ch in t)) for t in tokens]
+            for pattern in patterns:
+                match = pattern.search
+                paths = [p for p in paths if match(texts[p])]
+            return paths
+        for token in tokens:
+            paths = [p for p in paths if token in texts[p]]
+        return paths
 
     def top_tags(self, limit: int) -> list[tuple[str, int]]:
         return sorted(self.tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]

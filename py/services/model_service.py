@@ -58,6 +58,12 @@ class Page:
 HashSubmitter = Callable[[ModelType, str], None]
 
 
+def _index_of(entries: list[ModelEntry]) -> ModelIndex:
+    index = ModelIndex()
+    index.add_many(entries)
+    return index
+
+
 class ModelService:
     """Everything the routes read about one model type, and the scans that feed it."""
 
@@ -113,7 +119,9 @@ class ModelService:
         cached = await self._cache.load_entries(self.model_type)
         cached = {p: e for p, e in cached.items() if self.root_for(p) is not None}
         if cached:
-            await asyncio.to_thread(self.index.add_many, cached.values())
+            # built off the loop into a fresh index, then swapped in: readers never see
+            # a half-built index, and the loop is never blocked by 50,000 inserts
+            self.index = await asyncio.to_thread(_index_of, list(cached.values()))
             self._mark_ready()
             await self._init_progress("ready", 100, len(cached), len(cached))
             _log.info("%s: %d models from cache in %.2fs", self.prefix, len(cached), time.perf_counter() - started)
