@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 
+import pytest
+
 from .fixtures import make_app_client, services_of, wait_hashed
 
 
@@ -27,7 +29,13 @@ async def eventually(check, timeout: float = 10.0):
         await asyncio.sleep(0.05)
 
 
-async def test_warm_start_serves_cache_then_reconciles_changes_made_while_down(aiohttp_client, library, tmp_path):
+@pytest.mark.parametrize("rebuild_threshold", [1000, 0], ids=["incremental", "rebuilt-off-loop"])
+async def test_warm_start_serves_cache_then_reconciles_changes_made_while_down(
+    aiohttp_client, library, tmp_path, monkeypatch, rebuild_threshold
+):
+    from lm_plugin.py.services import model_service
+
+    monkeypatch.setattr(model_service, "BULK_REBUILD_THRESHOLD", rebuild_threshold)
     state = tmp_path / "state"
     keep = library.add_lora("keep", sidecar={"tags": ["old"]})
     change = library.add_lora("change")

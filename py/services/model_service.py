@@ -56,6 +56,8 @@ class Page:
 
 
 HashSubmitter = Callable[[ModelType, str], None]
+# more changes than this are applied by rebuilding the index in a worker thread
+BULK_REBUILD_THRESHOLD = 1000
 
 
 def _index_of(entries: list[ModelEntry]) -> ModelIndex:
@@ -200,13 +202,7 @@ class ModelService:
         )
         removed = [p for p in previous if in_scope(p) and p not in stats.seen]
         if not initial:
-            if len(changed) > 50:
-                self.index.add_many(changed)
-            else:
-                for entry in changed:
-                    self.index.upsert(entry)
-            for path in removed:
-                self.index.remove(path)
+            await self._apply_changes(changed, removed)
         await self._cache.upsert_entries(changed)
         await self._cache.delete_entries(removed)
         for entry in changed:
@@ -224,6 +220,29 @@ class ModelService:
                 "scan", [e.file_path for e in changed][:200] + removed[:200]
             )
         return dict(self.last_scan)
+
+    async def _apply_changes(self, changed: list[ModelEntry], removed: list[str]) -> None:
+        """Put scan results into the index without blocking the loop for long."""
+        if len(changed) + len(removed) > BULK_REBUILD_THRESHOLD:
+            base = self.index
+            version = base.version
+            merged = dict(base.entries)
+            for path in removed:
+                merged.pop(path, None)
+            for entry in changed:
+                merged[entry.file_path] = entry
+            rebuilt = await asyncio.to_thread(_index_of, list(merged.values()))
+            if self.index is base and base.version == version:
+                self.index = rebuilt
+                return
+            # the index changed meanwhile (a mutation): apply incrementally instead
+        if len(changed) > 50:
+            self.index.add_many(changed)
+        else:
+            for entry in changed:
+                self.index.upsert(entry)
+        for path in removed:
+            self.index.remove(path)
 
     async def broadcast_changed(self, reason: str, paths: list[str]) -> None:
         await self._ws.broadcast(
