@@ -18,13 +18,16 @@ _log = logging.getLogger(__name__)
 
 
 def _register_with_comfyui() -> None:
+    try:
+        import server  # noqa: F401  (ComfyUI's own module: only there do we register)
+    except ImportError:
+        _log.debug("model library: not running inside ComfyUI")
+        return
+    # Inside ComfyUI a failure here must be loud: ComfyUI logs it as IMPORT FAILED.
     from .py.host.comfyui import comfyui_available, register_with_comfyui
 
     if comfyui_available():
         register_with_comfyui()
 
 
-try:
-    _register_with_comfyui()
-except ImportError:  # the package is being imported outside ComfyUI, or half-installed
-    _log.debug("model library: ComfyUI host not available", exc_info=True)
+_register_with_comfyui()
