@@ -16,6 +16,12 @@ from typing import Any, Callable
 
 import jinja2
 
+from .services.civitai_client import CivitaiClient
+from .services.civitai_not_found_cache import NotFoundCache
+from .services.civitai_not_found_store import NotFoundStore
+from .services.civitai_rate_limiter import CivitaiRateLimiter
+from .services.civitai_sync_service import CivitaiSyncService
+from .services.hash_waiters import HashWaiters
 from .services.index_cache import IndexCache, default_cache_dir
 from .services.library_watcher import LibraryWatcher
 from .services.model_hasher import FileHashes, HashQueue
@@ -27,6 +33,7 @@ from .services.path_guard import PathGuard
 from .services.server_i18n import ServerI18n
 from .services.settings_manager import SettingsManager, default_settings_path
 from .services.websocket_manager import EventForwarder, WebSocketManager
+from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase
 
 _log = logging.getLogger(__name__)
 
@@ -61,6 +68,11 @@ class AppServices:
     version: str
     plugin_dir: Path
     model_locks: ModelLocks = field(default_factory=ModelLocks)
+    # CivitAI (issue 4): one client (one session, one rate limiter) for the process
+    hash_waiters: HashWaiters = field(default_factory=HashWaiters)
+    civitai: CivitaiClient | None = None
+    civitai_sync: CivitaiSyncService | None = None
+    bulk_refresh: dict[ModelType, BulkMetadataRefreshUseCase] = field(default_factory=dict)
     model_services: dict[ModelType, ModelService] = field(default_factory=dict)
     watcher: LibraryWatcher | None = None
     route_controllers: list[Any] = field(default_factory=list)
@@ -128,17 +140,23 @@ def build_services(config: LibraryConfig) -> AppServices:
     async def on_hash_done(key: str, result: FileHashes | None, error: BaseException | None) -> None:
         type_value, _, path = key.partition("\x00")
         service = services_ref["app"].model_services.get(ModelType(type_value))
-        if service is None:
-            return
-        await service.on_hash_done(
-            path, result.sha256 if result else None, result.autov2 if result else None, error
-        )
+        services_ref["app"].hash_waiters.mark_finishing(key)
+        try:
+            if service is not None:
+                await service.on_hash_done(
+                    path, result.sha256 if result else None, result.autov2 if result else None, error
+                )
+        finally:
+            services_ref["app"].hash_waiters.resolve(key, result is not None)
 
     rate = settings.get("hash_max_mb_per_second")
     hash_queue = HashQueue(on_done=on_hash_done, max_bytes_per_second=rate * 1024 * 1024 if rate else None)
 
     def submit_hash(model_type: ModelType, path: str) -> None:
         hash_queue.submit(f"{model_type.value}\x00{path}", path)
+
+    def submit_hash_now(key: str, path: str, priority: int) -> None:
+        hash_queue.submit(key, path, priority=priority)
 
     app_services = AppServices(
         config=config,
@@ -164,7 +182,56 @@ def build_services(config: LibraryConfig) -> AppServices:
             submit_hash=submit_hash,
             write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
         )
+    _build_civitai_services(app_services, submit_hash_now)
     return app_services
+
+
+def _build_civitai_services(app: AppServices, submit_hash_now: Callable[[str, str, int], None]) -> None:
+    """The CivitAI client (issue 4), its persisted not-found cache, the sync service and bulk refreshes."""
+    settings = app.settings
+    store = NotFoundStore(cache=app.cache)
+    app.civitai = CivitaiClient(
+        base_urls=lambda: settings.get("civitai_api_base"),
+        api_key=lambda: settings.get("civitai_api_key"),
+        rate_limiter=CivitaiRateLimiter(),
+        not_found_cache=NotFoundCache(on_change=store.on_change),
+    )
+    app.civitai_sync = CivitaiSyncService(
+        client=app.civitai, settings=settings, locks=app.model_locks, model_services=app.model_services,
+        hash_waiters=app.hash_waiters, submit_hash=submit_hash_now,
+    )
+    for model_type, service in app.model_services.items():
+        app.bulk_refresh[model_type] = BulkMetadataRefreshUseCase(
+            model_type=model_type, service=service, sync=app.civitai_sync, client=app.civitai, ws=app.ws,
+        )
+
+    async def start(_app: AppServices) -> None:
+        assert app.civitai is not None
+        await store.load_into(app.civitai.not_found_cache)
+
+    async def stop(_app: AppServices) -> None:
+        for use_case in app.bulk_refresh.values():
+            await use_case.shutdown()
+        if app.civitai_sync is not None:
+            await app.civitai_sync.close()
+        if app.civitai is not None:
+            await app.civitai.close()
+        await store.close()
+
+    app.on_started.append(start)
+    app.on_stopping.append(stop)
+
+
+def _build_mutation_services(app: AppServices) -> None:
+    """The services behind the mutation routes (issue 3); they share the model locks."""
+    models, locks = app.model_services, app.model_locks
+    app.trash = ModelTrash(os_trash=default_os_trash())
+    app.metadata_sync = MetadataSyncService(model_services=models, locks=locks)
+    app.lifecycle = ModelLifecycleService(model_services=models, locks=locks, trash=app.trash, metadata=app.metadata_sync)
+    app.previews = PreviewAssetService(model_services=models, locks=locks, metadata=app.metadata_sync, settings=app.settings)
+    app.tags = TagUpdateService(metadata=app.metadata_sync)
+    app.moves = ModelMoveService(model_services=models, locks=locks)
+    app.hash_verification = HashVerificationService(model_services=models, locks=locks, hashes=app.hashes)
 
 
 async def start_services(app: AppServices) -> None:

@@ -14,6 +14,7 @@ from ..errors import ServiceNotReady
 from ..services.model_queries import ModelQueries
 from ..services.model_records import ModelType
 from ..services.model_service import ModelService
+from .handlers.civitai_handlers import ModelCivitaiHandler
 from .handlers.model_handlers import (
     Handler,
     HandlerContext,
@@ -65,6 +66,9 @@ class BaseModelRoutes:
             page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version),
             listing=ModelListingHandler(ctx=ctx),
             query=ModelQueryHandler(ctx=ctx),
+            civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type])
+            if s.civitai_sync is not None
+            else None,
         )
 
     def _proxy(self, name: str) -> Handler:

@@ -1,0 +1,1 @@
+"""Long-running flows (bulk refresh, downloads, auto-organize) built on the services."""

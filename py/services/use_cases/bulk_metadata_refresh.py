@@ -1,0 +1,385 @@
+"""Refresh CivitAI metadata of many models at once, with as few requests as CivitAI allows.
+
+Owns the job of one model type: hash what is pending, identify files with the batch by-hash
+endpoint (100 per call), fetch model details once per model id (100 per call), merge and
+write sidecars, fetch missing previews with bounded concurrency, and report progress. It must
+not format HTTP responses; single writes go through ``CivitaiSyncService``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
+
+from ...errors import AlreadyRunning, AuthenticationRequired, LibraryError
+from ..civitai_client import BATCH_LIMIT, CivitaiClient
+from ..civitai_sync_service import CivitaiSyncService, has_civitai_data
+from ..model_records import ModelEntry, ModelType
+from ..model_service import ModelService
+from ..websocket_manager import WebSocketManager
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
+MESSAGE_TYPE = "civitai_fetch_progress"
+WRITE_CHUNK = 50  # models written (and re-read into the index) between progress reports
+DEFAULT_PREVIEW_CONCURRENCY = 8
+
+
+class RefreshStatus(str, Enum):
+    IDLE = "idle"
+    STARTED = "started"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+TERMINAL = frozenset({RefreshStatus.COMPLETED, RefreshStatus.CANCELLED, RefreshStatus.ERROR})
+
+
+def snapshot_key(model_type: ModelType) -> str:
+    """The WebSocketManager task-snapshot key of a model type's bulk refresh."""
+    return f"civitai_fetch:{model_type.value}"
+
+
+@dataclass(slots=True)
+class BulkRefreshJob:
+    """Progress of one bulk refresh; changes only through its methods."""
+
+    model_type: ModelType
+    force: bool = False
+    status: RefreshStatus = RefreshStatus.STARTED
+    total: int = 0
+    processed: int = 0
+    updated: int = 0
+    not_found: int = 0
+    failed: int = 0
+    current_name: str = ""
+    error: str = ""
+    error_code: str = ""
+    error_status: int = 0
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.status = RefreshStatus.PROCESSING
+
+    def advance(self, *, updated: int = 0, not_found: int = 0, failed: int = 0, current_name: str | None = None) -> None:
+        self.updated += updated
+        self.not_found += not_found
+        self.failed += failed
+        self.processed += updated + not_found + failed
+        if current_name is not None:
+            self.current_name = current_name
+
+    def note_error(self, exc: LibraryError) -> None:
+        """Remember an upstream failure that cost some models (the job goes on)."""
+        self.error, self.error_code, self.error_status = exc.message, exc.code, exc.status
+
+    def fail(self, exc: BaseException) -> None:
+        if isinstance(exc, LibraryError):
+            self.note_error(exc)
+        else:
+            self.error, self.error_code, self.error_status = "internal error; see the server log", "internal_error", 500
+        self._end(RefreshStatus.ERROR)
+
+    def cancel(self) -> None:
+        self._end(RefreshStatus.CANCELLED)
+
+    def finish(self) -> None:
+        self._end(RefreshStatus.COMPLETED)
+
+    def _end(self, status: RefreshStatus) -> None:
+        self.status = status
+        self.current_name = ""
+        self.finished_at = time.time()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The one shape pushed on ``/ws/fetch-progress`` and returned by polling."""
+        data: dict[str, Any] = {
+            "type": MESSAGE_TYPE,
+            "model_type": self.model_type.value,
+            "status": self.status.value,
+            "total": self.total,
+            "processed": self.processed,
+            "updated": self.updated,
+            "not_found": self.not_found,
+            "failed": self.failed,
+            "current_name": self.current_name,
+            "force": self.force,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+        if self.error:
+            data["error"] = self.error
+            data["code"] = self.error_code
+        return data
+
+
+class WebSocketBroadcastCallback:
+    """Progress sink: stores the snapshot for polling, then pushes it to every socket."""
+
+    def __init__(self, ws: WebSocketManager, key: str) -> None:
+        self._ws = ws
+        self._key = key
+
+    async def __call__(self, snapshot: dict[str, Any]) -> None:
+        self._ws.set_task_snapshot(self._key, snapshot)
+        await self._ws.broadcast(snapshot)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class BulkMetadataRefreshUseCase:
+    """Single-flight bulk refresh of one model type's CivitAI metadata.
+
+    ``start`` returns the job at once (``AlreadyRunning`` if one runs); ``execute_with_error_handling``
+    starts and waits. ``cancel`` stops the job at the next batch (an in-flight CivitAI call
+    is abandoned). Writes sidecars and previews; progress goes to the callback.
+    """
+
+    def __init__(
+        self,
+        *,
+        model_type: ModelType,
+        service: ModelService,
+        sync: CivitaiSyncService,
+        client: CivitaiClient,
+        ws: WebSocketManager,
+        preview_concurrency: int = DEFAULT_PREVIEW_CONCURRENCY,
+    ) -> None:
+        self.model_type = model_type
+        self._service = service
+        self._sync = sync
+        self._client = client
+        self._ws = ws
+        self._preview_concurrency = max(1, preview_concurrency)
+        self.job: BulkRefreshJob | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._cancel = asyncio.Event()
+
+    @property
+    def snapshot_key(self) -> str:
+        return snapshot_key(self.model_type)
+
+    def default_callback(self) -> ProgressCallback:
+        return WebSocketBroadcastCallback(self._ws, self.snapshot_key)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def progress(self) -> dict[str, Any] | None:
+        """The latest snapshot (the same one the WebSocket carried), or None before any run."""
+        return self._ws.get_task_snapshot(self.snapshot_key)
+
+    def start(self, progress_callback: ProgressCallback | None = None, *, force: bool = False) -> BulkRefreshJob:
+        """Start a run in the background; raises ``AlreadyRunning`` while one runs."""
+        if self.running:
+            raise AlreadyRunning(f"a CivitAI metadata refresh of {self.model_type.prefix} is already running")
+        job = self.job = BulkRefreshJob(model_type=self.model_type, force=force)
+        self._cancel = asyncio.Event()
+        callback = progress_callback or self.default_callback()
+        self._ws.set_task_snapshot(self.snapshot_key, job.snapshot())
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(job, callback), name=f"lm-civitai-refresh-{self.model_type.value}"
+        )
+        return job
+
+    async def execute_with_error_handling(
+        self, progress_callback: ProgressCallback | None = None, *, force: bool = False
+    ) -> BulkRefreshJob:
+        """Run to the end and return the finished job (its status says how it ended).
+
+        Raises ``AlreadyRunning``. The run itself survives the caller being cancelled.
+        """
+        job = self.start(progress_callback, force=force)
+        await self.wait()
+        return job
+
+    async def wait(self, timeout: float | None = None) -> None:
+        task = self._task
+        if task is not None:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop; False when none runs."""
+        if not self.running:
+            return False
+        self._cancel.set()
+        return True
+
+    async def shutdown(self) -> None:
+        task = self._task
+        if task is not None and not task.done():
+            self._cancel.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # ----------------------------------------------------------------- the run
+
+    async def _run(self, job: BulkRefreshJob, emit: ProgressCallback) -> None:
+        try:
+            await self._emit(emit, job)
+            await self._refresh(job, emit)
+            job.finish()
+        except _Cancelled:
+            job.cancel()
+        except asyncio.CancelledError:
+            job.cancel()
+            await self._emit(emit, job)
+            raise
+        except LibraryError as exc:
+            job.fail(exc)
+        except Exception as exc:
+            _log.exception("CivitAI bulk refresh of %s failed", self.model_type.prefix)
+            job.fail(exc)
+        await self._emit(emit, job)
+        _log.info(
+            "CivitAI refresh of %s %s: %d models, %d updated, %d not found, %d failed",
+            self.model_type.prefix, job.status.value, job.total, job.updated, job.not_found, job.failed,
+        )
+
+    async def _emit(self, emit: ProgressCallback, job: BulkRefreshJob) -> None:
+        try:
+            await emit(job.snapshot())
+        except Exception:
+            _log.exception("progress callback failed")
+
+    async def _until_cancelled(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` unless cancel is asked first (then abandon it)."""
+        if self._cancel.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise _Cancelled()
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise _Cancelled()
+        return work.result()
+
+    def _candidates(self, force: bool) -> list[ModelEntry]:
+        entries = sorted(self._service.index.entries.values(), key=lambda e: e.file_path)
+        return [e for e in entries if not e.exclude and (force or not has_civitai_data(e))]
+
+    async def _refresh(self, job: BulkRefreshJob, emit: ProgressCallback) -> None:
+        entries = self._candidates(job.force)
+        job.start(len(entries))
+        await self._emit(emit, job)
+        if not entries:
+            return
+
+        pending = [e for e in entries if not e.sha256]
+        if pending:
+            job.advance(current_name=f"hashing {len(pending)} files")
+            await self._emit(emit, job)
+            entries = await self._until_cancelled(self._sync.ensure_hashed(entries))
+            missing = job.total - len(entries)
+            if missing:
+                job.advance(failed=missing)
+        by_sha: dict[str, list[ModelEntry]] = {}
+        unhashed = 0
+        for entry in entries:
+            if entry.sha256:
+                by_sha.setdefault(entry.sha256.lower(), []).append(entry)
+            else:
+                unhashed += 1
+        if unhashed:
+            job.advance(failed=unhashed)
+        shas = list(by_sha)
+
+        # 1. identify: POST /model-versions/by-hash, 100 hashes a call
+        versions: dict[str, dict[str, Any]] = {}
+        last_error: LibraryError | None = None
+        answered = 0
+        for chunk in _chunks(shas, BATCH_LIMIT):
+            job.advance(current_name=by_sha[chunk[0]][0].file_name)
+            await self._emit(emit, job)
+            try:
+                versions.update(await self._until_cancelled(
+                    self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.force)
+                ))
+                answered += 1
+            except AuthenticationRequired:
+                raise
+            except LibraryError as exc:
+                _log.warning("CivitAI by-hash batch failed: %s", exc.message)
+                job.note_error(exc)
+                last_error = exc
+                failed = sum(len(by_sha[s]) for s in chunk)
+                job.advance(failed=failed)
+                for sha in chunk:
+                    by_sha.pop(sha, None)
+        if last_error is not None and not answered:
+            raise last_error  # CivitAI answered no batch at all: the run is an error
+
+        not_found = [sha for sha in by_sha if sha not in versions]
+        if not_found:
+            job.advance(not_found=sum(len(by_sha[s]) for s in not_found))
+            await self._emit(emit, job)
+
+        # 2. model details once per model id: GET /models?ids=, 100 ids a call
+        model_ids: list[int] = []
+        for version in versions.values():
+            mid = version.get("modelId")
+            if isinstance(mid, int) and mid > 0 and mid not in model_ids:
+                model_ids.append(mid)
+        models: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(model_ids, BATCH_LIMIT):
+            try:
+                models.update(await self._until_cancelled(self._client.get_models(chunk)))
+            except AuthenticationRequired:
+                raise
+            except LibraryError as exc:
+                # The versions alone still carry names, words and base models: merge without details.
+                _log.warning("CivitAI model details failed: %s", exc.message)
+                job.note_error(exc)
+
+        # 3. merge, write, fetch previews; re-read each chunk into the index
+        work = [(entry, versions[sha]) for sha in by_sha if sha in versions for entry in by_sha[sha]]
+        slots = asyncio.Semaphore(self._preview_concurrency)
+        for chunk in _chunks(work, WRITE_CHUNK):
+            if self._cancel.is_set():
+                raise _Cancelled()
+            job.advance(current_name=chunk[0][0].file_name)
+            await self._emit(emit, job)
+            results = await asyncio.gather(
+                *(self._write_one(entry, version, models.get(version.get("modelId")), slots) for entry, version in chunk)
+            )
+            written = [entry.file_path for (entry, _), ok in zip(chunk, results) if ok]
+            if written:
+                await self._service.refresh_paths(written, reason="civitai")
+            job.advance(updated=len(written), failed=len(chunk) - len(written))
+            await self._emit(emit, job)
+
+    async def _write_one(
+        self, entry: ModelEntry, version: dict[str, Any], model: dict[str, Any] | None, slots: asyncio.Semaphore
+    ) -> bool:
+        try:
+            return await self._sync.write_civitai(entry, version, model, preview_slots=slots)
+        except (OSError, LibraryError) as exc:
+            _log.warning("CivitAI refresh of %s failed: %s", entry.file_path, exc)
+            return False
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
