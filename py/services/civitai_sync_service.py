@@ -281,10 +281,13 @@ class CivitaiSyncService:
         model: dict[str, Any] | None,
         *,
         preview_slots: asyncio.Semaphore | None = None,
+        stop: asyncio.Event | None = None,
     ) -> bool:
         """Merge ``version``/``model`` into the sidecar (and fetch a preview if none); no index update.
 
-        Returns False when the model file is gone. Callers end with ``refresh_paths``.
+        Returns False when the model file is gone. Callers end with ``refresh_paths``. When
+        ``stop`` is set during the preview download, the preview is abandoned (the sidecar is
+        still written, so disk and index never disagree).
         """
         path = entry.file_path
         async with self._locks.hold(path):
@@ -298,16 +301,18 @@ class CivitaiSyncService:
             merged = merge_civitai_into_sidecar(base, version, model, now=self._clock())
             if "preview_url" not in user_edited_fields(base):
                 if preview_slots is None:
-                    preview = await self._download_preview(path, version)
+                    preview = await self._download_preview(path, version, stop)
                 else:
                     async with preview_slots:
-                        preview = await self._download_preview(path, version)
+                        preview = await self._download_preview(path, version, stop)
                 if preview is not None:
                     merged["preview_url"], merged["preview_nsfw_level"] = preview
             await asyncio.to_thread(write_sidecar, path, merged)
         return True
 
-    async def _download_preview(self, path: str, version: dict[str, Any]) -> tuple[str, int] | None:
+    async def _download_preview(
+        self, path: str, version: dict[str, Any], stop: asyncio.Event | None = None
+    ) -> tuple[str, int] | None:
         """(stored path, nsfw level) of a fresh preview, or None (one exists, none fits, failure)."""
         directory, name = os.path.split(path)
         stem = os.path.splitext(name)[0]
@@ -323,8 +328,13 @@ class CivitaiSyncService:
         image = choose_preview_image(version, max_nsfw_level=threshold)
         if image is None:
             return None
+        if stop is not None and stop.is_set():
+            return None
         try:
-            media = await self.previews.fetch(str(image["url"]), expect_video=image.get("type") == "video")
+            fetching = self.previews.fetch(str(image["url"]), expect_video=image.get("type") == "video")
+            media = await fetching if stop is None else await _unless_stopped(fetching, stop)
+            if media is None:
+                return None
             stored = await asyncio.to_thread(store_preview, path, media)
         except (PreviewUnavailable, OSError) as exc:
             _log.info("no preview for %s: %s", name, exc)
@@ -422,6 +432,21 @@ class CivitaiSyncService:
             raise ValidationError(
                 f"CivitAI model {model_id} is a {civitai_type or 'model of unknown type'}, not a {model_type.value}"
             )
+
+
+async def _unless_stopped(work: Any, stop: asyncio.Event) -> Any:
+    """``await work``, or None as soon as ``stop`` is set (the work is cancelled)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return None
 
 
 def _base_fields(entry: ModelEntry) -> dict[str, Any]:

@@ -375,7 +375,7 @@ class BulkMetadataRefreshUseCase:
         self, entry: ModelEntry, version: dict[str, Any], model: dict[str, Any] | None, slots: asyncio.Semaphore
     ) -> bool:
         try:
-            return await self._sync.write_civitai(entry, version, model, preview_slots=slots)
+            return await self._sync.write_civitai(entry, version, model, preview_slots=slots, stop=self._cancel)
         except (OSError, LibraryError) as exc:
             _log.warning("CivitAI refresh of %s failed: %s", entry.file_path, exc)
             return False
