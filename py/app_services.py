@@ -21,19 +21,26 @@ from .services.civitai_not_found_cache import NotFoundCache
 from .services.civitai_not_found_store import NotFoundStore
 from .services.civitai_rate_limiter import CivitaiRateLimiter
 from .services.civitai_sync_service import CivitaiSyncService
+from .services.hash_verification_service import HashVerificationService
 from .services.hash_waiters import HashWaiters
 from .services.index_cache import IndexCache, default_cache_dir
 from .services.library_watcher import LibraryWatcher
 from .services.model_hasher import FileHashes, HashQueue
+from .services.metadata_sync_service import MetadataSyncService
+from .services.model_lifecycle_service import ModelLifecycleService
 from .services.model_locks import ModelLocks
+from .services.model_move_service import ModelMoveService
 from .services.model_records import ModelType
 from .services.model_scanner import LibraryRoot
 from .services.model_service import HashStore, ModelService
+from .services.model_trash import ModelTrash, default_os_trash
 from .services.path_guard import PathGuard
+from .services.preview_asset_service import PreviewAssetService
 from .services.server_i18n import ServerI18n
 from .services.settings_manager import SettingsManager, default_settings_path
-from .services.websocket_manager import EventForwarder, WebSocketManager
+from .services.tag_update_service import TagUpdateService
 from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase
+from .services.websocket_manager import EventForwarder, WebSocketManager
 
 _log = logging.getLogger(__name__)
 
@@ -68,6 +75,14 @@ class AppServices:
     version: str
     plugin_dir: Path
     model_locks: ModelLocks = field(default_factory=ModelLocks)
+    # library mutations (issue 3), set by build_services once the model services exist
+    trash: ModelTrash = field(init=False, repr=False)
+    metadata_sync: MetadataSyncService = field(init=False, repr=False)
+    lifecycle: ModelLifecycleService = field(init=False, repr=False)
+    previews: PreviewAssetService = field(init=False, repr=False)
+    tags: TagUpdateService = field(init=False, repr=False)
+    moves: ModelMoveService = field(init=False, repr=False)
+    hash_verification: HashVerificationService = field(init=False, repr=False)
     # CivitAI (issue 4): one client (one session, one rate limiter) for the process
     hash_waiters: HashWaiters = field(default_factory=HashWaiters)
     civitai: CivitaiClient | None = None
@@ -182,6 +197,7 @@ def build_services(config: LibraryConfig) -> AppServices:
             submit_hash=submit_hash,
             write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
         )
+    _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)
     return app_services
 

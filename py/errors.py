@@ -30,6 +30,13 @@ class ValidationError(LibraryError):
     code = "invalid_input"
 
 
+class PayloadTooLarge(ValidationError):
+    """An upload (or a fetched preview) is over its size limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
 class PathOutsideLibrary(LibraryError):
     status = 403
     code = "path_outside_library"

@@ -15,6 +15,7 @@ from ..services.model_queries import ModelQueries
 from ..services.model_records import ModelType
 from ..services.model_service import ModelService
 from .handlers.civitai_handlers import ModelCivitaiHandler
+from .handlers.management_handlers import ModelManagementHandler
 from .handlers.model_handlers import (
     Handler,
     HandlerContext,
@@ -23,6 +24,7 @@ from .handlers.model_handlers import (
     ModelPageView,
     ModelQueryHandler,
 )
+from .handlers.move_handlers import ModelMoveHandler
 from .model_route_registrar import COMMON_ROUTE_DEFINITIONS, ModelRouteRegistrar
 
 if TYPE_CHECKING:
@@ -66,6 +68,15 @@ class BaseModelRoutes:
             page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version),
             listing=ModelListingHandler(ctx=ctx),
             query=ModelQueryHandler(ctx=ctx),
+            management=ModelManagementHandler(
+                ctx=ctx,
+                lifecycle=s.lifecycle,
+                metadata=s.metadata_sync,
+                previews=s.previews,
+                tags=s.tags,
+                hash_verification=s.hash_verification,
+            ),
+            move=ModelMoveHandler(ctx=ctx, moves=s.moves),
             civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type])
             if s.civitai_sync is not None
             else None,

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..errors import NotFoundError, PathOutsideLibrary, ValidationError
 from ..services.sidecar_store import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from .handlers.management_handlers import UndoDeleteHandler
 from .model_route_registrar import ModelRouteRegistrar
 from .request_params import query_str, read_json_object
 
@@ -141,4 +142,5 @@ def register_shared_routes(registrar: ModelRouteRegistrar, services: "AppService
     registrar.add("GET", "/ws/fetch-progress", h.fetch_progress_socket)
     registrar.add("GET", "/ws/init-progress", h.init_progress_socket)
     registrar.add("GET", "/ws/download-progress", h.download_progress_socket)
+    registrar.add("POST", "/api/lm/undo-delete", UndoDeleteHandler(lifecycle=services.lifecycle).undo_delete)
     return h

@@ -288,10 +288,15 @@ class ModelService:
         stamp = stamp_of(st)
         if stamp != entry.stamp:
             return  # the file changed while it was hashed: the reconcile queues it again
+        if error is None and sha256:
+            await self._hashes.remember(stamp, sha256, autov2 or sha256[:10])
+        # re-read after the awaits: a mutation may have refreshed (or removed) the entry
+        entry = self.index.get(path)
+        if entry is None or stamp != entry.stamp or entry.hash_status is HashStatus.DONE:
+            return  # gone, changed (the reconcile queues it again) or its hash known meanwhile
         if error is not None or not sha256:
             updated = entry.evolve(hash_status=HashStatus.FAILED)
         else:
-            await self._hashes.remember(stamp, sha256, autov2 or sha256[:10])
             updated = entry.evolve(sha256=sha256, autov2=autov2 or sha256[:10], hash_status=HashStatus.DONE)
             if self._write_hash_sidecars() and entry.sidecar_mtime_ns == 0:
                 mtime = await asyncio.to_thread(self._write_hash_only_sidecar, updated)
