@@ -20,17 +20,17 @@ export function buildCard({ t, compact = false, draggable = false }) {
       h('span', { class: 'lm-card-pending', hidden: true, title: t('card.hash_pending'), role: 'img', 'aria-label': t('card.hash_pending') },
         createIcon('clock', { size: 14 })),
       h('span', { class: 'lm-card-spacer' }),
-      h('button', { type: 'button', class: 'lm-card-btn lm-card-fav', dataset: { action: 'favorite' }, 'aria-pressed': 'false', tabindex: '-1' },
-        createIcon('star', { size: 16 }))),
-    h('div', { class: 'lm-card-info' },
-      h('div', { class: 'lm-card-name' }),
       h('div', { class: 'lm-card-actions' },
         compact ? h('button', { type: 'button', class: 'lm-card-btn lm-card-add', dataset: { action: 'add' }, tabindex: '-1', 'aria-label': t('card.add'), title: t('card.add') },
           createIcon('plus', { size: 16 })) : null,
-        h('button', { type: 'button', class: 'lm-card-btn', dataset: { action: 'copy' }, tabindex: '-1', 'aria-label': t('card.copy_syntax'), title: t('card.copy_syntax') },
+        compact ? null : h('button', { type: 'button', class: 'lm-card-btn', dataset: { action: 'copy' }, tabindex: '-1', 'aria-label': t('card.copy_syntax'), title: t('card.copy_syntax') },
           createIcon('copy', { size: 16 })),
         h('button', { type: 'button', class: 'lm-card-btn', dataset: { action: 'menu' }, tabindex: '-1', 'aria-label': t('card.more'), title: t('card.more'), 'aria-haspopup': 'menu' },
-          createIcon('more', { size: 16 })))));
+          createIcon('more', { size: 16 }))),
+      h('button', { type: 'button', class: 'lm-card-btn lm-card-fav', dataset: { action: 'favorite' }, 'aria-pressed': 'false', tabindex: '-1' },
+        createIcon('star', { size: 16 }))),
+    h('div', { class: 'lm-card-info' },
+      h('div', { class: 'lm-card-name' })));
 }
 
 function setMedia(el, item, settings) {

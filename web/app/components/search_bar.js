@@ -58,16 +58,21 @@ export function createSearchBar(root, deps) {
   root.append(search, h('div', { class: 'lm-toolbar-group' }, sortSelect, filterButton, selectButton), count);
 
   let debounce = 0;
+  let pending = false;
+  function commitSearch() {
+    clearTimeout(debounce);
+    pending = false;
+    if (query.get().search !== input.value) query.set({ search: input.value });
+  }
   function onInput() {
     clearTimeout(debounce);
-    debounce = setTimeout(() => {
-      if (query.get().search !== input.value) query.set({ search: input.value });
-    }, 180);
+    pending = true;
+    debounce = setTimeout(commitSearch, 180);
   }
 
   function onKeyDown(event) {
     if (event.key === 'Escape' && input.value) { event.preventDefault(); event.stopPropagation(); input.value = ''; query.set({ search: '' }); }
-    else if (event.key === 'Enter') { clearTimeout(debounce); if (query.get().search !== input.value) query.set({ search: input.value }); }
+    else if (event.key === 'Enter') commitSearch();
   }
 
   function setScopeOpen(open) {
@@ -113,7 +118,8 @@ export function createSearchBar(root, deps) {
 
   function update() {
     const q = query.get();
-    if (document.activeElement !== input && input.value !== q.search) input.value = q.search;
+    // A typed-but-not-yet-committed search wins over the store until it is committed.
+    if (!pending && document.activeElement !== input && input.value !== q.search) input.value = q.search;
     sortSelect.value = `${q.sortKey}:${q.sortDir}`;
     for (const box of scopePanel.querySelectorAll('[data-scope]')) box.checked = Boolean(q.scopes[box.dataset.scope]);
     scopePanel.querySelector('[data-fuzzy]').checked = q.fuzzy;

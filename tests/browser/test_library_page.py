@@ -1,0 +1,194 @@
+"""The full library page in a real Chromium against the standalone server (issue 6).
+
+Read-only tests share one server per module; tests that change the library get a fresh one.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+
+def card_names(page) -> list[str]:
+    """Names on the loaded cards, in grid order (by index)."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.lm-card:not([hidden]):not(.lm-card--loading)')]
+            .sort((a, b) => a.dataset.index - b.dataset.index)
+            .map((el) => el.querySelector('.lm-card-name').textContent)"""
+    )
+
+
+def api_names(server, **params: str) -> list[str]:
+    return [item["model_name"] or item["file_name"] for item in server.list_loras(**params)["items"]]
+
+
+def wait_for_names(page, expected: list[str]) -> None:
+    try:
+        _wait_for_names(page, expected)
+    except Exception:
+        raise AssertionError(f"grid shows {card_names(page)}, expected {expected}")
+
+
+def _wait_for_names(page, expected: list[str]) -> None:
+    page.wait_for_function(
+        """(expected) => {
+            const names = [...document.querySelectorAll('.lm-card:not([hidden]):not(.lm-card--loading)')]
+              .sort((a, b) => a.dataset.index - b.dataset.index)
+              .map((el) => el.querySelector('.lm-card-name').textContent);
+            return JSON.stringify(names.slice(0, expected.length)) === JSON.stringify(expected)
+              && names.length === expected.length;
+        }""",
+        arg=expected,
+    )
+
+
+def test_page_loads_without_console_errors(shared_server, open_page):
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+    page.wait_for_function("() => document.querySelector('.lm-result-count').textContent.includes('24')")
+    shown = card_names(page)
+    assert len(shown) >= 8
+    assert shown == api_names(shared_server)[: len(shown)]
+    assert page.locator(".lm-type[aria-current='page']").inner_text() == "LoRAs"
+    assert page.title().startswith("LoRAs")
+    page.wait_for_timeout(300)  # let late module errors surface
+    assert errors.all() == []
+
+
+def test_search_filter_and_sort_change_the_grid(shared_server, open_page):
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+
+    page.fill("[data-role='search']", "knight")
+    wait_for_names(page, api_names(shared_server, search="knight"))
+    assert 0 < len(card_names(page)) < 24
+
+    page.fill("[data-role='search']", "")
+    page.click(".lm-chip[data-base='Pony']")
+    wait_for_names(page, api_names(shared_server, base_model="Pony"))
+    assert len(card_names(page)) == 5
+
+    page.select_option(".lm-sort", "name:desc")
+    wait_for_names(page, api_names(shared_server, base_model="Pony", sort_by="name:desc"))
+
+    page.click(".lm-chip[data-base='Pony']")
+    page.click("[data-filter='favorites']")
+    wait_for_names(page, api_names(shared_server, favorites_only="true", sort_by="name:desc"))
+    assert card_names(page) == ["Blue Forest 05"] or len(card_names(page)) == 1
+    assert errors.all() == []
+
+
+def test_keyboard_focus_search_arrows_enter_and_escape(shared_server, open_page):
+    page, _ = open_page(f"{shared_server.base_url}/loras")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.dataset.role") == "search"
+    page.locator(".lm-card[data-index='0']").focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.index") == "1"
+    page.keyboard.press("ArrowDown")
+    columns = page.evaluate("getComputedStyle(document.querySelector('.lm-grid-canvas')).getPropertyValue('--lm-card-w')")
+    assert columns
+    focused = int(page.evaluate("document.activeElement.dataset.index"))
+    assert focused > 1
+    page.keyboard.press("Enter")
+    page.wait_for_selector("dialog.lm-details-modal[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog.lm-details-modal", state="detached")
+
+
+def test_pure_modules_sanitise_and_parse(shared_server, open_page):
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+    result = page.evaluate(
+        """async () => {
+            const s = await import('/lm/static/lib/html_sanitizer.js');
+            const ref = await import('/lm/static/lib/civitai_ref.js');
+            const text = await import('/lm/static/lib/model_text.js');
+            const box = document.createElement('div');
+            box.append(s.sanitizeHtml('<p onclick="x()">Hi <b>there</b><script>alert(1)</script>' +
+              '<a href="javascript:alert(1)">bad</a><a href="https://civitai.com/x">good</a>' +
+              '<img src="data:image/png;base64,AAAA"><img src="https://image.civitai.com/a.png" onerror="x()">' +
+              '<iframe src="https://evil"></iframe><style>*{}</style><custom-el>kept text</custom-el></p>'));
+            return {
+              html: box.innerHTML,
+              ref1: ref.parseCivitaiRef('https://civitai.com/models/123/some-name?modelVersionId=456'),
+              ref2: ref.parseCivitaiRef('789'),
+              ref3: ref.parseCivitaiRef('https://civitai.com/api/download/models/55'),
+              ref4: ref.parseCivitaiRef('https://evil.example/models/1'),
+              syntax: text.loraSyntax({file_name: 'x', usage_tips: '{"strength": 0.65}', model_type: 'lora'}, 1),
+            };
+        }"""
+    )
+    html = result["html"]
+    assert "<script" not in html and "onclick" not in html and "javascript:" not in html
+    assert "<iframe" not in html and "<style" not in html and "data:image" not in html and "onerror" not in html
+    assert '<a href="https://civitai.com/x" target="_blank" rel="noopener noreferrer nofollow">good</a>' in html
+    assert "<b>there</b>" in html and "kept text" in html and "https://image.civitai.com/a.png" in html
+    assert result["ref1"] == {"modelId": 123, "versionId": 456}
+    assert result["ref2"] == {"modelId": 789, "versionId": None}
+    assert result["ref3"] == {"modelId": None, "versionId": 55}
+    assert result["ref4"] is None
+    assert result["syntax"] == "<lora:x:0.65>"
+    assert errors.all() == []
+
+
+def test_layout_at_375px_is_usable(shared_server, open_page, artifacts):
+    page, errors = open_page(f"{shared_server.base_url}/loras", width=375, height=812)
+    page.wait_for_timeout(400)  # previews fade in
+    page.screenshot(path=str(artifacts / "library-375.png"))
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    boxes = page.evaluate(
+        """() => [...document.querySelectorAll('.lm-card:not([hidden])')].slice(0, 4)
+            .map((el) => { const r = el.getBoundingClientRect(); return [r.left, r.right, r.width]; })"""
+    )
+    assert all(0 <= left and right <= 375 for left, right, _ in boxes)
+    assert len({round(left) for left, _, _ in boxes}) == 2  # two columns
+    search = page.locator("[data-role='search']").bounding_box()
+    assert search["width"] > 300
+    page.click("[data-bar='filters']")
+    page.wait_for_selector("#lm-filters:not([hidden])")
+    page.wait_for_timeout(300)  # drawer animation
+    page.screenshot(path=str(artifacts / "library-375-filters.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#lm-filters", state="hidden")
+    page.click(".lm-card[data-index='0']")
+    page.wait_for_selector("dialog.lm-details-modal[open]")
+    page.wait_for_timeout(300)  # dialog animation, preview load
+    page.screenshot(path=str(artifacts / "library-375-details.png"))
+    assert errors.all() == []
+
+
+def test_desktop_screenshots(shared_server, open_page, artifacts):
+    page, errors = open_page(f"{shared_server.base_url}/loras", width=1400, height=900)
+    page.wait_for_timeout(400)
+    page.screenshot(path=str(artifacts / "library-desktop.png"))
+    page.click(".lm-card[data-index='0']", button="right")
+    page.wait_for_selector(".lm-menu:not([hidden])")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(artifacts / "library-context-menu.png"))
+    page.keyboard.press("Escape")
+    page.click(".lm-card[data-index='1']")
+    page.wait_for_selector("dialog.lm-details-modal[open]")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(artifacts / "library-details.png"))
+    assert errors.all() == []
+
+
+def test_language_switch(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    assert page.locator("[data-bar='filters'] .lm-btn-label").inner_text() == "Filters"
+    page.click("[data-tool='settings']")
+    page.wait_for_selector("dialog[open] [data-setting='language']")
+    page.select_option("dialog[open] [data-setting='language']", "de")
+    page.click("dialog[open] [data-modal-action='save']")
+    page.wait_for_function("() => document.documentElement.lang === 'de'")
+    page.wait_for_function("() => document.querySelector('[data-role=search]').placeholder === 'Modelle suchen…'")
+    assert page.locator(".lm-type[aria-current='page']").inner_text() == "LoRAs"
+    assert page.locator(".lm-brand-name").inner_text() == "Modellbibliothek"
+    assert fresh_server.get_json("/api/lm/settings")["settings"]["language"] == "de"
+    page.reload()
+    page.wait_for_selector(".lm-card:not(.lm-card--loading)")
+    assert page.evaluate("document.documentElement.lang") == "de"
+    assert page.locator("[data-role='search']").get_attribute("placeholder") == "Modelle suchen…"
+    assert errors.all() == []
