@@ -24,7 +24,6 @@ from .civitai_metadata_merge import (
     image_nsfw_level,
     merge_civitai_into_sidecar,
     nsfw_threshold_from_settings,
-    user_edited_fields,
 )
 from .civitai_preview_fetcher import CivitaiPreviewFetcher, PreviewUnavailable, store_preview
 from .hash_waiters import HashWaiters
@@ -58,6 +57,14 @@ def version_sha256s(version: Mapping[str, Any]) -> list[str]:
         if sha:
             out.append(sha)
     return out
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class PreviewInfo:
+    """A preview just stored beside a model: its path and the NSFW level of its source image."""
+
+    path: str
+    nsfw_level: int
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -240,7 +247,8 @@ class CivitaiSyncService:
         model_id = version.get("modelId")
         if isinstance(model_id, int) and model_id > 0:
             model = await self.client.get_model(model_id)
-        await self.write_civitai(entry, version, model)
+        preview = await self.fetch_preview(entry, version)
+        await self.write_civitai(entry, version, model, preview=preview)
         return await self._refreshed(entry)
 
     async def relink(self, entry: ModelEntry, model_id: Any, version_id: Any = None) -> ModelEntry:
@@ -265,7 +273,8 @@ class CivitaiSyncService:
             if version is None:
                 raise ValidationError(f"version {vid} is not a version of CivitAI model {mid}")
         version = {**version, "modelId": mid}
-        await self.write_civitai(entry, version, model)
+        preview = await self.fetch_preview(entry, version)
+        await self.write_civitai(entry, version, model, preview=preview)
         return await self._refreshed(entry)
 
     async def _refreshed(self, entry: ModelEntry) -> ModelEntry:
@@ -280,14 +289,11 @@ class CivitaiSyncService:
         version: dict[str, Any],
         model: dict[str, Any] | None,
         *,
-        preview_slots: asyncio.Semaphore | None = None,
-        stop: asyncio.Event | None = None,
+        preview: PreviewInfo | None = None,
     ) -> bool:
-        """Merge ``version``/``model`` into the sidecar (and fetch a preview if none); no index update.
+        """Merge ``version``/``model`` (and a freshly stored ``preview``) into the sidecar; no index update.
 
-        Returns False when the model file is gone. Callers end with ``refresh_paths``. When
-        ``stop`` is set during the preview download, the preview is abandoned (the sidecar is
-        still written, so disk and index never disagree).
+        Returns False when the model file is gone. Callers end with ``refresh_paths``.
         """
         path = entry.file_path
         async with self._locks.hold(path):
@@ -299,47 +305,50 @@ class CivitaiSyncService:
                 if base.get(key) in (None, ""):
                     base[key] = value
             merged = merge_civitai_into_sidecar(base, version, model, now=self._clock())
-            if "preview_url" not in user_edited_fields(base):
-                if preview_slots is None:
-                    preview = await self._download_preview(path, version, stop)
-                else:
-                    async with preview_slots:
-                        preview = await self._download_preview(path, version, stop)
-                if preview is not None:
-                    merged["preview_url"], merged["preview_nsfw_level"] = preview
+            if preview is not None:
+                merged["preview_url"], merged["preview_nsfw_level"] = preview.path, preview.nsfw_level
             await asyncio.to_thread(write_sidecar, path, merged)
         return True
 
-    async def _download_preview(
-        self, path: str, version: dict[str, Any], stop: asyncio.Event | None = None
-    ) -> tuple[str, int] | None:
-        """(stored path, nsfw level) of a fresh preview, or None (one exists, none fits, failure)."""
-        directory, name = os.path.split(path)
-        stem = os.path.splitext(name)[0]
-        try:
-            names = set(await asyncio.to_thread(os.listdir, directory))
-        except OSError:
-            return None
-        if find_preview_name(stem, names):
+    async def fetch_preview(
+        self, entry: ModelEntry, version: dict[str, Any], *, stop: asyncio.Event | None = None
+    ) -> PreviewInfo | None:
+        """Store the version's preview beside a model that has none; None when it has one, none
+        fits the NSFW threshold, the download fails, or ``stop`` is set meanwhile.
+
+        Writes ``<stem>.webp`` (or ``.mp4``) under the model lock; the sidecar is the caller's.
+        """
+        path = entry.file_path
+        if await self._has_preview(path):
             return None
         threshold = nsfw_threshold_from_settings(
             bool(self._settings.get("blur_mature_content")), str(self._settings.get("mature_blur_level") or "R")
         )
         image = choose_preview_image(version, max_nsfw_level=threshold)
-        if image is None:
-            return None
-        if stop is not None and stop.is_set():
+        if image is None or (stop is not None and stop.is_set()):
             return None
         try:
             fetching = self.previews.fetch(str(image["url"]), expect_video=image.get("type") == "video")
             media = await fetching if stop is None else await _unless_stopped(fetching, stop)
             if media is None:
                 return None
-            stored = await asyncio.to_thread(store_preview, path, media)
+            async with self._locks.hold(path):
+                if await self._has_preview(path) or not await asyncio.to_thread(os.path.isfile, path):
+                    return None
+                stored = await asyncio.to_thread(store_preview, path, media)
         except (PreviewUnavailable, OSError) as exc:
-            _log.info("no preview for %s: %s", name, exc)
+            _log.info("no preview for %s: %s", os.path.basename(path), exc)
             return None
-        return stored.replace(os.sep, "/"), image_nsfw_level(image)
+        return PreviewInfo(path=stored.replace(os.sep, "/"), nsfw_level=image_nsfw_level(image))
+
+    @staticmethod
+    async def _has_preview(path: str) -> bool:
+        directory, name = os.path.split(path)
+        try:
+            names = set(await asyncio.to_thread(os.listdir, directory))
+        except OSError:
+            return True  # unreadable folder: do not try to write into it
+        return bool(find_preview_name(os.path.splitext(name)[0], names))
 
     # ----------------------------------------------------------------- lookups
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from ...errors import AlreadyRunning, AuthenticationRequired, LibraryError
 from ..civitai_client import BATCH_LIMIT, CivitaiClient
-from ..civitai_sync_service import CivitaiSyncService, has_civitai_data
+from ..civitai_sync_service import CivitaiSyncService, PreviewInfo, has_civitai_data
 from ..model_records import ModelEntry, ModelType
 from ..model_service import ModelService
 from ..websocket_manager import WebSocketManager
@@ -28,7 +28,7 @@ T = TypeVar("T")
 ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
 MESSAGE_TYPE = "civitai_fetch_progress"
 WRITE_CHUNK = 50  # models written (and re-read into the index) between progress reports
-DEFAULT_PREVIEW_CONCURRENCY = 8
+DEFAULT_PREVIEW_CONCURRENCY = 16  # image CDN downloads; CivitAI API calls go through the limiter
 
 
 class RefreshStatus(str, Enum):
@@ -307,7 +307,26 @@ class BulkMetadataRefreshUseCase:
             job.advance(failed=unhashed)
         shas = list(by_sha)
 
-        # 1. identify: POST /model-versions/by-hash, 100 hashes a call
+        previews = _PreviewPrefetch(self._sync, self._preview_concurrency, self._cancel)
+        try:
+            await self._identify_and_write(job, emit, by_sha, shas, previews)
+        finally:
+            # Previews stored for models whose sidecar was not written (cancel, error) are
+            # already on disk: re-read those models so the index shows them too.
+            stray = await previews.close()
+            if stray:
+                await self._service.refresh_paths(stray, reason="civitai")
+
+    async def _identify_and_write(
+        self,
+        job: BulkRefreshJob,
+        emit: ProgressCallback,
+        by_sha: dict[str, list[ModelEntry]],
+        shas: list[str],
+        previews: "_PreviewPrefetch",
+    ) -> None:
+        # 1. identify: POST /model-versions/by-hash, 100 hashes a call; previews start downloading
+        #    as soon as a batch names their images (they need no model details)
         versions: dict[str, dict[str, Any]] = {}
         last_error: LibraryError | None = None
         answered = 0
@@ -315,9 +334,9 @@ class BulkMetadataRefreshUseCase:
             job.advance(current_name=by_sha[chunk[0]][0].file_name)
             await self._emit(emit, job)
             try:
-                versions.update(await self._until_cancelled(
+                found = await self._until_cancelled(
                     self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.force)
-                ))
+                )
                 answered += 1
             except AuthenticationRequired:
                 raise
@@ -325,10 +344,14 @@ class BulkMetadataRefreshUseCase:
                 _log.warning("CivitAI by-hash batch failed: %s", exc.message)
                 job.note_error(exc)
                 last_error = exc
-                failed = sum(len(by_sha[s]) for s in chunk)
-                job.advance(failed=failed)
+                job.advance(failed=sum(len(by_sha[s]) for s in chunk))
                 for sha in chunk:
                     by_sha.pop(sha, None)
+                continue
+            versions.update(found)
+            for sha, version in found.items():
+                for entry in by_sha.get(sha, ()):
+                    previews.schedule(entry, version)
         if last_error is not None and not answered:
             raise last_error  # CivitAI answered no batch at all: the run is an error
 
@@ -354,16 +377,15 @@ class BulkMetadataRefreshUseCase:
                 _log.warning("CivitAI model details failed: %s", exc.message)
                 job.note_error(exc)
 
-        # 3. merge, write, fetch previews; re-read each chunk into the index
+        # 3. merge and write sidecars (with the stored previews); re-read each chunk into the index
         work = [(entry, versions[sha]) for sha in by_sha if sha in versions for entry in by_sha[sha]]
-        slots = asyncio.Semaphore(self._preview_concurrency)
         for chunk in _chunks(work, WRITE_CHUNK):
             if self._cancel.is_set():
                 raise _Cancelled()
             job.advance(current_name=chunk[0][0].file_name)
             await self._emit(emit, job)
             results = await asyncio.gather(
-                *(self._write_one(entry, version, models.get(version.get("modelId")), slots) for entry, version in chunk)
+                *(self._write_one(entry, version, models.get(version.get("modelId")), previews) for entry, version in chunk)
             )
             written = [entry.file_path for (entry, _), ok in zip(chunk, results) if ok]
             if written:
@@ -372,13 +394,59 @@ class BulkMetadataRefreshUseCase:
             await self._emit(emit, job)
 
     async def _write_one(
-        self, entry: ModelEntry, version: dict[str, Any], model: dict[str, Any] | None, slots: asyncio.Semaphore
+        self, entry: ModelEntry, version: dict[str, Any], model: dict[str, Any] | None, previews: "_PreviewPrefetch"
     ) -> bool:
         try:
-            return await self._sync.write_civitai(entry, version, model, preview_slots=slots, stop=self._cancel)
+            preview = await previews.result(entry.file_path)
+            return await self._sync.write_civitai(entry, version, model, preview=preview)
         except (OSError, LibraryError) as exc:
             _log.warning("CivitAI refresh of %s failed: %s", entry.file_path, exc)
             return False
+
+
+class _PreviewPrefetch:
+    """Preview downloads running beside the API calls, at most ``concurrency`` at a time."""
+
+    def __init__(self, sync: CivitaiSyncService, concurrency: int, stop: asyncio.Event) -> None:
+        self._sync = sync
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stop = stop
+        self._tasks: dict[str, asyncio.Task[PreviewInfo | None]] = {}
+        self._consumed: set[str] = set()
+
+    def schedule(self, entry: ModelEntry, version: dict[str, Any]) -> None:
+        if entry.file_path not in self._tasks:
+            self._tasks[entry.file_path] = asyncio.get_running_loop().create_task(self._fetch(entry, version))
+
+    async def _fetch(self, entry: ModelEntry, version: dict[str, Any]) -> PreviewInfo | None:
+        async with self._slots:
+            return await self._sync.fetch_preview(entry, version, stop=self._stop)
+
+    async def result(self, path: str) -> PreviewInfo | None:
+        task = self._tasks.get(path)
+        if task is None:
+            return None
+        self._consumed.add(path)
+        try:
+            return await asyncio.shield(task)
+        except Exception:  # fetch_preview reports its own failures; anything else: no preview
+            _log.exception("preview download for %s failed", path)
+            return None
+
+    async def close(self) -> list[str]:
+        """Stop what still runs; the models that got a preview but whose sidecar was not written."""
+        for task in self._tasks.values():
+            if not task.done():
+                task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        stray = []
+        for path, task in self._tasks.items():
+            if path in self._consumed or task.cancelled() or task.exception() is not None:
+                continue
+            if task.result() is not None:
+                stray.append(path)
+        return stray
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
