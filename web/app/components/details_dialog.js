@@ -200,8 +200,8 @@ export function openDetailsDialog(item, deps) {
       const diff = changes();
       if (!Object.keys(diff).length) return true;
       try {
-        await models.saveMetadata(item.file_path, diff);
-        deps.patchItem(item.file_path, diff);
+        const data = await models.saveMetadata(item.file_path, diff);
+        deps.patchItem(item.file_path, data.item && data.item.file_path === item.file_path ? data.item : diff);
         deps.toasts.success(t('toast.saved'));
         deps.refresh();
         return true;

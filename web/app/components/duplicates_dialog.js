@@ -77,8 +77,11 @@ export async function openDuplicatesDialog(deps) {
     button.disabled = true;
     try {
       const data = await models.verifyDuplicates(group.models.map((m) => m.file_path));
-      const identical = data.identical ?? data.all_identical ?? (Array.isArray(data.groups) ? data.groups.length === 1 && data.groups[0].length === group.models.length : undefined);
-      group.verdict = identical === false ? 'differ' : 'identical';
+      // `groups` partitions the checked files by their real hash: one group holding all = identical.
+      const groups = Array.isArray(data.groups) ? data.groups : [];
+      const identical = groups.length === 1 && (groups[0].file_paths || []).length === group.models.length;
+      if (data.fixed) deps.toasts.info(t('duplicates.fixed', { count: data.fixed }));
+      group.verdict = identical ? 'identical' : 'differ';
       render();
     } catch (err) {
       deps.toasts.error(t('errors.action_failed', { message: err.message }));

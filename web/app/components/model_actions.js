@@ -149,7 +149,10 @@ export function createModelActions(deps) {
       const data = await models.replacePreview(item.file_path, file);
       toast.dismiss();
       const url = data.preview_url || '';
-      deps.patchItem(item.file_path, { preview_url: url, preview_type: file.type.startsWith('video/') ? 'video' : 'image' });
+      deps.patchItem(item.file_path, data.item && data.item.file_path === item.file_path
+        ? data.item
+        : { preview_url: url, preview_type: file.type.startsWith('video/') ? 'video' : 'image' });
+      if (deps.onPreviewChanged) deps.onPreviewChanged(item.file_path);
       toasts.success(t('toast.preview_replaced'));
     } catch (err) {
       toast.dismiss();

@@ -225,6 +225,16 @@ async function start() {
     }
   }
 
+  // Changes made while the socket was down were not pushed: refetch when it comes back.
+  let socketWasOpen = false;
+  let socketDropped = false;
+  events.onStatus((open) => {
+    body.dataset.socket = open ? 'open' : 'closed';
+    if (open && socketDropped && view) view.panel.refresh();
+    if (!open && socketWasOpen) socketDropped = true;
+    if (open) { socketWasOpen = true; socketDropped = false; }
+  });
+
   document.addEventListener('keydown', onKeyDown);
   backdrop.addEventListener('click', () => setFiltersOpen(false));
   wide.addEventListener('change', () => setFiltersOpen(wide.matches ? savedFiltersOpen !== false : false));

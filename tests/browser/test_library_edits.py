@@ -1,0 +1,140 @@
+"""Editing the library from the page (issue 6 with the mutations of issue 3): details edits,
+delete with Undo, preview replacement, bulk move and live updates from other clients.
+Each test gets a fresh library and server."""
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .library_builder import preview_bytes
+
+pytestmark = pytest.mark.browser
+
+
+def card(page, stem: str):
+    return page.locator(f".lm-card[data-path$='/{stem}.safetensors']")
+
+
+def item_of(server, stem: str) -> dict:
+    items = server.list_loras(search=stem, search_filename="true", search_modelname="false", search_tags="false")["items"]
+    return next(i for i in items if i["file_name"] == stem)
+
+
+def post_json(server, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        server.base_url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read().decode())
+
+
+def open_menu_action(page, stem: str, label: str) -> None:
+    card(page, stem).click(button="right")
+    page.locator(".lm-menu [role='menuitem']", has_text=label).click()
+
+
+def test_details_dialog_edits_tags_and_notes_and_they_persist(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    card(page, "lora_00").click()
+    dialog = page.locator("dialog.lm-details-modal[open]")
+    dialog.wait_for()
+    assert dialog.locator(".lm-chip--tag .lm-chip-label").all_inner_texts() == ["character", "clothing"]
+    dialog.locator("[data-remove-tag='character']").click()
+    dialog.locator("[data-role='tag-input']").fill("Soft Light")
+    dialog.locator("[data-role='tag-input']").press("Enter")
+    dialog.locator("[data-role='notes']").fill("Best at 0.7 with a soft prompt.")
+    dialog.locator("[data-role='strength']").fill("0.7")
+    dialog.locator("[data-modal-action='save']").click()
+    page.wait_for_selector("dialog.lm-details-modal", state="detached")
+
+    saved = fresh_server.wait_for(lambda: (i := item_of(fresh_server, "lora_00"))["notes"] and i)
+    assert saved["tags"] == ["clothing", "soft light"]
+    assert saved["notes"] == "Best at 0.7 with a soft prompt."
+    assert json.loads(saved["usage_tips"])["strength"] == 0.7
+    sidecar = json.loads(Path(saved["file_path"]).with_suffix(".metadata.json").read_text(encoding="utf-8"))
+    assert sidecar["notes"] == "Best at 0.7 with a soft prompt."
+
+    page.reload()
+    page.wait_for_selector(".lm-card:not(.lm-card--loading)")
+    card(page, "lora_00").click()
+    dialog = page.locator("dialog.lm-details-modal[open]")
+    dialog.wait_for()
+    assert dialog.locator(".lm-chip--tag .lm-chip-label").all_inner_texts() == ["clothing", "soft light"]
+    assert dialog.locator("[data-role='notes']").input_value() == "Best at 0.7 with a soft prompt."
+    assert errors.all() == []
+
+
+def test_delete_with_undo_restores_the_file(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    path = Path(item_of(fresh_server, "lora_00")["file_path"])
+    open_menu_action(page, "lora_00", "Delete")
+    toast = page.locator(".lm-toast", has=page.locator(".lm-toast-action"))
+    toast.wait_for()
+    assert not path.exists()
+    card(page, "lora_00").wait_for(state="detached")
+    assert fresh_server.list_loras()["total"] == 23
+
+    toast.locator(".lm-toast-action").click()
+    fresh_server.wait_for(path.exists)
+    card(page, "lora_00").wait_for()
+    assert path.with_suffix(".metadata.json").exists() and path.with_suffix(".webp").exists()
+    assert fresh_server.list_loras()["total"] == 24
+    assert errors.all() == []
+
+
+def test_replace_preview_with_the_file_input(fresh_server, open_page, tmp_path):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    stem = "lora_02"  # generated without a preview
+    assert item_of(fresh_server, stem)["preview_url"] == ""
+    assert card(page, stem).locator(".lm-card-placeholder").is_visible()
+    image = tmp_path / "new-preview.png"
+    image.write_bytes(preview_bytes(99, fmt="PNG"))
+    with page.expect_file_chooser() as chooser:
+        open_menu_action(page, stem, "Replace preview")
+    chooser.value.set_files(str(image))
+    card(page, stem).locator(".lm-card-img.lm-loaded").wait_for()
+    item = fresh_server.wait_for(lambda: (i := item_of(fresh_server, stem))["preview_url"] and i)
+    assert card(page, stem).locator(".lm-card-img").get_attribute("src") == item["preview_url"]
+    model = Path(item["file_path"])
+    assert any(p.name.startswith(stem + ".") and p.suffix in (".webp", ".png") for p in model.parent.iterdir())
+    assert errors.all() == []
+
+
+def test_bulk_move_moves_the_selected_models(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    stems = ["lora_00", "lora_10", "lora_20"]
+    page.click("[data-bar='select']")
+    for stem in stems:
+        card(page, stem).click()
+    assert page.locator(".lm-bulk-count").inner_text().startswith("3")
+    page.click("[data-bulk='move']")
+    dialog = page.locator("dialog[open]")
+    dialog.locator(".lm-tree-label", has_text="(top level)").wait_for()
+    dialog.locator("input[aria-label='New subfolder (optional)']").fill("moved/batch")
+    dialog.locator("[data-modal-action='ok']").click()
+    page.locator(".lm-toast--success", has_text="Moved 3").wait_for()
+    target = fresh_server.library.loras / "moved" / "batch"
+    for stem in stems:
+        assert (target / f"{stem}.safetensors").exists()
+        assert (target / f"{stem}.metadata.json").exists()
+        assert item_of(fresh_server, stem)["folder"] == "moved/batch"
+    assert page.locator(".lm-bulk-count").inner_text().startswith("0")
+    assert errors.all() == []
+
+
+def test_grid_follows_changes_made_by_another_client(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    card(page, "lora_00").wait_for()
+    page.wait_for_selector("body[data-socket='open']")
+    path = item_of(fresh_server, "lora_00")["file_path"]
+    page.evaluate("() => { window.__lmMarker = 1; }")
+    post_json(fresh_server, "/api/lm/loras/save-metadata", {"file_path": path, "model_name": "Aardvark Elsewhere"})
+    card(page, "lora_00").locator(".lm-card-name", has_text="Aardvark Elsewhere").wait_for()
+    post_json(fresh_server, "/api/lm/loras/delete", {"file_path": path})
+    card(page, "lora_00").wait_for(state="detached")
+    page.wait_for_function("() => document.querySelector('.lm-result-count').textContent.includes('23')")
+    assert page.evaluate("() => window.__lmMarker") == 1  # no reload happened
+    assert errors.all() == []
