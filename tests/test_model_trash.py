@@ -65,7 +65,8 @@ def test_put_moves_the_group_under_the_batch_and_records_it(tmp_path):
     put(trash, root, batch, files)
     assert not any(os.path.exists(f) for f in files)
     batch_dir = root / TRASH_DIR / batch
-    assert sorted(os.listdir(batch_dir / "files" / "style")) == ["a.metadata.json", "a.safetensors", "a.webp"]
+    assert sorted(os.listdir(batch_dir / "files" / "style")) == [
+        "a.metadata.json.deleted", "a.safetensors.deleted", "a.webp.deleted"]
     manifest = json.loads((batch_dir / MANIFEST).read_text())
     assert manifest["batch_id"] == batch and manifest["models"][0]["model_path"] == files[0]
 

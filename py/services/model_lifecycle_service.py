@@ -160,7 +160,9 @@ class ModelLifecycleService:
                 if outcome.restored:
                     by_type.setdefault(outcome.model_type, []).append(outcome.model_path)
             for type_value, paths in by_type.items():
-                await self._services[ModelType(type_value)].refresh_paths(paths, reason="undo_delete")
+                service = next((s for t, s in self._services.items() if t.value == type_value), None)
+                if service is not None:  # a manifest names its type; an unknown one refreshes nothing
+                    await service.refresh_paths(paths, reason="undo_delete")
         outcomes = tuple(
             FileOutcome(file_path=o.model_path, success=True)
             if o.restored

@@ -7,10 +7,11 @@ call it through ``asyncio.to_thread``.
 
 Layout: ``<root>/.lm-trash/<batch_id>/batch.json`` (the manifest, written atomically
 before files move, so undo survives a restart or a crash mid-batch) and
-``<root>/.lm-trash/<batch_id>/files/<path relative to the root>``. Files move there with a
-no-replace rename on the same filesystem (instant, whatever the size); the scanner skips
-dot-folders, so trashed models leave the library at once. A batch that spans roots has
-one such folder per root.
+``<root>/.lm-trash/<batch_id>/files/<path relative to the root>.deleted``. Files move there
+with a no-replace rename on the same filesystem (instant, whatever the size); our scanner
+skips dot-folders, and the ``.deleted`` suffix keeps them out of ComfyUI's own model lists
+(it walks hidden folders but filters by extension). A batch that spans roots has one such
+folder per root.
 
 Undo window: the newest ``keep_batches`` batches of a root that are younger than
 ``keep_seconds`` stay undoable. Older batches are handed to the OS trash through
@@ -44,6 +45,7 @@ _log = logging.getLogger(__name__)
 TRASH_DIR = ".lm-trash"
 MANIFEST = "batch.json"
 FILES_DIR = "files"
+TRASHED_SUFFIX = ".deleted"
 BATCH_ID = re.compile(r"^[0-9a-f]{16}$")
 DEFAULT_KEEP_BATCHES = 20
 DEFAULT_KEEP_SECONDS = 24 * 3600
@@ -107,7 +109,7 @@ class ModelTrash:
         back in place (and the manifest without this model) when a move fails.
         """
         batch_dir = self._batch_dir(root, batch_id)
-        pairs = [(path, f"{batch_dir}/{FILES_DIR}/{_relative(path, root)}") for path in files]
+        pairs = [(path, f"{batch_dir}/{FILES_DIR}/{_relative(path, root)}{TRASHED_SUFFIX}") for path in files]
         model = TrashedModel(model_path=model_path, model_type=model_type, files=tuple(pairs))
         manifest = self._read(batch_dir) or {"batch_id": batch_id, "root": root, "created_at": self._clock(), "models": []}
         manifest["models"].append(_model_json(model))
@@ -216,7 +218,12 @@ class ModelTrash:
         try:
             for directory, _, names in os.walk(files_root):
                 for name in names:
-                    self._os_trash(os.path.join(directory, name))
+                    path = os.path.join(directory, name)
+                    if name.endswith(TRASHED_SUFFIX):  # the OS trash shows (and restores) the real name
+                        original = path[: -len(TRASHED_SUFFIX)]
+                        os.rename(path, original)
+                        path = original
+                    self._os_trash(path)
         except Exception as exc:  # send2trash raises OSError and its own TrashPermissionError
             _log.warning("could not hand %s to the OS trash (%s); it stays in the hidden trash", batch_dir, exc)
             manifest["handoff_failed"] = True
