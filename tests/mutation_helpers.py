@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .fixtures import LibraryBuilder, make_app_client, wait_hashed
+from .fixtures import LibraryBuilder, make_app_client, services_of, wait_hashed
 
 PREFIXES = ("loras", "checkpoints", "embeddings")
 CROSS_SITE_HEADERS = ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "http://evil.example"})
@@ -54,9 +54,14 @@ async def listing_snapshot(client) -> dict[str, Any]:
 
 
 async def assert_matches_fresh_scan(aiohttp_client, client, library: LibraryBuilder, tmp_path: Path) -> None:
-    """The running server lists exactly what a newly started one (new cache) lists."""
+    """The running server lists exactly what a newly started one (new cache) lists, and its
+    SQLite cache holds exactly its in-memory index (what a warm restart would serve)."""
     await wait_hashed(client)
     running = await listing_snapshot(client)
+    services = services_of(client)
+    for model_type, service in services.model_services.items():
+        cached = await services.cache.load_entries(model_type)
+        assert cached == service.index.entries, f"{model_type.value}: the SQLite cache differs from the index"
     fresh_client = await make_app_client(aiohttp_client, library, state_dir=tmp_path / f"fresh-{next(_fresh_ids)}")
     try:
         await wait_hashed(fresh_client)

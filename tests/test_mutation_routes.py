@@ -551,3 +551,16 @@ async def test_move_models_bulk_reports_per_file(aiohttp_client, lib_client, lib
     assert body["results"][0]["new_file_path"] == lora(library, "archive/gamma.safetensors")
     assert os.path.exists(paths[1]) and (library.loras / "character" / "beta.png").exists()
     await assert_matches_fresh_scan(aiohttp_client, lib_client, library, tmp_path)
+
+
+async def test_bulk_delete_across_two_roots_of_one_type_is_one_undoable_batch(aiohttp_client, lib_client, library, tmp_path):
+    paths = [str(library.checkpoints / "base_xl.safetensors"), str(library.diffusion_models / "flux_dev.safetensors")]
+    body = await post(lib_client, "/api/lm/checkpoints/bulk-delete", {"file_paths": paths})
+    assert body["succeeded"] == 2
+    assert (library.checkpoints / ".lm-trash" / body["batch_id"]).is_dir()
+    assert (library.diffusion_models / ".lm-trash" / body["batch_id"]).is_dir()
+    assert await listed_paths(lib_client, "checkpoints") == []
+    undo = await post(lib_client, "/api/lm/undo-delete", {"batch_id": body["batch_id"]})
+    assert undo["succeeded"] == 2 and await listed_paths(lib_client, "checkpoints") == sorted(paths)
+    assert (library.checkpoints / "base_xl.png").exists()
+    await assert_matches_fresh_scan(aiohttp_client, lib_client, library, tmp_path)
