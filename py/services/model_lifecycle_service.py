@@ -26,6 +26,8 @@ from .sidecar_store import read_sidecar_file, sidecar_path, write_sidecar
 
 _log = logging.getLogger(__name__)
 
+MAX_EVENT_PATHS = 200  # a models_changed event names at most this many paths
+
 MAX_NAME_BYTES = 255
 # Characters Windows forbids in names, and control characters: refused everywhere so a
 # library stays portable between systems.
@@ -129,9 +131,13 @@ class ModelLifecycleService:
                     outcomes.append(FileOutcome(file_path=path, success=False, error=f"could not delete '{path}': {exc.strerror or exc}", code="delete_failed"))
                 else:
                     outcomes.append(FileOutcome(file_path=path, success=True))
-                await service.refresh_paths([path], reason="delete")
+                # refreshed under the lock (an edit waiting for it then finds no model),
+                # announced once for the whole batch below
+                await service.refresh_paths([path], reason="delete", broadcast=False)
         if not any(o.success for o in outcomes):
             batch_id = ""
+        else:
+            await service.broadcast_changed("delete", [o.file_path for o in outcomes if o.success][:MAX_EVENT_PATHS])
         await asyncio.to_thread(self._trash.expire, self._all_roots())
         return DeleteReport(batch_id=batch_id, outcomes=tuple(outcomes))
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from ..errors import ConflictError, LibraryError, ModelNotFound, ValidationError
 from .file_transfer import TargetExists, companion_paths, move_group
-from .model_lifecycle_service import update_sidecar_paths
+from .model_lifecycle_service import MAX_EVENT_PATHS, update_sidecar_paths
 from .model_locks import ModelLocks
 from .model_records import ModelEntry, ModelType
 from .model_service import ModelService
@@ -121,7 +121,10 @@ class ModelMoveService:
                     outcomes.append(FileOutcome(file_path=path, success=True, new_path=new_path))
                 finally:
                     changed = [path, new_path] if new_path and new_path != path else [path]
-                    await service.refresh_paths(changed, reason="move")
+                    await service.refresh_paths(changed, reason="move", broadcast=False)
+        moved = [p for o in outcomes if o.success and o.new_path != o.file_path for p in (o.file_path, o.new_path)]
+        if moved:
+            await service.broadcast_changed("move", moved[:MAX_EVENT_PATHS])
         return outcomes
 
     @staticmethod
