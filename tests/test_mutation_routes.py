@@ -564,3 +564,14 @@ async def test_bulk_delete_across_two_roots_of_one_type_is_one_undoable_batch(ai
     assert undo["succeeded"] == 2 and await listed_paths(lib_client, "checkpoints") == sorted(paths)
     assert (library.checkpoints / "base_xl.png").exists()
     await assert_matches_fresh_scan(aiohttp_client, lib_client, library, tmp_path)
+
+
+async def test_replace_preview_keeps_an_animated_gif_animated(lib_client, library):
+    frames = [Image.new("RGB", (1600, 900), color) for color in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=120, loop=0)
+    path = lora(library, "gamma.safetensors")
+    resp = await lib_client.post("/api/lm/loras/replace-preview", data=preview_form(path, gif.getvalue(), filename="a.gif"))
+    assert resp.status == 200, await resp.text()
+    with Image.open(library.loras / "gamma.webp") as img:
+        assert img.format == "WEBP" and img.n_frames == 3 and img.size == (1280, 720)

@@ -31,7 +31,8 @@ from .sidecar_store import PREVIEW_SUFFIXES
 
 MAX_PREVIEW_BYTES = 64 * 1024 * 1024
 MAX_PREVIEW_EDGE = 1280  # pixels, longest side of a re-encoded image
-MAX_SOURCE_PIXELS = 64_000_000  # refuse decompression bombs before decoding
+MAX_SOURCE_PIXELS = 64_000_000  # refuse decompression bombs before decoding (all frames)
+MAX_FRAMES = 300  # an animated preview keeps at most this many frames
 WEBP_QUALITY = 85
 _MAX_REDIRECTS = 3
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=20)
@@ -61,27 +62,49 @@ def sniff_preview(data: bytes) -> str:
 def encode_webp(data: bytes, max_edge: int = MAX_PREVIEW_EDGE) -> bytes:
     """Re-encode an image as WebP no larger than ``max_edge`` on its longest side.
 
-    Animated images keep their first frame. Raises ``ValidationError`` for an image
-    Pillow cannot decode or one with too many pixels. Blocking.
+    Animated GIF/WebP stay animated (at most ``MAX_FRAMES`` frames; the pixel budget
+    counts every frame). Raises ``ValidationError`` for an image Pillow cannot decode or
+    one with too many pixels. Blocking.
     """
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
-            if width * height > MAX_SOURCE_PIXELS:
-                raise ValidationError(f"the image is too large ({width}x{height} pixels)")
+            frames = min(getattr(img, "n_frames", 1), MAX_FRAMES)
+            if width * height * frames > MAX_SOURCE_PIXELS:
+                raise ValidationError(f"the image is too large ({width}x{height} pixels, {frames} frames)")
+            if frames > 1:
+                return _encode_animation(img, frames, max_edge)
             img.seek(0)
             img.load()
-            frame = ImageOps.exif_transpose(img)
-            frame.thumbnail((max_edge, max_edge))
-            has_alpha = frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info)
-            frame = frame.convert("RGBA" if has_alpha else "RGB")
             out = io.BytesIO()
-            frame.save(out, "WEBP", quality=WEBP_QUALITY, method=4)
+            _bounded(ImageOps.exif_transpose(img), max_edge).save(out, "WEBP", quality=WEBP_QUALITY, method=4)
             return out.getvalue()
     except ValidationError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ValidationError(f"the image cannot be decoded: {exc.__class__.__name__}") from exc
+
+
+def _bounded(frame: Image.Image, max_edge: int) -> Image.Image:
+    frame = frame.copy()
+    frame.thumbnail((max_edge, max_edge))
+    has_alpha = frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info)
+    return frame.convert("RGBA" if has_alpha else "RGB")
+
+
+def _encode_animation(img: Image.Image, frames: int, max_edge: int) -> bytes:
+    converted: list[Image.Image] = []
+    durations: list[int] = []
+    for index in range(frames):
+        img.seek(index)
+        durations.append(int(img.info.get("duration") or 100))
+        converted.append(_bounded(img.convert("RGBA"), max_edge))
+    out = io.BytesIO()
+    converted[0].save(
+        out, "WEBP", save_all=True, append_images=converted[1:], duration=durations,
+        loop=int(img.info.get("loop", 0)), quality=WEBP_QUALITY, method=4,
+    )
+    return out.getvalue()
 
 
 class PreviewAssetService:
