@@ -6,6 +6,7 @@ as a separate process (`standalone.py`), so the browser sees the product as a us
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -138,11 +139,21 @@ def build_small_library(root: Path) -> Library:
 
 
 def build_large_library(root: Path, count: int) -> Library:
-    """`count` LoRAs without sidecars spread over 100 folders; one in ten has a preview."""
+    """`count` LoRAs over 100 folders with sidecars that already carry their SHA256 (so the
+    server has no hashing to do and a measurement sees only the browser); 1 in 10 has a preview."""
     lib = Library(root)
     previews = [preview_bytes(i, size=64) for i in range(16)]
     for i in range(count):
-        model = lib.files.add_lora(f"model_{i:05d}", f"group_{i % 100:03d}", values=4)
+        stem = f"model_{i:05d}"
+        model = lib.files.add_lora(stem, f"group_{i % 100:03d}", values=4)
+        sidecar = {
+            "file_name": stem,
+            "model_name": stem,
+            "base_model": BASE_MODELS[i % len(BASE_MODELS)],
+            "tags": [TAGS[i % len(TAGS)]],
+            "sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        }
+        model.with_suffix(".metadata.json").write_text(json.dumps(sidecar), encoding="utf-8")
         if i % 10 == 0:
             model.with_suffix(".webp").write_bytes(previews[i % len(previews)])
     return lib
