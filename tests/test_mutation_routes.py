@@ -575,3 +575,18 @@ async def test_replace_preview_keeps_an_animated_gif_animated(lib_client, librar
     assert resp.status == 200, await resp.text()
     with Image.open(library.loras / "gamma.webp") as img:
         assert img.format == "WEBP" and img.n_frames == 3 and img.size == (1280, 720)
+
+
+async def test_bulk_delete_and_undo_of_hundreds_of_models(make_client, library):
+    for i in range(300):
+        library.add_lora(f"bulk_{i:03d}", f"set{i % 5}", sidecar={"tags": ["bulk"]})
+    client = await make_client(library)
+    paths = [lora(library, f"set{i % 5}/bulk_{i:03d}.safetensors") for i in range(300)]
+    body = await post(client, "/api/lm/loras/bulk-delete", {"file_paths": paths})
+    assert body["succeeded"] == 300 and await listed_paths(client) == []
+    manifest = json.loads((library.loras / ".lm-trash" / body["batch_id"] / "batch.json").read_text())
+    assert len(manifest["models"]) == 300
+    undo = await post(client, "/api/lm/undo-delete", {"batch_id": body["batch_id"]})
+    assert undo["succeeded"] == 300 and len(await listed_paths(client)) == 100  # one page of 300
+    top = (await get_json(client, "/api/lm/loras/top-tags"))["tags"]
+    assert top == [{"tag": "bulk", "count": 300}]

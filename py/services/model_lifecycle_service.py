@@ -116,36 +116,52 @@ class ModelLifecycleService:
         return report
 
     async def delete_models(self, model_type: ModelType, paths: list[str]) -> DeleteReport:
-        """Trash every model of ``paths`` in one undo batch, reporting per model."""
+        """Trash every model of ``paths`` in one undo batch, reporting per model.
+
+        Holds the locks of all of them while they move (an edit waiting for one then
+        finds no model); broadcasts one ``models_changed`` for the batch.
+        """
         service = self._services[model_type]
         batch_id = self._trash.new_batch_id()
-        outcomes: list[FileOutcome] = []
-        for path in dict.fromkeys(paths):
-            async with self._locks.hold(path):
-                try:
-                    entry = service.require(path)
-                    await asyncio.to_thread(self._trash_one, batch_id, entry)
-                except LibraryError as exc:
-                    outcomes.append(FileOutcome(file_path=path, success=False, error=exc.message, code=exc.code))
-                except OSError as exc:
-                    outcomes.append(FileOutcome(file_path=path, success=False, error=f"could not delete '{path}': {exc.strerror or exc}", code="delete_failed"))
-                else:
+        unique = list(dict.fromkeys(paths))
+        async with self._locks.hold(*unique):
+            entries = [service.index.get(path) for path in unique]
+            errors = await asyncio.to_thread(self._trash_entries, batch_id, [e for e in entries if e is not None])
+            outcomes: list[FileOutcome] = []
+            for path, entry in zip(unique, entries):
+                error = errors.get(path) if entry is not None else ModelNotFound(f"no {model_type.value} at '{path}'")
+                if error is None:
                     outcomes.append(FileOutcome(file_path=path, success=True))
-                # refreshed under the lock (an edit waiting for it then finds no model),
-                # announced once for the whole batch below
-                await service.refresh_paths([path], reason="delete", broadcast=False)
-        if not any(o.success for o in outcomes):
-            batch_id = ""
-        else:
-            await service.broadcast_changed("delete", [o.file_path for o in outcomes if o.success][:MAX_EVENT_PATHS])
+                elif isinstance(error, LibraryError):
+                    outcomes.append(FileOutcome(file_path=path, success=False, error=error.message, code=error.code))
+                else:
+                    outcomes.append(FileOutcome(
+                        file_path=path, success=False, code="delete_failed",
+                        error=f"could not delete '{path}': {getattr(error, 'strerror', None) or error}",
+                    ))
+            await service.refresh_paths(unique, reason="delete", broadcast=False)
+        deleted = [o.file_path for o in outcomes if o.success]
+        if deleted:
+            await service.broadcast_changed("delete", deleted[:MAX_EVENT_PATHS])
         await asyncio.to_thread(self._trash.expire, self._all_roots())
-        return DeleteReport(batch_id=batch_id, outcomes=tuple(outcomes))
+        return DeleteReport(batch_id=batch_id if deleted else "", outcomes=tuple(outcomes))
 
-    def _trash_one(self, batch_id: str, entry: ModelEntry) -> None:
-        if not os.path.isfile(entry.file_path):
-            raise ModelNotFound(f"no {entry.model_type.value} file at '{entry.file_path}'")
-        files = [entry.file_path, *companion_paths(entry.file_path)]
-        self._trash.put(batch_id=batch_id, root=entry.root, model_type=entry.model_type.value, model_path=entry.file_path, files=files)
+    def _trash_entries(self, batch_id: str, entries: list[ModelEntry]) -> dict[str, Exception]:
+        """Move each model with its companions into the batch (blocking); errors by path."""
+        errors: dict[str, Exception] = {}
+        by_root: dict[str, list[tuple[str, list[str]]]] = {}
+        for entry in entries:
+            if not os.path.isfile(entry.file_path):
+                errors[entry.file_path] = ModelNotFound(f"no {entry.model_type.value} file at '{entry.file_path}'")
+                continue
+            files = [entry.file_path, *companion_paths(entry.file_path)]
+            by_root.setdefault(entry.root, []).append((entry.file_path, files))
+        type_value = entries[0].model_type.value if entries else ""
+        for root, models in by_root.items():
+            for model, error in self._trash.put_many(batch_id=batch_id, root=root, model_type=type_value, models=models):
+                if error is not None:
+                    errors[model.model_path] = error
+        return errors
 
     async def undo_delete(self, batch_id: str) -> UndoReport:
         """Move a delete batch back; a model whose place is taken stays in the trash.

@@ -105,25 +105,52 @@ class ModelTrash:
     def put(self, *, batch_id: str, root: str, model_type: str, model_path: str, files: list[str]) -> TrashedModel:
         """Move ``files`` (a model and its companions, all under ``root``) into the batch.
 
-        The manifest names them before anything moves. Raises ``OSError`` with every file
-        back in place (and the manifest without this model) when a move fails.
+        Raises the ``OSError`` that stopped the move, with every file back in place and
+        the manifest without this model.
+        """
+        model, error = self.put_many(batch_id=batch_id, root=root, model_type=model_type, models=[(model_path, files)])[0]
+        if error is not None:
+            raise error
+        return model
+
+    def put_many(
+        self, *, batch_id: str, root: str, model_type: str, models: list[tuple[str, list[str]]]
+    ) -> list[tuple[TrashedModel, OSError | None]]:
+        """Move each model's file group (all under ``root``) into the batch, reporting per model.
+
+        The manifest names every model before anything moves (so a crash mid-batch stays
+        undoable) and is rewritten once at the end without the models that failed; a
+        failed model has all its files back in place.
         """
         batch_dir = self._batch_dir(root, batch_id)
-        pairs = [(path, f"{batch_dir}/{FILES_DIR}/{_relative(path, root)}{TRASHED_SUFFIX}") for path in files]
-        model = TrashedModel(model_path=model_path, model_type=model_type, files=tuple(pairs))
+        planned = [
+            TrashedModel(
+                model_path=model_path,
+                model_type=model_type,
+                files=tuple((p, f"{batch_dir}/{FILES_DIR}/{_relative(p, root)}{TRASHED_SUFFIX}") for p in files),
+            )
+            for model_path, files in models
+        ]
         manifest = self._read(batch_dir) or {"batch_id": batch_id, "root": root, "created_at": self._clock(), "models": []}
-        manifest["models"].append(_model_json(model))
+        already = len(manifest["models"])
+        manifest["models"].extend(_model_json(m) for m in planned)
         os.makedirs(batch_dir, exist_ok=True)
         write_json_atomic(f"{batch_dir}/{MANIFEST}", manifest)
-        try:
-            for _, trashed in pairs:
-                os.makedirs(os.path.dirname(trashed), exist_ok=True)
-            move_group(pairs)
-        except BaseException:
-            manifest["models"].pop()
+        results: list[tuple[TrashedModel, OSError | None]] = []
+        for model in planned:
+            try:
+                for _, trashed in model.files:
+                    os.makedirs(os.path.dirname(trashed), exist_ok=True)
+                move_group(list(model.files))
+            except OSError as exc:
+                results.append((model, exc))
+            else:
+                results.append((model, None))
+        if any(error is not None for _, error in results):
+            kept = [_model_json(m) for m, error in results if error is None]
+            manifest["models"] = manifest["models"][:already] + kept
             self._write_or_remove(batch_dir, manifest)
-            raise
-        return model
+        return results
 
     # undo ---------------------------------------------------------------------------
     def batch_models(self, batch_id: str, roots: list[str]) -> list[TrashedModel]:
