@@ -14,6 +14,7 @@ from .app_services import AppServices, LibraryConfig, build_services, start_serv
 from .routes.checkpoint_routes import CheckpointRoutes
 from .routes.embedding_routes import EmbeddingRoutes
 from .routes.handlers.civitai_handlers import register_civitai_routes
+from .routes.handlers.download_handlers import register_download_routes
 from .routes.lora_routes import LoraRoutes
 from .routes.model_route_registrar import ModelRouteRegistrar
 from .routes.shared_routes import register_shared_routes
@@ -31,6 +32,7 @@ def register_routes(
     registrar = ModelRouteRegistrar(routes, skip_paths=skip_paths)
     register_shared_routes(registrar, services)
     register_civitai_routes(registrar, services)
+    register_download_routes(registrar, services)
     for controller_cls in ROUTE_CONTROLLERS:
         controller = controller_cls(services=services)
         controller.register(registrar)

@@ -21,6 +21,9 @@ from .services.civitai_not_found_cache import NotFoundCache
 from .services.civitai_not_found_store import NotFoundStore
 from .services.civitai_rate_limiter import CivitaiRateLimiter
 from .services.civitai_sync_service import CivitaiSyncService
+from .services.download_coordinator import DownloadCoordinator
+from .services.download_manager import DownloadManager
+from .services.downloader import Downloader
 from .services.hash_verification_service import HashVerificationService
 from .services.hash_waiters import HashWaiters
 from .services.index_cache import IndexCache, default_cache_dir
@@ -40,6 +43,7 @@ from .services.server_i18n import ServerI18n
 from .services.settings_manager import SettingsManager, default_settings_path
 from .services.tag_update_service import TagUpdateService
 from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase
+from .services.use_cases.download_model import DownloadModelUseCase
 from .services.websocket_manager import EventForwarder, WebSocketManager
 
 _log = logging.getLogger(__name__)
@@ -88,6 +92,10 @@ class AppServices:
     civitai: CivitaiClient | None = None
     civitai_sync: CivitaiSyncService | None = None
     bulk_refresh: dict[ModelType, BulkMetadataRefreshUseCase] = field(default_factory=dict)
+    # downloads (issue 5)
+    download_manager: DownloadManager | None = None
+    download_coordinator: DownloadCoordinator | None = None
+    download_use_case: DownloadModelUseCase | None = None
     model_services: dict[ModelType, ModelService] = field(default_factory=dict)
     watcher: LibraryWatcher | None = None
     route_controllers: list[Any] = field(default_factory=list)
@@ -199,7 +207,24 @@ def build_services(config: LibraryConfig) -> AppServices:
         )
     _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)
+    _build_download_services(app_services)
     return app_services
+
+
+def _build_download_services(app: AppServices) -> None:
+    """Downloads (issue 5): downloader → manager (queue, history) → coordinator → use case."""
+    if app.civitai is None or app.civitai_sync is None:
+        return
+    downloader = Downloader(client=app.civitai, sync=app.civitai_sync, model_services=app.model_services, hashes=app.hashes)
+    app.download_manager = DownloadManager(downloader=downloader, cache=app.cache, settings=app.settings)
+    app.download_coordinator = DownloadCoordinator(manager=app.download_manager, ws=app.ws)
+    app.download_use_case = DownloadModelUseCase(
+        coordinator=app.download_coordinator, client=app.civitai, model_services=app.model_services,
+        guard=app.path_guard, settings=app.settings,
+    )
+    manager = app.download_manager
+    app.on_started.append(lambda _app: manager.start())
+    app.on_stopping.insert(0, lambda _app: manager.stop())  # before the CivitAI session closes
 
 
 def _build_civitai_services(app: AppServices, submit_hash_now: Callable[[str, str, int], None]) -> None:

@@ -1,0 +1,327 @@
+"""Fetching one model file from CivitAI into the library, resumable and verified.
+
+Owns the on-disk protocol of a download: ``<name>.part`` plus a small ``<name>.part.json``
+state file in the target folder, Range resumes (after a dropped connection and across a
+restart of this process), SHA256 computed while the bytes arrive, refusal of web pages,
+the no-overwrite rename into place, then sidecar, preview and index. It must not queue,
+schedule or decide where a file goes (the plan says so).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from typing import Any, BinaryIO
+
+import aiohttp
+
+from ..errors import LibraryError, UpstreamUnavailable
+from .atomic_file import write_json_atomic
+from .civitai_client import HTML_INSTEAD_OF_FILE, CivitaiClient
+from .civitai_sync_service import CivitaiSyncService
+from .download_records import DownloadIntegrityError, DownloadJob, DownloadPlan
+from .file_transfer import TargetExists, move_no_replace
+from .model_records import ModelType
+from .model_scanner import stamp_of
+from .model_service import HashStore, ModelService
+from .sidecar_store import sidecar_path
+
+_log = logging.getLogger(__name__)
+
+Report = Callable[[], Awaitable[None]]
+
+STATE_SUFFIX = ".json"  # after ".part"
+WRITE_BATCH = 4 * 1024 * 1024  # bytes handed to the writer thread at once
+READ_CHUNK = 1024 * 1024
+REPORT_INTERVAL = 0.25  # seconds between progress snapshots while streaming
+MAX_STALLED_ATTEMPTS = 5  # reconnects in a row without a single new byte
+_MAX_FREE_NAMES = 1000
+_HTML_SNIFF = re.compile(rb"^\s*(<!doctype html|<html|<\?xml|<head|<body)", re.IGNORECASE)
+_JSON_SNIFF = re.compile(rb'^\s*[{\[]\s*["}\]]')
+
+
+def safe_file_name(name: str, fallback: str) -> str:
+    """A plain file name (no folders, no NUL, no leading dot) for a name CivitAI sent."""
+    base = re.split(r"[/\\]", name or "")[-1].replace("\x00", "").strip().lstrip(".")
+    base = re.sub(r'[<>:"|?*\x00-\x1f]', "_", base)
+    return base[:200] or fallback
+
+
+def content_disposition_name(value: str | None) -> str:
+    """The file name of a ``Content-Disposition`` header ('' when none)."""
+    if not value:
+        return ""
+    match = re.search(r"filename\*=(?:UTF-8'')?([^;]+)", value, re.IGNORECASE)
+    if match:
+        from urllib.parse import unquote
+
+        return unquote(match.group(1).strip().strip('"'))
+    match = re.search(r'filename="?([^";]+)"?', value, re.IGNORECASE)
+    return match.group(1).strip() if match else ""
+
+
+class _PartFile:
+    """The ``.part`` file and its running SHA256; every method blocks (call in a thread)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._fh: BinaryIO | None = None
+
+    def open_existing(self) -> int:
+        """Hash what an earlier run left, keep appending to it; returns its size."""
+        digest = hashlib.sha256()
+        size = 0
+        with open(self.path, "rb") as fh:
+            while chunk := fh.read(8 * 1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+        self.digest, self.size = digest, size
+        self._fh = open(self.path, "ab")
+        return size
+
+    def open_new(self) -> None:
+        self.digest, self.size = hashlib.sha256(), 0
+        self._fh = open(self.path, "wb")
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert self._fh is not None
+        self._fh.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+
+    def close(self, *, sync: bool = False) -> None:
+        if self._fh is None:
+            return
+        try:
+            self._fh.flush()
+            if sync:
+                os.fsync(self._fh.fileno())
+        finally:
+            self._fh.close()
+            self._fh = None
+
+
+def _remove_quietly(*paths: str) -> None:
+    for path in paths:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+class Downloader:
+    """Streams a planned CivitAI file into its folder and adds it to the library.
+
+    ``run`` raises the client's typed errors (401/403/404/410/502), ``DownloadIntegrityError``
+    (hash or size mismatch, a web page instead of the file: the partial file is removed) and
+    ``CancelledError`` (pause or cancel: the ``.part`` stays; the manager removes it on
+    cancel). Writes the model, its sidecar and preview; ``refresh_paths`` broadcasts
+    ``models_changed``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: CivitaiClient,
+        sync: CivitaiSyncService,
+        model_services: Mapping[ModelType, ModelService],
+        hashes: HashStore,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self._client = client
+        self._sync = sync
+        self._services = model_services
+        self._hashes = hashes
+        self.retry_delay = retry_delay
+
+    @staticmethod
+    def part_files(plan: DownloadPlan) -> tuple[str, str]:
+        return plan.part_path, plan.part_path + STATE_SUFFIX
+
+    async def discard_partial(self, plan: DownloadPlan) -> None:
+        """Remove the ``.part`` and its state file (cancel, failure)."""
+        await asyncio.to_thread(_remove_quietly, *self.part_files(plan))
+
+    async def run(self, job: DownloadJob, report: Report) -> str:
+        """Download, verify, move into place and index; returns the final file path."""
+        plan = job.plan
+        await asyncio.to_thread(os.makedirs, plan.target_dir, exist_ok=True)
+        part = _PartFile(plan.part_path)
+        try:
+            offset = await asyncio.to_thread(self._prepare_part, part, plan)
+            await self._stream(job, plan, part, offset, report)
+            await asyncio.to_thread(part.close, sync=True)
+        except BaseException:
+            await asyncio.to_thread(part.close)
+            raise
+        job.verify()
+        await report()
+        try:
+            self._check_integrity(plan, part)
+        except DownloadIntegrityError:
+            await self.discard_partial(plan)
+            raise
+        final_path = await asyncio.to_thread(self._move_into_place, plan)
+        await self._add_to_library(plan, final_path, part.digest.hexdigest())
+        return final_path
+
+    # ---------------------------------------------------------------- the .part protocol
+    @staticmethod
+    def _state(plan: DownloadPlan) -> dict[str, Any]:
+        return {"version_id": plan.version_id, "sha256": plan.sha256, "file_params": plan.file_params}
+
+    def _prepare_part(self, part: _PartFile, plan: DownloadPlan) -> int:
+        """Reuse a ``.part`` an earlier run of the same download left (hashing it first)."""
+        part_path, state_path = self.part_files(plan)
+        try:
+            with open(state_path, encoding="utf-8") as fh:
+                state = json.load(fh)
+        except (OSError, ValueError):
+            state = None
+        if state == self._state(plan) and os.path.isfile(part_path):
+            return part.open_existing()
+        _remove_quietly(part_path)
+        write_json_atomic(state_path, self._state(plan), indent=None)
+        part.open_new()
+        return 0
+
+    async def _stream(self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, offset: int, report: Report) -> None:
+        stalled = 0
+        while True:
+            if plan.size and offset >= plan.size:
+                if job.total_bytes == 0:
+                    job.start(offset=offset, total=plan.size)
+                return
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            try:
+                resp = await self._client.open_download(plan.version_id, params=plan.file_params or None, headers=headers)
+            except UpstreamUnavailable as exc:
+                if exc.message == HTML_INSTEAD_OF_FILE or stalled >= MAX_STALLED_ATTEMPTS:
+                    raise
+                stalled += 1
+                _log.info("download %s: CivitAI unreachable (%s); retrying", job.id, exc.message)
+                await asyncio.sleep(self.retry_delay * stalled)
+                continue
+            before = part.size
+            try:
+                async with resp:
+                    offset = await self._receive(job, plan, part, resp, offset, report)
+                return
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
+                offset = part.size
+                stalled = 0 if offset > before else stalled + 1
+                if stalled >= MAX_STALLED_ATTEMPTS:
+                    raise UpstreamUnavailable(
+                        f"the download of model version {plan.version_id} keeps breaking off at byte {offset} "
+                        f"({type(exc).__name__})"
+                    ) from None
+                _log.info("download %s: connection lost at byte %d (%s); resuming", job.id, offset, type(exc).__name__)
+                await asyncio.sleep(self.retry_delay * stalled)
+
+    async def _receive(
+        self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, resp: aiohttp.ClientResponse, offset: int, report: Report
+    ) -> int:
+        """Append the response body to the part; returns the part's size at the end."""
+        length = resp.content_length
+        if offset and resp.status == 200:
+            # The server ignored Range: start over rather than append a second copy.
+            await asyncio.to_thread(part.close)
+            await asyncio.to_thread(part.open_new)
+            offset = 0
+        elif resp.status == 206:
+            match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", resp.headers.get("Content-Range", ""))
+            if match is None or int(match.group(1)) != offset:
+                await asyncio.to_thread(part.close)
+                await asyncio.to_thread(part.open_new)
+                raise aiohttp.ClientPayloadError("unexpected Content-Range; restarting from zero")
+        total = offset + length if length is not None else plan.size
+        job.start(offset=offset, total=total)
+        await report()
+        loop = asyncio.get_running_loop()
+        buffer = bytearray()
+        pending: asyncio.Future[None] | None = None
+        sniffed = offset > 0
+        last_report = loop.time()
+        try:
+            while True:
+                chunk = await resp.content.read(READ_CHUNK)
+                if not chunk:
+                    break
+                if not sniffed:
+                    sniffed = True
+                    if _HTML_SNIFF.match(chunk[:512]) or _JSON_SNIFF.match(chunk[:64]):
+                        raise DownloadIntegrityError(HTML_INSTEAD_OF_FILE)
+                buffer += chunk
+                job.advance(len(chunk))
+                if len(buffer) >= WRITE_BATCH:
+                    if pending is not None:
+                        await asyncio.shield(pending)  # a cancel must not orphan a write
+                    data, buffer = bytes(buffer), bytearray()
+                    pending = asyncio.ensure_future(asyncio.to_thread(part.write, data))
+                now = loop.time()
+                if now - last_report >= REPORT_INTERVAL:
+                    last_report = now
+                    await report()
+        finally:
+            # Whatever arrived is kept (also on cancel or a dropped connection): the next
+            # attempt resumes from the part's real size.
+            if pending is not None:
+                await asyncio.shield(pending)
+            if buffer:
+                await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(part.write, bytes(buffer))))
+        if total and part.size < total:
+            raise aiohttp.ClientPayloadError(f"body ended at byte {part.size} of {total}")
+        return part.size
+
+    @staticmethod
+    def _check_integrity(plan: DownloadPlan, part: _PartFile) -> None:
+        if plan.size and part.size != plan.size:
+            raise DownloadIntegrityError(
+                f"the file of model version {plan.version_id} has {part.size} bytes, CivitAI says {plan.size}; "
+                "the partial file was removed"
+            )
+        digest = part.digest.hexdigest()
+        if plan.sha256 and digest != plan.sha256:
+            raise DownloadIntegrityError(
+                f"the file of model version {plan.version_id} does not match CivitAI's SHA256 "
+                f"(got {digest[:12]}…, expected {plan.sha256[:12]}…); the file was removed",
+                extra={"expected_sha256": plan.sha256, "actual_sha256": digest},
+            )
+
+    @staticmethod
+    def _move_into_place(plan: DownloadPlan) -> str:
+        """Rename the part to the first free name (``x.safetensors``, ``x-1.safetensors``, ...)."""
+        part_path, state_path = Downloader.part_files(plan)
+        stem, extension = os.path.splitext(plan.file_name)
+        for n in range(_MAX_FREE_NAMES):
+            candidate = f"{plan.target_dir}/{stem if n == 0 else f'{stem}-{n}'}{extension}"
+            if os.path.lexists(candidate) or os.path.lexists(sidecar_path(candidate)):
+                continue
+            try:
+                move_no_replace(part_path, candidate)
+            except TargetExists:
+                continue
+            _remove_quietly(state_path)
+            return candidate
+        raise LibraryError(f"no free file name for '{plan.file_name}' in '{plan.target_dir}'")
+
+    async def _add_to_library(self, plan: DownloadPlan, path: str, sha256: str) -> None:
+        """Record the hash, write sidecar and preview, index the file, broadcast the change."""
+        service = self._services[plan.model_type]
+        st = await asyncio.to_thread(os.stat, path)
+        await self._hashes.remember(stamp_of(st), sha256, sha256[:10])
+        entries = await service.refresh_paths([path], reason="download", broadcast=False)
+        if entries:
+            version = {**plan.version, "modelId": plan.version.get("modelId") or plan.model_id}
+            try:
+                preview = await self._sync.fetch_preview(entries[0], version)
+                await self._sync.write_civitai(entries[0], version, plan.model, preview=preview)
+            except (OSError, LibraryError) as exc:  # the model is there; metadata can be refetched
+                _log.warning("download of %s: metadata not written: %s", path, exc)
+        await service.refresh_paths([path], reason="download")
+

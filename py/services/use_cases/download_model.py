@@ -1,0 +1,314 @@
+"""Download a CivitAI model into the library: validate the request, plan the file, schedule it.
+
+Owns the payload rules (ids, folder, file choice), the checks that need CivitAI (the version
+exists, its type fits the target, it is not already in the library) and the mapping of
+failures to the errors handlers render (400, 401, 404, 409, 502). Validation happens before
+anything is scheduled, so a rejected request leaves no progress entry. It must not fetch bytes.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import ConflictError, EarlyAccessRequired, LibraryError, UpstreamNotFound, ValidationError
+from ..civitai_client import CivitaiClient
+from ..civitai_metadata_merge import civitai_model_type_matches
+from ..download_coordinator import DownloadCoordinator, check_download_id
+from ..download_records import DownloadPlan
+from ..downloader import safe_file_name
+from ..model_records import ModelType
+from ..model_service import ModelService
+from ..path_guard import PathGuard
+from ..path_template import render_template, values_for_civitai
+from ..settings_manager import SettingsManager
+
+FILE_PARAM_KEYS = ("type", "format", "size", "fp")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class DownloadModelValidationError(ValidationError):
+    """The download request is malformed or does not fit the library (HTTP 400)."""
+
+
+class DownloadModelEarlyAccessError(EarlyAccessRequired):
+    """CivitAI wants a login (``code`` ``authentication_required``) or early access
+    (``code`` ``early_access``, ``deadline`` in the body) for this file (HTTP 401)."""
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"'{name}' must be a positive whole number")
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"'{name}' must be a positive whole number, got {str(value)[:40]!r}") from None
+    if number <= 0:
+        raise ValueError(f"'{name}' must be a positive whole number, got {number}")
+    return number
+
+
+def _bool(value: Any, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"'{name}' must be true or false")
+
+
+def _str(value: Any, name: str, max_len: int = 4096) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > max_len or "\x00" in value:
+        raise ValueError(f"'{name}' must be a string of at most {max_len} characters")
+    return value.strip()
+
+
+def _file_params(value: Any) -> dict[str, str]:
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ValueError("'file_params' must be a JSON object") from None
+    if not isinstance(value, Mapping):
+        raise ValueError("'file_params' must be an object")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if key not in FILE_PARAM_KEYS:
+            raise ValueError(f"unknown file parameter '{str(key)[:30]}' (one of {', '.join(FILE_PARAM_KEYS)})")
+        if item in (None, ""):
+            continue
+        if not isinstance(item, str) or len(item) > 64:
+            raise ValueError(f"file parameter '{key}' must be a short string")
+        out[key] = item
+    return out
+
+
+def _model_type(value: Any) -> ModelType | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip().lower()
+    for model_type in ModelType:
+        if text in (model_type.value, model_type.prefix):
+            return model_type
+    raise ValueError("'model_type' must be one of lora, checkpoint, embedding")
+
+
+class DownloadModelUseCase:
+    """``execute(payload)`` → the scheduled (or joined) download's snapshot as a dict.
+
+    Raises ``DownloadModelValidationError`` (400, nothing scheduled), ``PathOutsideLibrary``
+    (403), ``UpstreamNotFound`` (404/410), ``ConflictError`` (409: the version is already in
+    the library; ``file_path`` in the body), ``DownloadModelEarlyAccessError`` (401) and the
+    client's other upstream errors (502/503).
+    """
+
+    def __init__(
+        self,
+        *,
+        coordinator: DownloadCoordinator,
+        client: CivitaiClient,
+        model_services: Mapping[ModelType, ModelService],
+        guard: PathGuard,
+        settings: SettingsManager,
+    ) -> None:
+        self._coordinator = coordinator
+        self._client = client
+        self._services = model_services
+        self._guard = guard
+        self._settings = settings
+
+    async def execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            request = self._parse(payload)
+        except ValueError as exc:
+            raise DownloadModelValidationError(str(exc)) from None
+        except ValidationError as exc:
+            raise DownloadModelValidationError(exc.message, extra=exc.extra) from None
+        plan = await self._plan(**request)
+        result = await self._coordinator.schedule_download(plan, download_id=request["download_id"])
+        if result.get("status") == "failed":
+            raise self._error_of(result)
+        return result
+
+    # ---------------------------------------------------------------- payload
+    @staticmethod
+    def _parse(payload: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(payload, Mapping):
+            raise ValueError("the request must be a JSON object")
+        model_id = _int(payload.get("model_id"), "model_id")
+        version_id = _int(payload.get("model_version_id"), "model_version_id")
+        if model_id is None and version_id is None:
+            raise ValueError("'model_id' or 'model_version_id' is required")
+        model_root = _str(payload.get("model_root"), "model_root")
+        relative_path = _str(payload.get("relative_path"), "relative_path").replace("\\", "/").strip("/")
+        if relative_path and (relative_path.startswith("/") or any(p in ("..", ".") or p.startswith(".") for p in relative_path.split("/"))):
+            raise ValueError("'relative_path' must be a folder path inside the library root (no '..', no hidden folders)")
+        raw_id = payload.get("download_id")
+        download_id = check_download_id(raw_id) if raw_id not in (None, "") else None
+        return {
+            "model_id": model_id,
+            "version_id": version_id,
+            "model_root": model_root,
+            "relative_path": relative_path,
+            "use_default_paths": _bool(payload.get("use_default_paths"), "use_default_paths", not model_root),
+            "file_params": _file_params(payload.get("file_params")),
+            "model_type": _model_type(payload.get("model_type")),
+            "download_id": download_id,
+        }
+
+    # ---------------------------------------------------------------- planning
+    async def _plan(
+        self,
+        *,
+        model_id: int | None,
+        version_id: int | None,
+        model_root: str,
+        relative_path: str,
+        use_default_paths: bool,
+        file_params: dict[str, str],
+        model_type: ModelType | None,
+        download_id: str | None,
+    ) -> DownloadPlan:
+        version, model = await self._version_and_model(model_id, version_id)
+        civitai_type = str((model or {}).get("type") or (version.get("model") or {}).get("type") or "")
+        our_type = next((t for t in ModelType if civitai_model_type_matches(civitai_type, t)), None)
+        vid = int(version["id"])
+        if our_type is None:
+            raise DownloadModelValidationError(
+                f"CivitAI model version {vid} is a {civitai_type or 'model of unknown type'}, "
+                "which the library does not manage (LoRA, checkpoint or embedding)"
+            )
+        if model_type is not None and model_type is not our_type:
+            raise DownloadModelValidationError(
+                f"CivitAI model version {vid} is a {our_type.value} ({civitai_type}), not a {model_type.value}"
+            )
+        file = self._choose_file(version, file_params)
+        sha256 = str((file.get("hashes") or {}).get("SHA256") or "").lower()
+        if sha256:
+            for service in self._services.values():
+                existing = service.find_by_hash(sha256)
+                if existing:
+                    raise ConflictError(
+                        f"model version {vid} is already in the library at '{existing[0].file_path}'",
+                        extra={"file_path": existing[0].file_path, "model_version_id": vid},
+                    )
+        target_dir = self._target_dir(our_type, version, model, model_root, relative_path, use_default_paths)
+        return DownloadPlan(
+            version_id=vid,
+            model_id=int(version.get("modelId") or (model or {}).get("id") or model_id or 0),
+            model_type=our_type,
+            target_dir=target_dir,
+            file_name=safe_file_name(str(file.get("name") or ""), f"civitai_{vid}.safetensors"),
+            sha256=sha256,
+            file_params=file_params,
+            version=version,
+            model=model,
+        )
+
+    async def _version_and_model(
+        self, model_id: int | None, version_id: int | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        model: dict[str, Any] | None = None
+        if version_id is not None:
+            version = await self._client.get_version(version_id)
+            if version is None:
+                raise UpstreamNotFound(f"CivitAI has no model version {version_id}")
+            if model_id is not None and version.get("modelId") not in (None, model_id):
+                raise DownloadModelValidationError(f"model version {version_id} is not a version of model {model_id}")
+        else:
+            assert model_id is not None
+            model = await self._client.get_model(model_id)
+            if model is None:
+                raise UpstreamNotFound(f"CivitAI has no model {model_id}")
+            versions = [v for v in model.get("modelVersions") or () if isinstance(v, dict)]
+            if not versions:
+                raise UpstreamNotFound(f"CivitAI model {model_id} has no published versions")
+            version = {**versions[0], "modelId": model_id}
+        if model is None and version.get("modelId"):
+            try:
+                model = await self._client.get_model(int(version["modelId"]))
+            except LibraryError:
+                model = None  # details are a bonus; the version is enough to download
+        return version, model
+
+    @staticmethod
+    def _choose_file(version: Mapping[str, Any], file_params: dict[str, str]) -> dict[str, Any]:
+        files = [f for f in version.get("files") or () if isinstance(f, dict)]
+        if not files:
+            raise UpstreamNotFound(f"CivitAI model version {version.get('id')} has no files")
+
+        def fits(f: dict[str, Any]) -> bool:
+            meta = f.get("metadata") if isinstance(f.get("metadata"), dict) else {}
+            for key, wanted in file_params.items():
+                have = f.get("type") if key == "type" else meta.get(key)
+                if str(have or "").lower() != wanted.lower():
+                    return False
+            return True
+
+        if file_params:
+            matching = [f for f in files if fits(f)]
+            if not matching:
+                raise DownloadModelValidationError(
+                    f"model version {version.get('id')} has no file with {json.dumps(file_params)}"
+                )
+            return next((f for f in matching if f.get("primary")), matching[0])
+        return next((f for f in files if f.get("primary")), files[0])
+
+    def _target_dir(
+        self,
+        model_type: ModelType,
+        version: dict[str, Any],
+        model: dict[str, Any] | None,
+        model_root: str,
+        relative_path: str,
+        use_default_paths: bool,
+    ) -> str:
+        if model_root:
+            guarded = self._guard.check(model_root)
+            if guarded.model_type is not model_type:
+                raise DownloadModelValidationError(
+                    f"'{model_root}' is a {guarded.model_type.value if guarded.model_type else 'other'} folder, "
+                    f"but model version {version.get('id')} is a {model_type.value}"
+                )
+            base = guarded.path
+        else:
+            base = self._default_root(model_type)
+        sub = relative_path
+        if not sub and use_default_paths:
+            templates = self._settings.get("download_path_templates") or {}
+            template = str(templates.get(model_type.value) or "")
+            sub = render_template(template, values_for_civitai(version, model, self._settings.get("priority_tags") or []))
+        target = f"{base.rstrip('/')}/{sub}" if sub else base
+        return self._guard.check(target, model_type=model_type).path
+
+    def _default_root(self, model_type: ModelType) -> str:
+        roots = self._guard.roots(model_type)
+        if not roots:
+            raise DownloadModelValidationError(f"the library has no {model_type.value} folder to download into")
+        configured = str(self._settings.get(f"default_{model_type.value}_root") or "").strip()
+        if configured:
+            try:
+                guarded = self._guard.check(configured, model_type=model_type)
+            except LibraryError:
+                guarded = None
+            if guarded is not None:
+                return guarded.path
+        return roots[0]
+
+    def _error_of(self, result: dict[str, Any]) -> LibraryError:
+        """The failure of a job that ended while opening, as the error the handler renders."""
+        job = self._coordinator.manager.get(str(result.get("download_id")))
+        error = job.error_object() if job is not None else LibraryError(str(result.get("error") or "download failed"))
+        if error.code in ("early_access", "authentication_required"):
+            wrapped = DownloadModelEarlyAccessError(error.message, extra=error.extra)
+            wrapped.code = error.code
+            return wrapped
+        return error
