@@ -168,8 +168,9 @@ def free_port() -> int:
 class LibraryServer:
     """The real standalone server (`standalone.py`) on a free port, in a subprocess."""
 
-    def __init__(self, library: Library, *, log_path: Path | None = None) -> None:
+    def __init__(self, library: Library, *, log_path: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.library = library
+        self.extra_env = dict(env or {})
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path or library.root / "server.log"
@@ -178,7 +179,7 @@ class LibraryServer:
     def start(self, *, timeout: float = 60.0, ready_types: tuple[str, ...] = ("lora",)) -> "LibraryServer":
         if not self.library.settings.exists():
             self.library.write_settings()
-        env = {**os.environ, "LM_CACHE_DIR": str(self.library.cache)}
+        env = {**os.environ, "LM_CACHE_DIR": str(self.library.cache), **self.extra_env}
         cmd = [
             sys.executable, str(REPO / "standalone.py"), "--port", str(self.port),
             "--settings", str(self.library.settings), "--cache-dir", str(self.library.cache),

@@ -11,6 +11,20 @@ import { DOWNLOAD_STATUS_KEYS } from './progress_panel.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
+function errorText(error) {
+  return typeof error === 'string' ? error : (error && (error.message || error.error)) || '';
+}
+
+/** The server picks a version's file by these (CivitAI's file `type` and `metadata`), not by id. */
+function fileParams(file) {
+  const meta = file.metadata || {};
+  const out = {};
+  for (const [key, value] of [['type', file.type], ['format', meta.format], ['size', meta.size], ['fp', meta.fp]]) {
+    if (typeof value === 'string' && value) out[key] = value;
+  }
+  return out;
+}
+
 function newDownloadId() {
   return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
 }
@@ -125,10 +139,10 @@ export function openDownloadDialog(deps) {
     downloadId = newDownloadId();
     const payload = {
       model_id: Number(details.dataset.modelId), model_version_id: version.id, download_id: downloadId,
-      model_root: rootSelect.value || undefined, use_default_paths: !relative,
+      model_type: deps.modelType, model_root: rootSelect.value || undefined, use_default_paths: !relative,
     };
     if (relative) payload.relative_path = relative;
-    if (file && file.id !== undefined && !file.primary) payload.file_params = { id: file.id, type: file.type, format: file.metadata && file.metadata.format };
+    if (file && !file.primary) payload.file_params = fileParams(file);
     status = 'queued';
     renderProgress({ status: 'queued' });
     renderFiles();
@@ -187,7 +201,7 @@ export function openDownloadDialog(deps) {
         h('span', { class: 'lm-muted', text: facts })),
       h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct || 0), 'aria-label': t('download.progress') },
         h('span', { class: 'lm-bar-fill', style: { width: `${pct || 0}%` } })),
-      snapshot.error ? h('p', { class: 'lm-field-error', text: snapshot.error }) : null,
+      snapshot.error ? h('p', { class: 'lm-field-error', text: errorText(snapshot.error) }) : null,
       snapshot.file_path && status === 'completed' ? h('p', { class: 'lm-field-help lm-mono', text: snapshot.file_path }) : null,
       FINAL.has(status) ? null : h('div', { class: 'lm-download-controls' },
         status === 'paused'

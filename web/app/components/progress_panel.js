@@ -119,7 +119,8 @@ export function createProgressPanel(root, deps) {
     const bytes = msg.total_bytes ? `${formatBytes(msg.bytes_downloaded, lang())} / ${formatBytes(msg.total_bytes, lang())}` : '';
     set(`download:${id}`, {
       label: t('progress.download', { name }),
-      detail: [t(DOWNLOAD_STATUS_KEYS[status] || DOWNLOAD_STATUS_KEYS.queued), bytes, status === 'downloading' ? formatSpeed(msg.bytes_per_second, lang()) : '', msg.error || ''].filter(Boolean).join(' · '),
+      detail: [t(DOWNLOAD_STATUS_KEYS[status] || DOWNLOAD_STATUS_KEYS.queued), bytes, status === 'downloading' ? formatSpeed(msg.bytes_per_second, lang()) : '',
+        typeof msg.error === 'string' ? msg.error : (msg.error && msg.error.message) || ''].filter(Boolean).join(' · '),
       percent: Number.isFinite(msg.progress) ? Math.round(msg.progress) : null,
       cancel: { kind: 'download', id },
       error: status === 'failed', finished, linger: 8000,

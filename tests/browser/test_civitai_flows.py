@@ -1,0 +1,73 @@
+"""CivitAI from the page (issue 6 with issues 4 and 5): the download dialog against the suite's
+local CivitAI test server, then the details dialog's description and versions of the result."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from .civitai_thread import CivitaiThread
+from .library_builder import LibraryServer, build_small_library
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def civitai() -> Iterator:
+    thread = CivitaiThread()
+    server = thread.start()
+    model = thread.call(server.add_model, model_id=501, name="Detail Tweaker",
+                        description='<p>Adds <b>fine</b> detail.<script>alert(1)</script><img src=x onerror="alert(2)"></p>')
+    thread.call(server.add_version, model, version_id=601, name="v1.0", base_model="SD 1.5")
+    thread.call(server.add_version, model, version_id=602, name="v2.0", base_model="SDXL 1.0", trained_words=("tweak",))
+    yield server
+    thread.stop()
+
+
+@pytest.fixture
+def civitai_server(tmp_path: Path, civitai) -> Iterator[LibraryServer]:
+    server = LibraryServer(build_small_library(tmp_path / "library"), env={"CIVITAI_API_BASE": civitai.api_base}).start()
+    yield server
+    server.stop()
+
+
+def test_download_dialog_downloads_a_version_and_details_show_it(civitai_server, open_page, artifacts):
+    page, errors = open_page(f"{civitai_server.base_url}/loras")
+    page.wait_for_selector("body[data-socket='open']")
+    page.click("[data-tool='download']")
+    dialog = page.locator("dialog[open]")
+    dialog.locator("[data-role='download-ref']").fill("https://civitai.com/models/501/detail-tweaker?modelVersionId=602")
+    dialog.locator("button[type='submit']").click()
+    version = dialog.locator("select[aria-label='Version']")
+    version.wait_for()
+    assert version.locator("option").all_inner_texts() == ["v2.0 · SDXL 1.0", "v1.0 · SD 1.5"]
+    assert version.input_value() == "602"
+    dialog.locator("input[aria-label='Subfolder']").fill("downloads")
+    page.wait_for_timeout(150)
+    page.screenshot(path=str(artifacts / "download-dialog.png"))
+    dialog.locator("[data-modal-action='start']").click()
+    dialog.locator(".lm-download-progress", has_text="Completed").wait_for(timeout=20_000)
+    target = civitai_server.library.loras / "downloads" / "Detail_Tweaker_v20.safetensors"
+    assert target.exists()
+    dialog.locator(".lm-modal-footer [data-modal-action='close']").click()
+
+    # the grid picked the new model up from models_changed, without a reload
+    new_card = page.locator(".lm-card[data-path$='/downloads/Detail_Tweaker_v20.safetensors']")
+    page.fill("[data-role='search']", "tweaker")
+    new_card.wait_for()
+    new_card.click()
+    details = page.locator("dialog.lm-details-modal[open]")
+    details.locator(".lm-chip--word", has_text="tweak").wait_for()
+    details.locator("[data-tab='description']").click()
+    description = details.locator(".lm-details-description")
+    description.locator("b", has_text="fine").wait_for()
+    html = description.inner_html()
+    assert "<script" not in html and "onerror" not in html
+    details.locator("[data-tab='versions']").click()
+    local = details.locator(".lm-version--local")
+    local.wait_for()
+    assert local.locator(".lm-version-name").inner_text() == "v2.0"
+    assert details.locator(".lm-version").count() == 2
+    page.screenshot(path=str(artifacts / "details-versions.png"))
+    assert errors.all() == []
