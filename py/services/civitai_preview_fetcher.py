@@ -101,7 +101,8 @@ class CivitaiPreviewFetcher:
 def store_preview(model_path: str, media: PreviewMedia) -> str:
     """Write the preview beside the model (``<stem>.webp`` / ``<stem>.mp4``); returns its path.
 
-    Images are decoded and re-encoded (which also strips anything that is not a picture).
+    Images are decoded (anything that is not a picture is refused) and re-encoded to WebP,
+    at most ``MAX_PREVIEW_SIDE`` pixels on the long side; a small still WebP is kept as is.
     Blocking (Pillow, disk): call through ``asyncio.to_thread``. Raises ``PreviewUnavailable``.
     """
     stem = os.path.splitext(model_path)[0]
@@ -111,15 +112,24 @@ def store_preview(model_path: str, media: PreviewMedia) -> str:
         return target
     from PIL import Image, UnidentifiedImageError
 
+    target = stem + ".webp"
     try:
         with Image.open(io.BytesIO(media.body)) as image:
-            image.load()
+            image.load()  # decodes every pixel: a file that is not a picture fails here
+            if (
+                image.format == "WEBP"
+                and max(image.size) <= MAX_PREVIEW_SIDE
+                and not getattr(image, "is_animated", False)
+                and not image.info.get("exif")
+            ):
+                # Already a small still WebP without EXIF: keep the bytes, skip a lossy re-encode.
+                write_bytes_atomic(target, media.body)
+                return target
             picture = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise PreviewUnavailable(f"preview image cannot be decoded: {exc}") from None
     picture.thumbnail((MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))
     buffer = io.BytesIO()
     picture.save(buffer, format="WEBP", quality=85)
-    target = stem + ".webp"
     write_bytes_atomic(target, buffer.getvalue())
     return target

@@ -25,13 +25,13 @@ from .civitai_metadata_merge import (
     merge_civitai_into_sidecar,
     nsfw_threshold_from_settings,
 )
-from .civitai_preview_fetcher import CivitaiPreviewFetcher, PreviewUnavailable, store_preview
+from .civitai_preview_fetcher import CivitaiPreviewFetcher, PreviewMedia, PreviewUnavailable, store_preview
 from .hash_waiters import HashWaiters
 from .model_locks import ModelLocks
 from .model_records import ModelEntry, ModelType
 from .model_service import ModelService
 from .settings_manager import SettingsManager
-from .sidecar_store import find_preview_name, read_model_sidecar, write_sidecar
+from .sidecar_store import PREVIEW_SUFFIXES, read_model_sidecar, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -295,20 +295,10 @@ class CivitaiSyncService:
 
         Returns False when the model file is gone. Callers end with ``refresh_paths``.
         """
-        path = entry.file_path
-        async with self._locks.hold(path):
-            if not await asyncio.to_thread(os.path.isfile, path):
-                return False
-            read = await asyncio.to_thread(read_model_sidecar, path)
-            base = dict(read.data)
-            for key, value in _base_fields(entry).items():
-                if base.get(key) in (None, ""):
-                    base[key] = value
-            merged = merge_civitai_into_sidecar(base, version, model, now=self._clock())
-            if preview is not None:
-                merged["preview_url"], merged["preview_nsfw_level"] = preview.path, preview.nsfw_level
-            await asyncio.to_thread(write_sidecar, path, merged)
-        return True
+        async with self._locks.hold(entry.file_path):
+            return await asyncio.to_thread(
+                _merge_and_write, entry.file_path, _base_fields(entry), version, model, preview, self._clock()
+            )
 
     async def fetch_preview(
         self, entry: ModelEntry, version: dict[str, Any], *, stop: asyncio.Event | None = None
@@ -319,7 +309,7 @@ class CivitaiSyncService:
         Writes ``<stem>.webp`` (or ``.mp4``) under the model lock; the sidecar is the caller's.
         """
         path = entry.file_path
-        if await self._has_preview(path):
+        if await asyncio.to_thread(_has_preview, path):
             return None
         threshold = nsfw_threshold_from_settings(
             bool(self._settings.get("blur_mature_content")), str(self._settings.get("mature_blur_level") or "R")
@@ -333,22 +323,13 @@ class CivitaiSyncService:
             if media is None:
                 return None
             async with self._locks.hold(path):
-                if await self._has_preview(path) or not await asyncio.to_thread(os.path.isfile, path):
-                    return None
-                stored = await asyncio.to_thread(store_preview, path, media)
+                stored = await asyncio.to_thread(_store_if_absent, path, media)
+            if stored is None:
+                return None
         except (PreviewUnavailable, OSError) as exc:
             _log.info("no preview for %s: %s", os.path.basename(path), exc)
             return None
         return PreviewInfo(path=stored.replace(os.sep, "/"), nsfw_level=image_nsfw_level(image))
-
-    @staticmethod
-    async def _has_preview(path: str) -> bool:
-        directory, name = os.path.split(path)
-        try:
-            names = set(await asyncio.to_thread(os.listdir, directory))
-        except OSError:
-            return True  # unreadable folder: do not try to write into it
-        return bool(find_preview_name(os.path.splitext(name)[0], names))
 
     # ----------------------------------------------------------------- lookups
 
@@ -456,6 +437,41 @@ async def _unless_stopped(work: Any, stop: asyncio.Event) -> Any:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     return None
+
+
+def _has_preview(path: str) -> bool:
+    """Whether any preview name of the model exists (a few stats, not a listing of the folder)."""
+    stem = os.path.splitext(path)[0]
+    return any(os.path.exists(stem + suffix) for suffix in PREVIEW_SUFFIXES)
+
+
+def _store_if_absent(path: str, media: PreviewMedia) -> str | None:
+    """Blocking: store the preview unless the model is gone or got a preview meanwhile."""
+    if not os.path.isfile(path) or _has_preview(path):
+        return None
+    return store_preview(path, media)
+
+
+def _merge_and_write(
+    path: str,
+    base_fields: dict[str, Any],
+    version: dict[str, Any],
+    model: dict[str, Any] | None,
+    preview: PreviewInfo | None,
+    now: float,
+) -> bool:
+    """Blocking read-merge-write of one sidecar (the caller holds the model lock)."""
+    if not os.path.isfile(path):
+        return False
+    base = dict(read_model_sidecar(path).data)
+    for key, value in base_fields.items():
+        if base.get(key) in (None, ""):
+            base[key] = value
+    merged = merge_civitai_into_sidecar(base, version, model, now=now)
+    if preview is not None:
+        merged["preview_url"], merged["preview_nsfw_level"] = preview.path, preview.nsfw_level
+    write_sidecar(path, merged)
+    return True
 
 
 def _base_fields(entry: ModelEntry) -> dict[str, Any]:

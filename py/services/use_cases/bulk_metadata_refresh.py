@@ -28,6 +28,7 @@ T = TypeVar("T")
 ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
 MESSAGE_TYPE = "civitai_fetch_progress"
 WRITE_CHUNK = 50  # models written (and re-read into the index) between progress reports
+REFRESHES_IN_FLIGHT = 3
 DEFAULT_PREVIEW_CONCURRENCY = 16  # image CDN downloads; CivitAI API calls go through the limiter
 
 
@@ -288,6 +289,7 @@ class BulkMetadataRefreshUseCase:
         if not entries:
             return
 
+        phase_started = time.perf_counter()
         pending = [e for e in entries if not e.sha256]
         if pending:
             job.advance(current_name=f"hashing {len(pending)} files")
@@ -306,6 +308,8 @@ class BulkMetadataRefreshUseCase:
         if unhashed:
             job.advance(failed=unhashed)
         shas = list(by_sha)
+        _log.info("CivitAI refresh of %s: %d files hashed in %.2f s", self.model_type.prefix, len(pending),
+                  time.perf_counter() - phase_started)
 
         previews = _PreviewPrefetch(self._sync, self._preview_concurrency, self._cancel)
         try:
@@ -325,51 +329,20 @@ class BulkMetadataRefreshUseCase:
         shas: list[str],
         previews: "_PreviewPrefetch",
     ) -> None:
-        # 1. identify: POST /model-versions/by-hash, 100 hashes a call; previews start downloading
-        #    as soon as a batch names their images (they need no model details)
-        versions: dict[str, dict[str, Any]] = {}
-        last_error: LibraryError | None = None
-        answered = 0
-        for chunk in _chunks(shas, BATCH_LIMIT):
-            job.advance(current_name=by_sha[chunk[0]][0].file_name)
-            await self._emit(emit, job)
-            try:
-                found = await self._until_cancelled(
-                    self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.force)
-                )
-                answered += 1
-            except AuthenticationRequired:
-                raise
-            except LibraryError as exc:
-                _log.warning("CivitAI by-hash batch failed: %s", exc.message)
-                job.note_error(exc)
-                last_error = exc
-                job.advance(failed=sum(len(by_sha[s]) for s in chunk))
-                for sha in chunk:
-                    by_sha.pop(sha, None)
-                continue
-            versions.update(found)
-            for sha, version in found.items():
-                for entry in by_sha.get(sha, ()):
-                    previews.schedule(entry, version)
-        if last_error is not None and not answered:
-            raise last_error  # CivitAI answered no batch at all: the run is an error
-
-        not_found = [sha for sha in by_sha if sha not in versions]
-        if not_found:
-            job.advance(not_found=sum(len(by_sha[s]) for s in not_found))
-            await self._emit(emit, job)
-
-        # 2. model details once per model id: GET /models?ids=, 100 ids a call
-        model_ids: list[int] = []
-        for version in versions.values():
-            mid = version.get("modelId")
-            if isinstance(mid, int) and mid > 0 and mid not in model_ids:
-                model_ids.append(mid)
+        """Identify in batches, fetch model details in batches, write sidecars as soon as their
+        model details are in (while the next batches are asked): three pipelines, one order."""
         models: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(model_ids, BATCH_LIMIT):
+        unfetched: list[int] = []  # model ids seen, details not asked yet
+        known_ids: set[int] = set()
+        waiting: list[tuple[ModelEntry, dict[str, Any]]] = []  # found, waiting for model details
+        writes: asyncio.Queue[list[tuple[ModelEntry, dict[str, Any]]] | None] = asyncio.Queue()
+        stop_writing = asyncio.Event()
+        writer = asyncio.ensure_future(self._write_from(writes, job, emit, models, previews, stop_writing))
+
+        async def fetch_models(count: int) -> None:
+            ids, unfetched[:] = unfetched[:count], unfetched[count:]
             try:
-                models.update(await self._until_cancelled(self._client.get_models(chunk)))
+                models.update(await self._until_cancelled(self._client.get_models(ids)))
             except AuthenticationRequired:
                 raise
             except LibraryError as exc:
@@ -377,21 +350,109 @@ class BulkMetadataRefreshUseCase:
                 _log.warning("CivitAI model details failed: %s", exc.message)
                 job.note_error(exc)
 
-        # 3. merge and write sidecars (with the stored previews); re-read each chunk into the index
-        work = [(entry, versions[sha]) for sha in by_sha if sha in versions for entry in by_sha[sha]]
-        for chunk in _chunks(work, WRITE_CHUNK):
-            if self._cancel.is_set():
-                raise _Cancelled()
-            job.advance(current_name=chunk[0][0].file_name)
-            await self._emit(emit, job)
-            results = await asyncio.gather(
-                *(self._write_one(entry, version, models.get(version.get("modelId")), previews) for entry, version in chunk)
-            )
-            written = [entry.file_path for (entry, _), ok in zip(chunk, results) if ok]
-            if written:
-                await self._service.refresh_paths(written, reason="civitai")
-            job.advance(updated=len(written), failed=len(chunk) - len(written))
-            await self._emit(emit, job)
+        def release_ready() -> None:
+            pending = set(unfetched)
+            ready = [item for item in waiting if item[1].get("modelId") not in pending]
+            if ready:
+                waiting[:] = [item for item in waiting if item[1].get("modelId") in pending]
+                writes.put_nowait(ready)
+
+        try:
+            # 1. identify: POST /model-versions/by-hash, 100 hashes a call; previews start at once
+            #    (they need only the version)
+            phase_started = time.perf_counter()
+            found_total = 0
+            last_error: LibraryError | None = None
+            answered = 0
+            for chunk in _chunks(shas, BATCH_LIMIT):
+                job.advance(current_name=by_sha[chunk[0]][0].file_name)
+                await self._emit(emit, job)
+                try:
+                    found = await self._until_cancelled(
+                        self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.force)
+                    )
+                    answered += 1
+                except AuthenticationRequired:
+                    raise
+                except LibraryError as exc:
+                    _log.warning("CivitAI by-hash batch failed: %s", exc.message)
+                    job.note_error(exc)
+                    last_error = exc
+                    job.advance(failed=sum(len(by_sha[s]) for s in chunk))
+                    continue
+                missing = sum(len(by_sha[s]) for s in chunk if s not in found)
+                if missing:
+                    job.advance(not_found=missing)
+                for sha, version in found.items():
+                    found_total += 1
+                    mid = version.get("modelId")
+                    if isinstance(mid, int) and mid > 0 and mid not in known_ids:
+                        known_ids.add(mid)
+                        unfetched.append(mid)
+                    for entry in by_sha.get(sha, ()):
+                        previews.schedule(entry, version)
+                        waiting.append((entry, version))
+                # 2. model details once per model id: GET /models?ids=, only full batches of 100
+                #    here, the rest after the last by-hash batch
+                while len(unfetched) >= BATCH_LIMIT:
+                    await fetch_models(BATCH_LIMIT)
+                release_ready()
+            if last_error is not None and not answered:
+                raise last_error  # CivitAI answered no batch at all: the run is an error
+            _log.info("CivitAI refresh: %d of %d hashes identified in %.2f s", found_total, len(shas),
+                      time.perf_counter() - phase_started)
+            while unfetched:
+                await fetch_models(BATCH_LIMIT)
+            release_ready()
+            _log.info("CivitAI refresh: details of %d models in %.2f s", len(known_ids), time.perf_counter() - phase_started)
+        except BaseException:
+            stop_writing.set()  # the writer finishes the chunk in hand, so disk and index agree
+            raise
+        finally:
+            writes.put_nowait(None)
+            await asyncio.shield(writer)
+        if self._cancel.is_set() and job.processed < job.total:
+            raise _Cancelled()  # the writer stopped between chunks
+        _log.info("CivitAI refresh: sidecars written after %.2f s", time.perf_counter() - phase_started)
+
+    async def _write_from(
+        self,
+        writes: "asyncio.Queue[list[tuple[ModelEntry, dict[str, Any]]] | None]",
+        job: BulkRefreshJob,
+        emit: ProgressCallback,
+        models: dict[int, dict[str, Any]],
+        previews: "_PreviewPrefetch",
+        stop: asyncio.Event,
+    ) -> None:
+        """3. merge and write sidecars (with their stored previews), a chunk at a time, each chunk
+        re-read into the index before the next; stops between chunks on cancel or error."""
+        # Re-reading written models into the index runs one file after another inside
+        # refresh_paths; a few chunks' re-reads overlap with the next chunk's writes.
+        refreshing: list[asyncio.Task[None]] = []
+        try:
+            while (group := await writes.get()) is not None:
+                for chunk in _chunks(group, WRITE_CHUNK):
+                    if stop.is_set() or self._cancel.is_set():
+                        break
+                    job.advance(current_name=chunk[0][0].file_name)
+                    results = await asyncio.gather(
+                        *(self._write_one(entry, version, models.get(version.get("modelId")), previews)
+                          for entry, version in chunk)
+                    )
+                    written = [entry.file_path for (entry, _), ok in zip(chunk, results) if ok]
+                    refreshing.append(asyncio.ensure_future(self._refresh_written(written, len(chunk), job, emit)))
+                    while len(refreshing) >= REFRESHES_IN_FLIGHT:
+                        await refreshing.pop(0)
+        finally:
+            # every written sidecar reaches the index, even on cancel or error
+            for task in refreshing:
+                await asyncio.shield(task)
+
+    async def _refresh_written(self, written: list[str], attempted: int, job: BulkRefreshJob, emit: ProgressCallback) -> None:
+        if written:
+            await self._service.refresh_paths(written, reason="civitai")
+        job.advance(updated=len(written), failed=attempted - len(written))
+        await self._emit(emit, job)
 
     async def _write_one(
         self, entry: ModelEntry, version: dict[str, Any], model: dict[str, Any] | None, previews: "_PreviewPrefetch"
