@@ -30,6 +30,7 @@ from .services.index_cache import IndexCache, default_cache_dir
 from .services.library_watcher import LibraryWatcher
 from .services.model_hasher import FileHashes, HashQueue
 from .services.metadata_sync_service import MetadataSyncService
+from .services.model_file_service import ModelFileService
 from .services.model_lifecycle_service import ModelLifecycleService
 from .services.model_locks import ModelLocks
 from .services.model_move_service import ModelMoveService
@@ -43,6 +44,7 @@ from .services.server_i18n import ServerI18n
 from .services.settings_manager import SettingsManager, default_settings_path
 from .services.tag_update_service import TagUpdateService
 from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase
+from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.download_model import DownloadModelUseCase
 from .services.websocket_manager import EventForwarder, WebSocketManager
 
@@ -96,6 +98,9 @@ class AppServices:
     download_manager: DownloadManager | None = None
     download_coordinator: DownloadCoordinator | None = None
     download_use_case: DownloadModelUseCase | None = None
+    # auto-organize (issue 5): one file service, one use case per type sharing ws.auto_organize_lock
+    file_service: ModelFileService = field(init=False, repr=False)
+    auto_organize: dict[ModelType, AutoOrganizeUseCase] = field(default_factory=dict)
     model_services: dict[ModelType, ModelService] = field(default_factory=dict)
     watcher: LibraryWatcher | None = None
     route_controllers: list[Any] = field(default_factory=list)
@@ -208,6 +213,13 @@ def build_services(config: LibraryConfig) -> AppServices:
     _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)
     _build_download_services(app_services)
+    app_services.file_service = ModelFileService(
+        model_services=app_services.model_services, moves=app_services.moves, guard=guard, settings=settings
+    )
+    for model_type in ModelType:
+        app_services.auto_organize[model_type] = AutoOrganizeUseCase(
+            model_type=model_type, file_service=app_services.file_service, ws=ws
+        )
     return app_services
 
 

@@ -14,6 +14,7 @@ from ..errors import ServiceNotReady
 from ..services.model_queries import ModelQueries
 from ..services.model_records import ModelType
 from ..services.model_service import ModelService
+from .handlers.auto_organize_handlers import ModelAutoOrganizeHandler
 from .handlers.civitai_handlers import ModelCivitaiHandler
 from .handlers.management_handlers import ModelManagementHandler
 from .handlers.model_handlers import (
@@ -77,6 +78,7 @@ class BaseModelRoutes:
                 hash_verification=s.hash_verification,
             ),
             move=ModelMoveHandler(ctx=ctx, moves=s.moves),
+            auto_organize=ModelAutoOrganizeHandler(ctx=ctx, use_case=s.auto_organize[self.model_type]),
             civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type])
             if s.civitai_sync is not None
             else None,

@@ -73,6 +73,11 @@ COMMON_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
     RouteDefinition("GET", "/api/lm/{prefix}/civitai/versions/{model_id}", "get_civitai_versions"),
     RouteDefinition("GET", "/api/lm/{prefix}/civitai/model/version/{version_id}", "get_civitai_model_by_version"),
     RouteDefinition("GET", "/api/lm/{prefix}/civitai/model/hash/{hash}", "get_civitai_model_by_hash"),
+    # auto-organize (issue 5): ModelAutoOrganizeHandler; its GET moves files, so it is guarded
+    RouteDefinition("GET", "/api/lm/{prefix}/auto-organize", "auto_organize", state_changing=True),
+    RouteDefinition("POST", "/api/lm/{prefix}/auto-organize", "auto_organize"),
+    RouteDefinition("GET", "/api/lm/{prefix}/auto-organize-progress", "get_auto_organize_progress"),
+    RouteDefinition("POST", "/api/lm/{prefix}/auto-organize-clear", "clear_auto_organize"),
 )
 
 

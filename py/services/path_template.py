@@ -34,8 +34,8 @@ def sanitize_folder_name(value: Any, *, max_length: int = MAX_SEGMENT_LENGTH) ->
 
     Separators split the text and ``.``/``..``/empty parts are dropped (``../../etc`` →
     ``etc``, ``a/b`` → ``a_b``); characters Windows forbids become ``_``; leading dots
-    (hidden folders) and trailing dots/spaces go; reserved device names (``CON``,
-    ``LPT1.txt``) get a trailing ``_``; the result is at most ``max_length`` characters.
+    (hidden folders) and trailing dots/spaces go; reserved device names get a ``_`` after
+    their stem (``CON`` → ``CON_``, ``LPT1.txt`` → ``LPT1_.txt``); the result is at most ``max_length`` characters.
     """
     if not isinstance(value, str):
         value = "" if value is None else str(value)
@@ -46,8 +46,9 @@ def sanitize_folder_name(value: Any, *, max_length: int = MAX_SEGMENT_LENGTH) ->
     text = _FORBIDDEN_RE.sub("_", text)
     text = " ".join(text.split())
     text = text.lstrip(". ").rstrip(". ")
-    if text.split(".", 1)[0].strip().upper() in _RESERVED:
-        text = f"{text}_"
+    stem, dot, rest = text.partition(".")
+    if stem.strip().upper() in _RESERVED:
+        text = f"{stem.strip()}_{dot}{rest}"  # 'LPT1.txt' is reserved too: mark the stem
     if len(text) > max_length:
         text = text[:max_length].rstrip(". ")
     return text
