@@ -398,3 +398,19 @@ async def test_api_key_is_sent_but_never_shown(make_client, library, civitai, mo
     assert all(SECRET not in text for text in texts)
     assert SECRET not in caplog.text
     assert SECRET not in json.dumps(read_sidecar(path))
+
+
+async def test_preview_from_a_host_outside_the_allow_list_is_not_fetched(app_for, library, civitai):
+    version = civitai.add_version(extra={"images": [
+        {"url": "http://169.254.169.254/latest/meta-data.webp", "nsfwLevel": 1, "type": "image"}]})
+    path = place(library, version, "ssrf_probe")
+    client = await app_for()
+    resp = await fetch(client, path)
+    assert resp.status == 200
+    item = (await resp.json())["metadata"]
+    assert item["preview_url"] == "" and not path.with_suffix(".webp").exists()
+    fetcher = services_of(client).civitai_sync.previews
+    assert fetcher.is_allowed(f"{civitai.origin}/images/a.webp")
+    assert fetcher.is_allowed("https://image.civitai.com/x/y.jpeg")
+    assert not fetcher.is_allowed("http://169.254.169.254/latest/meta-data.webp")
+    assert not fetcher.is_allowed("file:///etc/passwd")

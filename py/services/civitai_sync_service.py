@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from yarl import URL
+
 from ..errors import ConflictError, ModelNotFound, UpstreamNotFound, ValidationError
 from .civitai_client import CivitaiClient
 from .civitai_metadata_merge import (
@@ -182,9 +184,9 @@ class CivitaiSyncService:
         """Image hosts from the settings plus the hosts of the configured API bases."""
         hosts = [str(h).lower() for h in self._settings.get("preview_url_hosts") or ()]
         for base in self.client.base_urls():
-            host = base.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-            host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            hosts.append(host.strip("[]").lower())
+            host = URL(base).host
+            if host:
+                hosts.append(host.lower())
         return hosts
 
     def service(self, model_type: ModelType) -> ModelService:
