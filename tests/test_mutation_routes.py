@@ -458,7 +458,7 @@ async def test_rename_onto_an_existing_name_is_a_conflict_and_changes_nothing(li
 
 
 @pytest.mark.parametrize("name", ["", "   ", None, 7, "../escape", "a/b", "a\\b", ".hidden", "dot.", "con", "nul.txt",
-                                  "x" * 250, "tab\tname", "gamma"])
+                                  "x" * 250, "tab\tname", "gamma", "\udc80", "bad\udcffname"])
 async def test_rename_rejects_invalid_names(lib_client, library, name):
     before = disk_snapshot(library.base)
     body = await post(lib_client, "/api/lm/loras/rename",
@@ -528,7 +528,8 @@ async def test_move_model_target_must_be_a_visible_folder_of_the_same_type(lib_c
     path = lora(library, "gamma.safetensors")
     before = disk_snapshot(library.base)
     for target, status in ((lora(library, "character/beta.safetensors"), 400), (lora(library, ".lm-trash"), 400),
-                           (str(library.embeddings), 403), ("", 400), (None, 400), ("relative/folder", 403)):
+                           (str(library.embeddings), 403), ("", 400), (None, 400), ("relative/folder", 403),
+                           (lora(library, "bad\udc80folder"), 400)):
         await post(lib_client, "/api/lm/loras/move_model", {"file_path": path, "target_path": target}, status=status)
     assert disk_snapshot(library.base) == before
 

@@ -52,9 +52,10 @@ def validate_new_stem(raw: object, extension: str) -> str:
     if _WINDOWS_RESERVED.match(name):
         raise ValidationError(f"'{name}' is a reserved file name on Windows")
     try:
-        encoded = os.fsencode(name + extension + ".metadata.json")
+        # strict UTF-8: a lone surrogate would make a name other systems (and JSON) cannot carry
+        encoded = (name + extension + ".metadata.json").encode("utf-8")
     except UnicodeError:
-        raise ValidationError("'new_file_name' is not valid text for the filesystem") from None
+        raise ValidationError("'new_file_name' is not valid UTF-8 text") from None
     if len(encoded) > MAX_NAME_BYTES:
         raise ValidationError(f"'new_file_name' is too long (a file name has at most {MAX_NAME_BYTES} bytes)")
     return name

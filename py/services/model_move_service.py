@@ -61,6 +61,10 @@ class ModelMoveService:
         if any(part.startswith(".") for part in target.relative.split("/") if part):
             raise ValidationError("'target_path' must not be a hidden folder")
         path = target.path
+        try:
+            path.encode("utf-8")  # models there could not be indexed, nor named in JSON
+        except UnicodeError:
+            raise ValidationError("'target_path' is not valid UTF-8 text") from None
 
         def ensure() -> None:
             if os.path.exists(path) and not os.path.isdir(path):
