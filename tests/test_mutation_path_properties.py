@@ -21,11 +21,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lm_plugin.py.app import build_app
+from lm_plugin.py.app_keys import SERVICES
 
 from .fixtures import LibraryBuilder, png_bytes, wait_ready
 from .mutation_helpers import disk_snapshot
 
-ALLOWED_STATUSES = {200, 400, 403, 404, 409, 413}
+# 502: an allowed image host that does not answer (the live server allows only 127.0.0.1,
+# and previews are fetched from a closed port there: the tests never reach the internet)
+ALLOWED_STATUSES = {200, 400, 403, 404, 409, 413, 502}
+CLOSED_PORT_URL = "http://127.0.0.1:9"
 
 
 class LiveServer:
@@ -53,6 +57,7 @@ class LiveServer:
         self._run(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._run(wait_ready(self.app))
+        self._run(self.app[SERVICES].settings.update({"preview_url_hosts": ["127.0.0.1"]}))
 
     def _run(self, coro):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=60)
@@ -112,7 +117,8 @@ def prefixes(server: LiveServer) -> st.SearchStrategy[str]:
 
 
 def hostile_paths(server: LiveServer) -> st.SearchStrategy[object]:
-    built = st.builds(lambda p, sep, segs: p + sep + sep.join(segs), prefixes(server), SEPARATORS, st.lists(SEGMENTS, max_size=6))
+    built = st.builds(lambda p, sep, segs, bang: p + sep + sep.join(segs) + bang,
+                      prefixes(server), SEPARATORS, st.lists(SEGMENTS, max_size=6), st.sampled_from(["", "", "!"]))
     junk = st.one_of(st.text(max_size=40), st.integers(), st.none(), st.lists(st.text(max_size=5), max_size=2),
                      st.binary(max_size=30).map(lambda b: b.decode("utf-8", "surrogateescape")))
     return st.one_of(built, built, built, junk)
@@ -139,10 +145,14 @@ def request_for(route: str, path: object, other: object, inside: str) -> tuple[s
         "bulk-delete": {"file_paths": [path]},
         "exclude": {"file_path": path},
         "unexclude": {"file_path": path},
-        "save-metadata": {"file_path": path, "notes": "changed"},
-        "add-tags": {"file_path": path, "tags": ["t"]},
+        "save-metadata": {"file_path": inside, "notes": other, "model_name": other} if isinstance(path, str) and path.endswith("!")
+        else {"file_path": path, "notes": "changed"},
+        "add-tags": {"file_path": inside, "tags": [other]} if isinstance(path, str) and path.endswith("!")
+        else {"file_path": path, "tags": ["t"]},
         "remove-tags": {"file_path": path, "tags": ["t"]},
-        "set-preview-from-url": {"model_path": path, "image_url": "https://image.civitai.com/x.png"},
+        "set-preview-from-url": {"model_path": inside, "image_url": f"{CLOSED_PORT_URL}/{other}"}
+        if isinstance(other, str) and isinstance(path, str) and path.endswith("!")
+        else {"model_path": path, "image_url": f"{CLOSED_PORT_URL}/x.png"},
         "rename": {"file_path": inside, "new_file_name": other} if isinstance(other, str) and other[:1] != "/" else {"file_path": path, "new_file_name": "renamed"},
         "verify-duplicates": {"file_paths": [path]},
         "move_model": {"file_path": inside, "target_path": other},

@@ -272,6 +272,7 @@ async def test_save_metadata_writes_editable_fields_keeps_unknown_keys_and_recor
     {"model_name": 5}, {"model_name": "   "}, {"favorite": "yes"}, {"tags": "a,b"}, {"tags": [1]},
     {"preview_nsfw_level": 64}, {"preview_nsfw_level": True}, {"usage_tips": {"strength": "high"}},
     {"usage_tips": {"colour": 1}}, {"usage_tips": "not json"}, {"trigger_words": "x"}, {"notes": None}, {},
+    {"notes": "bad\udc80"}, {"model_name": "\udcff"}, {"tags": ["\udc80"]}, {"trigger_words": ["\udc80"]},
 ])
 async def test_save_metadata_rejects_protected_unknown_and_mistyped_fields(lib_client, library, extra):
     path = lora(library, "character/beta.safetensors")
@@ -314,7 +315,7 @@ async def test_add_and_remove_tags_are_normalised_and_counted(aiohttp_client, li
     await assert_matches_fresh_scan(aiohttp_client, lib_client, library, tmp_path)
 
 
-@pytest.mark.parametrize("tags", [None, "anime", [1], [], ["  "], ["x" * 101]])
+@pytest.mark.parametrize("tags", [None, "anime", [1], [], ["  "], ["x" * 101], ["\udc80"]])
 async def test_tag_routes_reject_bad_tags(lib_client, library, tags):
     for route in ("add-tags", "remove-tags"):
         await post(lib_client, f"/api/lm/loras/{route}", {"file_path": lora(library, "gamma.safetensors"), "tags": tags}, status=400)

@@ -48,6 +48,14 @@ USAGE_TIP_KEYS = frozenset({"strength", "strength_min", "strength_max", "clip_st
 _ADDRESS_KEYS = frozenset({"file_path"})
 
 
+def _check_utf8(value: str, name: str) -> None:
+    # lone surrogates (undecodable bytes) cannot be written to a UTF-8 sidecar
+    try:
+        value.encode("utf-8")
+    except UnicodeError:
+        raise ValidationError(f"'{name}' is not valid UTF-8 text") from None
+
+
 def normalize_tags(values: Any, *, name: str = "tags") -> tuple[str, ...]:
     """Tags trimmed, case-folded and unique, in first-seen order; ``ValidationError`` otherwise."""
     if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
@@ -61,6 +69,7 @@ def normalize_tags(values: Any, *, name: str = "tags") -> tuple[str, ...]:
             raise ValidationError(f"tag '{tag[:40]}...' is longer than {MAX_TAG_LENGTH} characters")
         if "\x00" in tag:
             raise ValidationError("tags must not contain NUL bytes")
+        _check_utf8(tag, name)
         if tag not in out:
             out.append(tag)
     if len(out) > MAX_TAGS:
@@ -75,6 +84,7 @@ def _text(value: Any, name: str, max_len: int, *, allow_empty: bool = True) -> s
         raise ValidationError(f"'{name}' must not contain NUL bytes")
     if len(value) > max_len:
         raise ValidationError(f"'{name}' is longer than {max_len} characters")
+    _check_utf8(value, name)
     if not allow_empty and not value.strip():
         raise ValidationError(f"'{name}' must not be empty")
     return value

@@ -169,8 +169,12 @@ class PreviewAssetService:
         """The URL if its scheme is http(s) and its host is allowed; ``ValidationError`` otherwise."""
         if not isinstance(url, str) or not url.strip():
             raise ValidationError("'image_url' is required")
-        if len(url) > 4096 or "\x00" in url:
+        if len(url) > 4096 or "\x00" in url or not url.isprintable():
             raise ValidationError("'image_url' is not a valid URL")
+        try:
+            url.encode("utf-8")
+        except UnicodeError:
+            raise ValidationError("'image_url' is not a valid URL") from None
         try:
             parts = urlsplit(url.strip())
             host = (parts.hostname or "").lower()
@@ -224,6 +228,8 @@ class PreviewAssetService:
                 raise UpstreamUnavailable(f"too many redirects for '{url[:200]}'")
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise UpstreamUnavailable(f"could not fetch '{url[:200]}': {exc.__class__.__name__}") from exc
+        except ValueError as exc:  # yarl refuses what urlsplit let through
+            raise ValidationError(f"'image_url' is not a valid URL: {exc.__class__.__name__}") from exc
 
 
 def _write_preview(model_path: str, target: str, payload: bytes) -> None:
