@@ -29,7 +29,7 @@ ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
 MESSAGE_TYPE = "civitai_fetch_progress"
 WRITE_CHUNK = 50  # models written (and re-read into the index) between progress reports
 REFRESHES_IN_FLIGHT = 3
-DEFAULT_PREVIEW_CONCURRENCY = 16  # image CDN downloads; CivitAI API calls go through the limiter
+DEFAULT_PREVIEW_CONCURRENCY = 32  # static files from the image CDN; API calls go through the limiter
 
 
 class RefreshStatus(str, Enum):
