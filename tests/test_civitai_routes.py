@@ -388,11 +388,14 @@ async def test_api_key_is_sent_but_never_shown(make_client, library, civitai, mo
     client = await make_client(library)
     fast_limiter(client)
     texts = [await (await fetch(client, path)).text()]
+    civitai.fail_next("by-hash", status=400, error=f"bad request from key {SECRET}")
+    echoed = await fetch(client, path)
+    assert echoed.status == 502
+    texts.append(await echoed.text())
     civitai.valid_keys = {"another-key"}
-    civitai.fail_next("by-hash", status=500, error=f"echo {SECRET}", times=None)
-    texts.append(await (await fetch(client, path)).text())
-    civitai.clear_faults()
-    texts.append(await (await client.get(f"/api/lm/loras/civitai/model/version/{version.id}")).text())
+    rejected = await client.get(f"/api/lm/loras/civitai/model/version/{version.id}")
+    assert rejected.status == 401 and "invalid or expired" in (await rejected.json())["error"]
+    texts.append(await rejected.text())
     texts.append(await (await client.get("/api/lm/settings")).text())
     assert any(r.headers.get("Authorization") == f"Bearer {SECRET}" for r in civitai.requests)
     assert all(SECRET not in text for text in texts)
