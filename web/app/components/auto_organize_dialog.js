@@ -6,6 +6,7 @@ import { h } from './dom.js';
 import { createIcon } from './icon.js';
 import { openModal } from './modal.js';
 import { formatCount, formatPercent } from '../lib/format.js';
+import { errorText } from '../i18n/error_text.js';
 
 function planOf(data) {
   const raw = data.plan || data.moves || data.planned || data.results || [];
@@ -67,7 +68,7 @@ export function openAutoOrganizeDialog(deps) {
       const data = await models.autoOrganize({ ...scope, dry_run: true });
       renderPlan(planOf(data));
     } catch (err) {
-      body.replaceChildren(h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: err.message }) }));
+      body.replaceChildren(h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
@@ -120,7 +121,7 @@ export function openAutoOrganizeDialog(deps) {
       else poll();
     } catch (err) {
       running = false;
-      body.replaceChildren(h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: err.message }) }));
+      body.replaceChildren(h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 

@@ -11,6 +11,7 @@ import { sanitizeHtml, safeHttpUrl } from '../lib/html_sanitizer.js';
 import { formatBytes, formatDate, shortHash } from '../lib/format.js';
 import { displayName, triggerWords, parseUsageTips, serializeUsageTips, normaliseTags, civitaiModelUrl } from '../lib/model_text.js';
 import { shouldBlur } from '../lib/nsfw.js';
+import { errorText } from '../i18n/error_text.js';
 
 function fact(label, value, { copy = false, mono = false } = {}) {
   if (value === undefined || value === null || value === '') return null;
@@ -137,7 +138,7 @@ export function openDetailsDialog(item, deps) {
       const html = data.description || '';
       description.replaceChildren(html ? sanitizeHtml(html) : h('p', { class: 'lm-muted', text: t('details.no_description') }));
     } catch (err) {
-      description.replaceChildren(h('p', { class: 'lm-muted', text: err.isNotFound ? t('details.no_description') : t('errors.action_failed', { message: err.message }) }));
+      description.replaceChildren(h('p', { class: 'lm-muted', text: err.isNotFound ? t('details.no_description') : t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
@@ -161,7 +162,7 @@ export function openDetailsDialog(item, deps) {
             url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'lm-icon-btn', 'aria-label': t('card.open_civitai') }, createIcon('external', { size: 14 })) : null));
       })));
     } catch (err) {
-      versions.replaceChildren(h('p', { class: 'lm-muted', text: t('errors.action_failed', { message: err.message }) }));
+      versions.replaceChildren(h('p', { class: 'lm-muted', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
@@ -206,7 +207,7 @@ export function openDetailsDialog(item, deps) {
         deps.refresh();
         return true;
       } catch (err) {
-        deps.toasts.error(t('errors.save_failed', { message: err.message }));
+        deps.toasts.error(t('errors.save_failed', { message: errorText(err, t) }));
         return false;
       }
     },

@@ -8,10 +8,11 @@ import { openModal } from './modal.js';
 import { parseCivitaiRef } from '../lib/civitai_ref.js';
 import { formatBytes, formatSpeed, formatDuration, formatPercent } from '../lib/format.js';
 import { DOWNLOAD_STATUS_KEYS } from './progress_panel.js';
+import { errorText } from '../i18n/error_text.js';
 
 const FINAL = new Set(['completed', 'failed', 'cancelled']);
 
-function errorText(error) {
+function snapshotError(error) {
   return typeof error === 'string' ? error : (error && (error.message || error.error)) || '';
 }
 
@@ -62,7 +63,7 @@ export function openDownloadDialog(deps) {
   });
 
   function fail(err) {
-    message.textContent = err.status === 401 ? t('download.needs_key', { message: err.message }) : t('errors.action_failed', { message: err.message });
+    message.textContent = err.status === 401 ? t('download.needs_key', { message: errorText(err, t) }) : t('errors.action_failed', { message: errorText(err, t) });
     message.classList.add('lm-field-error');
   }
 
@@ -201,7 +202,7 @@ export function openDownloadDialog(deps) {
         h('span', { class: 'lm-muted', text: facts })),
       h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct || 0), 'aria-label': t('download.progress') },
         h('span', { class: 'lm-bar-fill', style: { width: `${pct || 0}%` } })),
-      snapshot.error ? h('p', { class: 'lm-field-error', text: errorText(snapshot.error) }) : null,
+      snapshot.error ? h('p', { class: 'lm-field-error', text: snapshotError(snapshot.error) }) : null,
       snapshot.file_path && status === 'completed' ? h('p', { class: 'lm-field-help lm-mono', text: snapshot.file_path }) : null,
       FINAL.has(status) ? null : h('div', { class: 'lm-download-controls' },
         status === 'paused'

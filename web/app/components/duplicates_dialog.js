@@ -7,6 +7,7 @@ import { createIcon } from './icon.js';
 import { openModal } from './modal.js';
 import { formatBytes, formatDate, shortHash } from '../lib/format.js';
 import { displayName } from '../lib/model_text.js';
+import { errorText } from '../i18n/error_text.js';
 
 /** deps: {models, t, lang(), toasts, actions} */
 export async function openDuplicatesDialog(deps) {
@@ -68,7 +69,7 @@ export async function openDuplicatesDialog(deps) {
       for (const g of groups) g.models.slice(1).forEach((m) => marked.add(m.file_path));
       render();
     } catch (err) {
-      body.replaceChildren(h('p', { class: 'lm-field-error', text: t('errors.action_failed', { message: err.message }) }));
+      body.replaceChildren(h('p', { class: 'lm-field-error', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
@@ -84,7 +85,7 @@ export async function openDuplicatesDialog(deps) {
       group.verdict = identical ? 'identical' : 'differ';
       render();
     } catch (err) {
-      deps.toasts.error(t('errors.action_failed', { message: err.message }));
+      deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
       button.disabled = false;
     }
   }

@@ -8,6 +8,7 @@ import { createFolderTree } from './folder_tree.js';
 import { normaliseTree } from '../lib/folder_tree_model.js';
 import { countActiveFilters, cycleTag, defaultQuery, toggleInList } from '../lib/list_query.js';
 import { formatCount } from '../lib/format.js';
+import { errorText } from '../i18n/error_text.js';
 
 /** deps: {models, query, t, lang(), onClose(), toasts} */
 export function createFilterPanel(root, deps) {
@@ -87,7 +88,7 @@ export function createFilterPanel(root, deps) {
     if (top.status === 'fulfilled') tags = top.value.tags || [];
     if (folders.status === 'fulfilled') tree.update({ nodes: normaliseTree(folders.value.tree || {}) });
     const failure = [base, top, folders].find((r) => r.status === 'rejected');
-    if (failure && deps.toasts && !failure.reason.isNotReady) deps.toasts.error(t('errors.filters_failed', { message: failure.reason.message }));
+    if (failure && deps.toasts && !failure.reason.isNotReady) deps.toasts.error(t('errors.filters_failed', { message: errorText(failure.reason, t) }));
     render();
   }
 

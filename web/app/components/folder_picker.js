@@ -6,6 +6,7 @@ import { h } from './dom.js';
 import { openModal } from './modal.js';
 import { createFolderTree } from './folder_tree.js';
 import { normaliseTree } from '../lib/folder_tree_model.js';
+import { errorText } from '../i18n/error_text.js';
 
 function joinPath(root, rel) {
   const base = String(root).replace(/[\\/]+$/, '');
@@ -21,7 +22,7 @@ export async function pickFolder(deps, { title, count = 1 }) {
     const data = await models.roots();
     roots = data.roots || [];
   } catch (err) {
-    deps.toasts.error(t('errors.action_failed', { message: err.message }));
+    deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
     return null;
   }
   if (!roots.length) { deps.toasts.error(t('move.no_roots')); return null; }
@@ -51,7 +52,7 @@ export async function pickFolder(deps, { title, count = 1 }) {
       const data = await models.folderTree(rootSelect.value);
       tree.update({ nodes: normaliseTree(data.tree || data.folders || {}), selected: '' });
     } catch (err) {
-      deps.toasts.error(t('errors.action_failed', { message: err.message }));
+      deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
     }
   }
 

@@ -13,6 +13,7 @@ import { openDetailsDialog } from './details_dialog.js';
 import { createQueryStore, createSelectionStore, createSettingsStore } from '../state/library_state.js';
 import { formatCount } from '../lib/format.js';
 import { triggerWords, civitaiModelUrl } from '../lib/model_text.js';
+import { errorText } from '../i18n/error_text.js';
 
 /**
  * deps: {api, prefix, modelType, t, lang(), toasts, events (socket hub or host relay),
@@ -109,7 +110,7 @@ export function createLibraryPanel(root, deps) {
     onAction: (action, item, { index }) => runAction(action, item, index),
     onDropFiles: (item, files) => actions.replacePreview(item, files[0]),
     onDragStart: deps.onDragStart,
-    onError: (err) => toasts.error(t('errors.load_failed', { message: err.message })),
+    onError: (err) => toasts.error(t('errors.load_failed', { message: errorText(err, t) })),
     onStatus({ total }) {
       const text = total === null || total === undefined ? '' : t('grid.count', { count: formatCount(total, lang()) });
       search.setCount(text);

@@ -7,6 +7,7 @@ import { h } from './dom.js';
 import { promptDialog, confirmDialog } from './modal.js';
 import { pickFolder } from './folder_picker.js';
 import { modelSyntax, triggerWords, civitaiModelUrl, displayName, normaliseTags } from '../lib/model_text.js';
+import { errorText } from '../i18n/error_text.js';
 
 /** Copy text; falls back to a hidden textarea where the async clipboard is unavailable. */
 export async function copyText(text) {
@@ -39,7 +40,7 @@ export function createModelActions(deps) {
   let previewTarget = null;
 
   function fail(err) {
-    toasts.error(t('errors.action_failed', { message: err && err.message ? err.message : String(err) }));
+    toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
   }
 
   async function run(fn) {

@@ -5,6 +5,7 @@
 import { h, closestIn } from './dom.js';
 import { createIcon } from './icon.js';
 import { formatCount, formatPercent, formatBytes, formatSpeed } from '../lib/format.js';
+import { errorText } from '../i18n/error_text.js';
 
 /** Download statuses → label keys (literal, so the locale checker sees them). */
 export const DOWNLOAD_STATUS_KEYS = Object.freeze({
@@ -139,7 +140,7 @@ export function createProgressPanel(root, deps) {
       if (task.cancel.kind === 'civitai') await deps.api.models(deps.prefixOf(task.cancel.modelType)).cancelTask();
       else if (task.cancel.kind === 'download') await deps.api.cancelDownload(task.cancel.id);
     } catch (err) {
-      if (deps.toasts) deps.toasts.error(t('errors.action_failed', { message: err.message }));
+      if (deps.toasts) deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
       button.disabled = false;
     }
   }

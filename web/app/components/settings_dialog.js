@@ -5,6 +5,7 @@
 import { h } from './dom.js';
 import { openModal } from './modal.js';
 import { NSFW_LEVEL_NAMES } from '../lib/nsfw.js';
+import { errorText } from '../i18n/error_text.js';
 
 export const LANGUAGE_NAMES = Object.freeze({
   en: 'English', 'zh-CN': '简体中文', ja: '日本語', ko: '한국어', de: 'Deutsch', fr: 'Français', es: 'Español', ru: 'Русский',
@@ -22,7 +23,7 @@ export async function openSettingsDialog(deps) {
     current = { ...data.settings, civitai_api_key_set: data.civitai_api_key_set };
     if (langs && Array.isArray(langs.languages) && langs.languages.length) languages = langs.languages;
   } catch (err) {
-    deps.toasts.error(t('errors.action_failed', { message: err.message }));
+    deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
     return;
   }
   let clearKey = false;
@@ -94,7 +95,7 @@ export async function openSettingsDialog(deps) {
         if (diff.language) deps.onLanguage(diff.language);
         return true;
       } catch (err) {
-        error.textContent = err.message;
+        error.textContent = errorText(err, t);
         return false;
       }
     },

@@ -20,6 +20,7 @@ import { openDuplicatesDialog } from '../components/duplicates_dialog.js';
 import { openDownloadDialog } from '../components/download_dialog.js';
 import { openAutoOrganizeDialog } from '../components/auto_organize_dialog.js';
 import { defaultQuery } from '../lib/list_query.js';
+import { errorText } from '../i18n/error_text.js';
 
 const TYPE_KEYS = { lora: 'types.lora', checkpoint: 'types.checkpoint', embedding: 'types.embedding' };
 const PREFIXES = { lora: 'loras', checkpoint: 'checkpoints', embedding: 'embeddings' };
@@ -132,7 +133,7 @@ async function start() {
         if (data && data.status === 'completed') toasts.success(t('toast.fetch_all_done', { updated: data.updated ?? 0 }));
         else toasts.info(t('toast.fetch_all_started'));
       } catch (err) {
-        toasts.error(err.status === 409 ? t('toast.already_running') : t('errors.action_failed', { message: err.message }));
+        toasts.error(err.status === 409 ? t('toast.already_running') : t('errors.action_failed', { message: errorText(err, t) }));
       }
     }
 
@@ -146,7 +147,7 @@ async function start() {
         filters.reload();
       } catch (err) {
         toast.dismiss();
-        toasts.error(t('errors.action_failed', { message: err.message }));
+        toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
       }
     }
 
