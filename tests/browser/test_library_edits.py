@@ -138,3 +138,40 @@ def test_grid_follows_changes_made_by_another_client(fresh_server, open_page):
     page.wait_for_function("() => document.querySelector('.lm-result-count').textContent.includes('23')")
     assert page.evaluate("() => window.__lmMarker") == 1  # no reload happened
     assert errors.all() == []
+
+
+def test_card_actions_favourite_rename_and_copy_syntax(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    card(page, "lora_01").hover()
+    card(page, "lora_01").locator("[data-action='favorite']").click()
+    fresh_server.wait_for(lambda: item_of(fresh_server, "lora_01")["favorite"])
+    assert card(page, "lora_01").get_attribute("class").count("lm-card--favorite") == 1
+
+    card(page, "lora_01").hover()
+    card(page, "lora_01").locator("[data-action='copy']").click()
+    page.locator(".lm-toast", has_text="<lora:lora_01:0.8>").wait_for()
+
+    open_menu_action(page, "lora_01", "Rename")
+    dialog = page.locator("dialog[open]")
+    dialog.locator("input").fill("lora_01_renamed")
+    dialog.locator("[data-modal-action='ok']").click()
+    card(page, "lora_01_renamed").wait_for()
+    old = Path(fresh_server.library.loras / "SD_15" / "style" / "lora_01.safetensors")
+    assert not old.exists() and old.with_name("lora_01_renamed.safetensors").exists()
+    assert old.with_name("lora_01_renamed.metadata.json").exists()
+    assert errors.all() == []
+
+
+def test_mature_previews_blur_until_the_setting_is_off(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    nsfw = card(page, "lora_07")  # preview level 8 (X), default threshold R
+    nsfw.wait_for()
+    assert "lm-card--blur" in nsfw.get_attribute("class")
+    assert "lm-card--blur" not in card(page, "lora_06").get_attribute("class")
+    page.click("[data-tool='settings']")
+    dialog = page.locator("dialog[open]")
+    dialog.locator("[data-setting='blur_mature_content']").uncheck()
+    dialog.locator("[data-modal-action='save']").click()
+    page.wait_for_function("() => !document.querySelector(\".lm-card[data-path$='/lora_07.safetensors']\").classList.contains('lm-card--blur')")
+    assert fresh_server.get_json("/api/lm/settings")["settings"]["blur_mature_content"] is False
+    assert errors.all() == []

@@ -192,3 +192,43 @@ def test_language_switch(fresh_server, open_page):
     assert page.evaluate("document.documentElement.lang") == "de"
     assert page.locator("[data-role='search']").get_attribute("placeholder") == "Modelle suchen…"
     assert errors.all() == []
+
+
+def test_compact_panel_mounts_for_the_sidebar(shared_server, open_page, artifacts):
+    """The ComfyUI sidebar mounts `createLibraryPanel(root, {compact: true, onAdd})` from
+    web/app/: it renders compact cards from the same API and reports "Add" with the item."""
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+    page.evaluate(
+        """async () => {
+            const { createApiClient } = await import('/lm/static/api/client.js');
+            const { createI18n } = await import('/lm/static/i18n/i18n.js');
+            const { createToasts } = await import('/lm/static/components/toasts.js');
+            const { createLibraryPanel } = await import('/lm/static/components/library_panel.js');
+            const api = createApiClient();
+            const i18n = createI18n({ lang: 'en' });
+            await i18n.load(api, 'en');
+            const host = document.createElement('div');
+            host.id = 'sidebar-host';
+            host.style.cssText = 'position:fixed;left:0;top:0;width:320px;height:640px;display:flex;z-index:9999;background:#111';
+            document.body.append(host);
+            window.__added = [];
+            const events = { on: () => () => {} };
+            createLibraryPanel(host, {
+              api, prefix: 'loras', modelType: 'lora', t: i18n.t, lang: () => 'en', events,
+              toasts: createToasts(host, { t: i18n.t }), compact: true,
+              onAdd: (item) => window.__added.push(item.file_name),
+            });
+        }"""
+    )
+    host = page.locator("#sidebar-host")
+    host.locator(".lm-card:not(.lm-card--loading)").first.wait_for()
+    assert page.locator("#sidebar-host.lm-panel--compact .lm-grid--compact").count() == 1
+    widths = page.evaluate("() => [...document.querySelectorAll('#sidebar-host .lm-card:not([hidden])')].slice(0, 2).map((c) => c.getBoundingClientRect().width)")
+    assert all(100 < w < 160 for w in widths)
+    page.wait_for_timeout(300)
+    host.screenshot(path=str(artifacts / "compact-panel.png"))
+    first = host.locator(".lm-card[data-index='0']")
+    first.hover()
+    first.locator("[data-action='add']").click()
+    assert page.evaluate("() => window.__added") == ["lora_00"]
+    assert errors.all() == []
