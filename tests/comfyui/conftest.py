@@ -1,0 +1,124 @@
+"""Fixtures of the ComfyUI sidebar tests: a generated library served by the standalone
+server, the fake ComfyUI host in front of it, and one Chromium per module."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ..fixtures import LibraryBuilder
+from .harness import StandaloneServer, ThreadedServer, build_fake_host, chromium_path
+
+PLUGIN_NAME = "model-library-under-test"
+LORA_CHOICES = ["alpha_style.safetensors", "chars/sub/beta.safetensors"]
+
+
+@pytest.fixture(scope="module")
+def sidebar_library(tmp_path_factory: pytest.TempPathFactory) -> LibraryBuilder:
+    """LoRAs (one in a subfolder, with previews), a checkpoint, a diffusion model, an embedding."""
+    lib = LibraryBuilder(tmp_path_factory.mktemp("sidebar") / "library")
+    lib.add_lora("alpha_style", preview="webp", sidecar={"trigger_words": ["alpha girl"]})
+    lib.add_lora("beta", "chars/sub", preview="png")
+    lib.add_checkpoint("sdxl_base")
+    lib.add_diffusion_model("flux1-dev")
+    lib.add_embedding("easynegative")
+    return lib
+
+
+@pytest.fixture(scope="module")
+def library_server(sidebar_library: LibraryBuilder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneServer]:
+    server = StandaloneServer(sidebar_library.base, tmp_path_factory.mktemp("sidebar-state"))
+    server.wait_ready({"loras": 2, "checkpoints": 2, "embeddings": 1})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def host_url(library_server: StandaloneServer) -> Iterator[str]:
+    server = ThreadedServer(build_fake_host(library_server.url, PLUGIN_NAME))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    executable = chromium_path()
+    if not executable:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    from .harness import CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+class HostPage:
+    """One fake ComfyUI page with our extension loaded; records console errors."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # the console line of a failed load names no URL: keep the URL instead
+        page.on("response", lambda r: self.errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+        page.goto(url)
+        page.wait_for_function("() => window.fakeReady || window.fakeError", timeout=20000)
+        error = page.evaluate("() => window.fakeError || null")
+        assert error is None, error
+
+    def js(self, expression: str, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def open_tab(self) -> None:
+        self.js("() => window.fake.openTab('lm-model-library')")
+        self.page.locator(".lm-comfy-sidebar .lm-card[data-path]").first.wait_for(timeout=15000)
+
+    def card(self, name: str):
+        return self.page.locator(".lm-comfy-sidebar .lm-card[data-path]", has=self.page.locator(".lm-card-name", has_text=name))
+
+    def click_add(self, name: str) -> None:
+        card = self.card(name)
+        card.hover()
+        card.locator('[data-action="add"]').click()
+
+    def switch_type(self, label: str) -> None:
+        self.page.locator(".lm-cs-types [role=tab]", has_text=label).click()
+
+    def nodes(self) -> list[dict]:
+        return self.js("() => window.fake.snapshot()")
+
+    def wait_nodes(self, count: int) -> list[dict]:
+        self.page.wait_for_function(f"() => window.fake.graph.nodes.length >= {count}", timeout=10000)
+        return self.nodes()
+
+
+@pytest.fixture
+def host(browser, host_url: str) -> Iterator[HostPage]:
+    context = browser.new_context(viewport={"width": 1300, "height": 800})
+    page = context.new_page()
+    hp = HostPage(page, f"{host_url}/")
+    hp.js("(choices) => { window.fake.choices.loras.push(...choices); }", LORA_CHOICES)
+    hp.js("() => { window.fake.choices.checkpoints.push('sdxl_base.safetensors'); window.fake.choices.diffusion_models.push('flux1-dev.safetensors'); }")
+    yield hp
+    context.close()
+
+
+@pytest.fixture
+def host_factory(browser, host_url: str):
+    """Open the fake host with query parameters (e.g. `locale=ja`)."""
+    contexts = []
+
+    def factory(query: str = "") -> HostPage:
+        context = browser.new_context(viewport={"width": 1300, "height": 800})
+        contexts.append(context)
+        return HostPage(context.new_page(), f"{host_url}/?{query}")
+
+    yield factory
+    for context in contexts:
+        context.close()

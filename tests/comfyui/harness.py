@@ -1,0 +1,221 @@
+"""Test plumbing for the ComfyUI sidebar: the standalone library server on a generated
+library, a fake ComfyUI host page serving web/comfyui unchanged, and Chromium.
+
+Owns processes and loopback servers only; the product code runs exactly as shipped.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import ClientSession, web
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_HOST = Path(__file__).resolve().parent / "fake_host"
+EXTENSION_DIR = REPO / "web" / "comfyui"
+LOCALES = REPO / "locales"
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll `check` until it returns a truthy value (exceptions count as "not yet")."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as exc:  # the server is still starting
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout}s (last error: {last})")
+
+
+def get_json(url: str, *, method: str = "GET", timeout: float = 5.0) -> Any:
+    request = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+class StandaloneServer:
+    """`python standalone.py` on a library folder, in a subprocess."""
+
+    def __init__(self, library_base: Path, state: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        state.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "XDG_CONFIG_HOME": str(state / "config"), "XDG_CACHE_HOME": str(state / "cache-home")}
+        args = [
+            sys.executable, str(REPO / "standalone.py"), "--port", str(self.port),
+            "--settings", str(state / "settings.json"), "--cache-dir", str(state / "cache"),
+            "--loras", str(library_base / "loras"), "--checkpoints", str(library_base / "checkpoints"),
+            "--diffusion-models", str(library_base / "diffusion_models"),
+            "--embeddings", str(library_base / "embeddings"), "--no-watch", "--log-level", "WARNING",
+        ]
+        self.log = open(state / "standalone.log", "wb")
+        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO), env=env)
+
+    def wait_ready(self, expected: dict[str, int], timeout: float = 60.0) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"standalone server exited with {self.process.returncode}")
+            return all(get_json(f"{self.url}/api/lm/{prefix}/list?page_size=1")["total"] >= count
+                       for prefix, count in expected.items())
+        try:
+            wait_until(ready, timeout=timeout, what="standalone server")
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.log.close()
+
+
+def custom_node_translations() -> dict[str, dict[str, Any]]:
+    """What ComfyUI's GET /i18n answers for our locales/ folder (custom_node_manager layout)."""
+    out: dict[str, dict[str, Any]] = {}
+    for lang_dir in sorted(p for p in LOCALES.iterdir() if p.is_dir()):
+        data: dict[str, Any] = {}
+        main = lang_dir / "main.json"
+        if main.exists():
+            data.update(json.loads(main.read_text(encoding="utf-8")))
+        for name in ("commands", "settings", "nodeDefs"):
+            path = lang_dir / f"{name}.json"
+            if path.exists():
+                data[name] = json.loads(path.read_text(encoding="utf-8"))
+        out[lang_dir.name] = data
+    return out
+
+
+SESSION = web.AppKey("session", ClientSession)
+
+
+def build_fake_host(upstream: str, plugin_name: str) -> web.Application:
+    """The fake ComfyUI page, its shims, our extension dir, and a proxy to the library server."""
+    app = web.Application()
+
+    async def start_session(app: web.Application) -> Any:
+        app[SESSION] = ClientSession()
+        yield
+        await app[SESSION].close()
+
+    app.cleanup_ctx.append(start_session)
+
+    async def index(_request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(FAKE_HOST / "index.html")
+
+    async def shim_app(_request: web.Request) -> web.Response:
+        return web.Response(text="export const app = window.comfyAPI.app.app;\n", content_type="text/javascript")
+
+    async def shim_api(_request: web.Request) -> web.Response:
+        return web.Response(text="export const api = window.comfyAPI.api.api;\n", content_type="text/javascript")
+
+    async def extensions(_request: web.Request) -> web.Response:
+        # like ComfyUI: every *.js under the web directory, recursively
+        files = sorted(p.relative_to(EXTENSION_DIR).as_posix() for p in EXTENSION_DIR.rglob("*.js"))
+        return web.json_response([f"/extensions/{plugin_name}/{f}" for f in files])
+
+    async def i18n(_request: web.Request) -> web.Response:
+        return web.json_response(custom_node_translations())
+
+    async def proxy(request: web.Request) -> web.StreamResponse:
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")}
+        body = await request.read()
+        async with request.app[SESSION].request(request.method, f"{upstream}{request.rel_url}",
+                                                  headers=headers, data=body or None,
+                                                  allow_redirects=False) as upstream_response:
+            payload = await upstream_response.read()
+            out = {"Content-Type": upstream_response.headers.get("Content-Type", "application/octet-stream")}
+            return web.Response(status=upstream_response.status, body=payload, headers=out)
+
+    app.router.add_get("/", index)
+    app.router.add_static("/fake/", FAKE_HOST)
+    app.router.add_get("/scripts/app.js", shim_app)
+    app.router.add_get("/scripts/api.js", shim_api)
+    app.router.add_get("/api/extensions", extensions)
+    app.router.add_get("/api/i18n", i18n)
+    app.router.add_static(f"/extensions/{plugin_name}/", EXTENSION_DIR)
+    app.router.add_route("*", "/api/{tail:.*}", proxy)
+    app.router.add_route("*", "/lm/{tail:.*}", proxy)
+    return app
+
+
+class ThreadedServer:
+    """Runs an aiohttp application on 127.0.0.1 in a background thread with its own loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread = threading.Thread(target=self._run, name="fake-comfyui-host", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._start())
+        except BaseException as exc:  # reported to the starting thread
+            self._error = exc
+            self._started.set()
+            return
+        self._started.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self._runner.cleanup())
+        self.loop.close()
+
+    async def _start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def start(self) -> str:
+        self._thread.start()
+        self._started.wait(30)
+        if self._error:
+            raise self._error
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(15)
