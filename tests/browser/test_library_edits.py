@@ -85,7 +85,7 @@ def test_delete_with_undo_restores_the_file(fresh_server, open_page):
     assert errors.all() == []
 
 
-def test_replace_preview_with_the_file_input(fresh_server, open_page, tmp_path):
+def test_replace_preview_with_the_file_input_and_by_dropping_an_image(fresh_server, open_page, tmp_path):
     page, errors = open_page(f"{fresh_server.base_url}/loras")
     stem = "lora_02"  # generated without a preview
     assert item_of(fresh_server, stem)["preview_url"] == ""
@@ -100,6 +100,28 @@ def test_replace_preview_with_the_file_input(fresh_server, open_page, tmp_path):
     assert card(page, stem).locator(".lm-card-img").get_attribute("src") == item["preview_url"]
     model = Path(item["file_path"])
     assert any(p.name.startswith(stem + ".") and p.suffix in (".webp", ".png") for p in model.parent.iterdir())
+
+    # dropping an image file onto a card replaces its preview too
+    before = card(page, "lora_04").locator(".lm-card-img").get_attribute("src")
+    page.evaluate(
+        """async () => {
+            const canvas = document.createElement('canvas');
+            canvas.width = 64; canvas.height = 80;
+            const ctx = canvas.getContext('2d');
+            ctx.fillStyle = '#c04080'; ctx.fillRect(0, 0, 64, 80);
+            const blob = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+            const data = new DataTransfer();
+            data.items.add(new File([blob], 'dropped.png', { type: 'image/png' }));
+            const target = document.querySelector(".lm-card[data-path$='/lora_04.safetensors'] .lm-card-media");
+            target.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+            target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+        }"""
+    )
+    page.wait_for_function(
+        "(before) => { const img = document.querySelector(\".lm-card[data-path$='/lora_04.safetensors'] .lm-card-img\");"
+        " return img.getAttribute('src') !== before && img.classList.contains('lm-loaded'); }",
+        arg=before,
+    )
     assert errors.all() == []
 
 

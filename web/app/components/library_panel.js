@@ -154,6 +154,10 @@ export function createLibraryPanel(root, deps) {
     unsubs.push(deps.events.on('models_changed', (msg) => {
       if (!msg.model_type || msg.model_type === deps.modelType) refresh();
     }));
+    // Hash-pending badges clear once the background hasher has drained its queue.
+    unsubs.push(deps.events.on('hash_progress', (msg) => {
+      if (!msg.queued && (!msg.model_type || msg.model_type === deps.modelType)) refresh();
+    }));
   }
 
   return {

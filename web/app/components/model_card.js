@@ -69,8 +69,6 @@ export function fillCard(el, item, { t, settings, selected, selecting, index, to
   el.setAttribute('aria-setsize', String(total));
   el.classList.toggle('lm-card--selected', Boolean(selected));
   el.classList.toggle('lm-card--selecting', Boolean(selecting));
-  if (selecting) el.setAttribute('aria-selected', selected ? 'true' : 'false');
-  else el.removeAttribute('aria-selected');
   if (el.__lmItem === item && el.__lmSettings === settings) return;
   el.__lmItem = item;
   el.__lmSettings = settings;
