@@ -506,6 +506,9 @@ async def hash_big_file(srv: Server, session: aiohttp.ClientSession, big_file: P
     os.replace(big_file, target)
     async with session.post(f"{srv.base}/api/lm/loras/scan") as r:
         await r.read()
+    # the scan route awaits the reconcile, which queues the hash: hashing starts about now
+    # (or earlier, when the watcher saw the file first and the status poll was late)
+    t_scanned = time.monotonic()
     t_start = t_end = None
     deadline = time.monotonic() + 120
     snap: dict[str, Any] = {}
@@ -525,12 +528,13 @@ async def hash_big_file(srv: Server, session: aiohttp.ClientSession, big_file: P
     await probe.stop()
     finished = t_end is not None
     t_end = t_end or time.monotonic()
-    t_start = t_start or t_move
+    t_start = min(t_start or t_scanned, t_scanned)
     during = [lat for t, lat in list_lat if t_start - 0.05 <= t <= t_end]
     size = target.stat().st_size
     return {
         "finished": finished,
         "seconds_from_move": round(t_end - t_move, 3),
+        "scan_route_s": round(t_scanned - t_move, 3),
         "seconds_hashing": round(t_end - t_start, 3),
         "server_MiB_per_s": round(size / MiB / (t_end - t_start), 1) if t_end > t_start else None,
         "stall_probe": probe.window(t_start - 0.05, t_end),
