@@ -62,7 +62,10 @@ def serve_civitai(latency_ms: float, synthetic: int, port_file: Path) -> None:
         host, port = runner.addresses[0][:2]
         server.bind(f"http://{host}:{port}")
         port_file.write_text(server.origin)
-        await asyncio.Event().wait()
+        parent = os.getppid()
+        while os.getppid() == parent:  # the benchmark died without stopping us: leave too
+            await asyncio.sleep(0.5)
+        await runner.cleanup()
 
     asyncio.run(main())
 
