@@ -197,3 +197,22 @@ def test_mature_previews_blur_until_the_setting_is_off(fresh_server, open_page):
     page.wait_for_function("() => !document.querySelector(\".lm-card[data-path$='/lora_07.safetensors']\").classList.contains('lm-card--blur')")
     assert fresh_server.get_json("/api/lm/settings")["settings"]["blur_mature_content"] is False
     assert errors.all() == []
+
+
+def test_auto_organize_previews_the_plan_then_runs_it(fresh_server, open_page, artifacts):
+    plan = post_json(fresh_server, "/api/lm/loras/auto-organize", {"dry_run": True})
+    assert plan["moves"], "the generated library has models outside their template folders"
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    page.click("[data-tool='more']")
+    page.click("[data-menu-id='organize']")
+    dialog = page.locator("dialog[open]")
+    dialog.locator(".lm-plan-row").first.wait_for()
+    assert dialog.locator(".lm-organize > .lm-plan > .lm-plan-row").count() == len(plan["moves"])
+    assert dialog.locator(".lm-modal-text").inner_text().startswith(f"{len(plan['moves'])} models will move")
+    page.screenshot(path=str(artifacts / "auto-organize-plan.png"))
+    dialog.locator("[data-modal-action='run']").click()
+    dialog.locator(".lm-empty", has_text=f"Done: {len(plan['moves'])} moved, 0 failed.").wait_for(timeout=20_000)
+    for move in plan["moves"]:
+        assert Path(move["to"]).exists() and not Path(move["from"]).exists()
+    assert post_json(fresh_server, "/api/lm/loras/auto-organize", {"dry_run": True})["moves"] == []
+    assert errors.all() == []

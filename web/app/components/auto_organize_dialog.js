@@ -2,7 +2,7 @@
  * Auto-organize: ask the server for a dry-run plan (from → to, skipped with reasons), show it,
  * then run the same plan and follow its progress to the result.
  */
-import { h } from './dom.js';
+import { h, setChildren } from './dom.js';
 import { createIcon } from './icon.js';
 import { openModal } from './modal.js';
 import { formatCount, formatPercent } from '../lib/format.js';
@@ -47,7 +47,7 @@ export function openAutoOrganizeDialog(deps) {
 
   function renderPlan(plan) {
     const lang = deps.lang();
-    body.replaceChildren(
+    setChildren(body, 
       h('p', { class: 'lm-modal-text', text: t('organize.summary', { moves: formatCount(plan.moves.length, lang), skipped: formatCount(plan.skipped.length, lang) }) }),
       plan.moves.length ? h('ul', { class: 'lm-plan' }, plan.moves.slice(0, 500).map((m) => h('li', { class: 'lm-plan-row' },
         h('span', { class: 'lm-mono lm-plan-from', text: tail(m.from), title: m.from }),
@@ -58,7 +58,7 @@ export function openAutoOrganizeDialog(deps) {
         h('summary', { text: t('organize.skipped', { count: plan.skipped.length }) }),
         h('ul', { class: 'lm-plan' }, plan.skipped.slice(0, 200).map((s) => h('li', { class: 'lm-plan-row' },
           h('span', { class: 'lm-mono', text: tail(s.from || s.file_path || s.source || ''), title: s.from || s.file_path || '' }),
-          h('span', { class: 'lm-muted', text: s.reason || s.message || '' }))))) : null);
+          h('span', { class: 'lm-muted', text: [s.reason, s.detail].filter(Boolean).join(': ') || s.message || '' }))))) : null);
     const button = modal.button('run');
     if (button) button.disabled = plan.moves.length === 0;
   }
@@ -68,7 +68,7 @@ export function openAutoOrganizeDialog(deps) {
       const data = await models.autoOrganize({ ...scope, dry_run: true });
       renderPlan(planOf(data));
     } catch (err) {
-      body.replaceChildren(h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: errorText(err, t) }) }));
+      setChildren(body, h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
@@ -78,20 +78,35 @@ export function openAutoOrganizeDialog(deps) {
     const total = p.total ?? p.total_models ?? 0;
     const done = p.processed ?? p.done ?? 0;
     if (total) { bar.classList.remove('lm-bar-fill--indeterminate'); bar.style.width = `${formatPercent(done, total)}%`; }
-    line.textContent = t('progress.organize_detail', { processed: formatCount(done, deps.lang()), total: formatCount(total, deps.lang()), moved: formatCount(p.moved ?? p.success ?? 0, deps.lang()) });
+    line.textContent = t('progress.organize_detail', { processed: formatCount(done, deps.lang()), total: formatCount(total, deps.lang()), moved: formatCount(p.moved ?? 0, deps.lang()) });
     const status = p.status || p.state;
-    if (['completed', 'complete', 'done', 'error', 'failed', 'cancelled'].includes(status)) finish(p);
+    if (['completed', 'complete', 'done', 'error', 'failed', 'cancelled'].includes(status)) finish(p.result || p);
+  }
+
+  /** The run's answer (`summary`, `failed` list) or a progress snapshot, as counts. */
+  function outcome(result) {
+    const summary = result.summary || result;
+    const failures = Array.isArray(result.failed) ? result.failed : [];
+    return {
+      moved: summary.moved ?? 0,
+      failed: Array.isArray(summary.failed) ? summary.failed.length : (summary.failed ?? failures.length),
+      failures,
+      error: result.error,
+    };
   }
 
   function finish(result) {
     if (!running) return;
     running = false;
     clearTimeout(pollTimer);
-    const failed = result.failed ?? (Array.isArray(result.failures) ? result.failures.length : 0);
-    body.replaceChildren(h('div', { class: 'lm-empty' },
-      createIcon(failed ? 'alert' : 'check', { size: 28 }),
-      h('p', { text: t('organize.done', { moved: formatCount(result.moved ?? result.success ?? 0, deps.lang()), failed: formatCount(failed || 0, deps.lang()) }) }),
-      result.error ? h('p', { class: 'lm-field-error', text: String(result.error.message || result.error) }) : null));
+    const { moved, failed, failures, error } = outcome(result);
+    setChildren(body, h('div', { class: 'lm-empty' },
+      createIcon(failed || error ? 'alert' : 'check', { size: 28 }),
+      h('p', { text: t('organize.done', { moved: formatCount(moved, deps.lang()), failed: formatCount(failed, deps.lang()) }) }),
+      error ? h('p', { class: 'lm-field-error', text: String(error.message || error) }) : null),
+    failures.length ? h('ul', { class: 'lm-plan' }, failures.slice(0, 200).map((f) => h('li', { class: 'lm-plan-row' },
+      h('span', { class: 'lm-mono', text: tail(f.file_path), title: f.file_path || '' }),
+      h('span', { class: 'lm-field-error', text: f.error || f.code || '' })))) : null);
     deps.refresh();
   }
 
@@ -111,17 +126,18 @@ export function openAutoOrganizeDialog(deps) {
   async function run() {
     running = true;
     modal.button('run').disabled = true;
-    body.replaceChildren(h('p', { class: 'lm-modal-text', text: t('organize.running') }),
+    setChildren(body, h('p', { class: 'lm-modal-text', text: t('organize.running') }),
       h('div', { class: 'lm-bar', role: 'progressbar', 'aria-label': t('organize.title') }, bar), line);
     try {
+      // The server answers when the run is over (progress arrives on the socket meanwhile);
+      // a server that answers at once with a running status is followed by polling.
       const data = await models.autoOrganize({ ...scope, dry_run: false });
-      const result = data.result || data;
-      if (result.status && !['running', 'started', 'queued'].includes(result.status)) renderProgress(result);
-      else if (result.moved !== undefined || result.success !== undefined) finish(result);
+      if (data.summary) finish(data);
+      else if (data.status && !['running', 'started', 'queued'].includes(data.status)) renderProgress(data);
       else poll();
     } catch (err) {
       running = false;
-      body.replaceChildren(h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: errorText(err, t) }) }));
+      setChildren(body, h('p', { class: 'lm-field-error', role: 'alert', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 

@@ -3,7 +3,7 @@
  * tags editor, notes, usage tips, sanitised CivitAI description and versions with
  * "in library" marks. Saves edits with save-metadata.
  */
-import { h, closestIn } from './dom.js';
+import { h, closestIn, setChildren } from './dom.js';
 import { createIcon } from './icon.js';
 import { openModal } from './modal.js';
 import { copyText } from './model_actions.js';
@@ -43,7 +43,7 @@ export function openDetailsDialog(item, deps) {
     } else {
       media = h('div', { class: 'lm-details-placeholder' }, createIcon('image', { size: 48 }), h('span', { text: t('details.no_preview') }));
     }
-    preview.replaceChildren(media,
+    setChildren(preview, media,
       blur ? h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-reveal', dataset: { details: 'reveal' }, text: t('details.reveal') }) : null,
       h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm lm-details-replace', dataset: { details: 'replace-preview' } },
         createIcon('upload', { size: 14 }), h('span', { text: t('card.replace_preview') })));
@@ -59,7 +59,7 @@ export function openDetailsDialog(item, deps) {
   const clipStrength = h('input', { class: 'lm-input lm-input--num', type: 'number', step: '0.05', min: '-10', max: '10', value: tips.clip_strength ?? '', 'aria-label': t('details.clip_strength'), dataset: { role: 'clip-strength' } });
 
   function renderTags() {
-    tagChips.replaceChildren(...tags.map((tag) => h('span', { class: 'lm-chip lm-chip--tag', role: 'listitem' },
+    setChildren(tagChips, ...tags.map((tag) => h('span', { class: 'lm-chip lm-chip--tag', role: 'listitem' },
       h('span', { class: 'lm-chip-label', text: tag }),
       h('button', { type: 'button', class: 'lm-chip-remove', dataset: { removeTag: tag }, 'aria-label': t('details.remove_tag', { tag }) }, createIcon('close', { size: 12 })))));
   }
@@ -136,20 +136,20 @@ export function openDetailsDialog(item, deps) {
     try {
       const data = await models.description(item.file_path);
       const html = data.description || '';
-      description.replaceChildren(html ? sanitizeHtml(html) : h('p', { class: 'lm-muted', text: t('details.no_description') }));
+      setChildren(description, html ? sanitizeHtml(html) : h('p', { class: 'lm-muted', text: t('details.no_description') }));
     } catch (err) {
-      description.replaceChildren(h('p', { class: 'lm-muted', text: err.isNotFound ? t('details.no_description') : t('errors.action_failed', { message: errorText(err, t) }) }));
+      setChildren(description, h('p', { class: 'lm-muted', text: err.isNotFound ? t('details.no_description') : t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
   async function loadVersions() {
     loaded.versions = true;
-    if (!civitai.modelId) { versions.replaceChildren(h('p', { class: 'lm-muted', text: t('details.no_civitai') })); return; }
+    if (!civitai.modelId) { setChildren(versions, h('p', { class: 'lm-muted', text: t('details.no_civitai') })); return; }
     try {
       const data = await models.civitaiVersions(civitai.modelId);
       const list = data.versions || [];
-      if (!list.length) { versions.replaceChildren(h('p', { class: 'lm-muted', text: t('details.no_versions') })); return; }
-      versions.replaceChildren(h('ul', { class: 'lm-version-list' }, list.map((v) => {
+      if (!list.length) { setChildren(versions, h('p', { class: 'lm-muted', text: t('details.no_versions') })); return; }
+      setChildren(versions, h('ul', { class: 'lm-version-list' }, list.map((v) => {
         const current = v.id === civitai.id;
         const url = safeHttpUrl(`https://civitai.com/models/${encodeURIComponent(civitai.modelId)}?modelVersionId=${encodeURIComponent(v.id)}`);
         return h('li', { class: `lm-version${v.existsLocally ? ' lm-version--local' : ''}` },
@@ -162,7 +162,7 @@ export function openDetailsDialog(item, deps) {
             url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'lm-icon-btn', 'aria-label': t('card.open_civitai') }, createIcon('external', { size: 14 })) : null));
       })));
     } catch (err) {
-      versions.replaceChildren(h('p', { class: 'lm-muted', text: t('errors.action_failed', { message: errorText(err, t) }) }));
+      setChildren(versions, h('p', { class: 'lm-muted', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 

@@ -2,7 +2,7 @@
  * The download dialog: paste a CivitAI model/version URL or id, choose version, file and
  * target folder, then follow progress with pause, resume and cancel.
  */
-import { h, closestIn } from './dom.js';
+import { h, closestIn, setChildren } from './dom.js';
 import { createIcon } from './icon.js';
 import { openModal } from './modal.js';
 import { parseCivitaiRef } from '../lib/civitai_ref.js';
@@ -72,7 +72,7 @@ export function openDownloadDialog(deps) {
   function renderFiles() {
     const version = currentVersion();
     const files = (version && version.files) || [];
-    fileSelect.replaceChildren(...files.map((f, i) => h('option', {
+    setChildren(fileSelect, ...files.map((f, i) => h('option', {
       value: String(f.id ?? i), selected: Boolean(f.primary),
       text: `${f.name || f.id} · ${f.sizeKB ? formatBytes(f.sizeKB * 1024, deps.lang()) : ''}${f.type ? ` · ${f.type}` : ''}`,
     })));
@@ -120,7 +120,7 @@ export function openDownloadDialog(deps) {
     fileSelect = h('select', { class: 'lm-select', 'aria-label': t('download.file') });
     rootSelect = h('select', { class: 'lm-select', 'aria-label': t('download.root') }, roots.map((r) => h('option', { value: r, text: r })));
     folderInput = h('input', { class: 'lm-input', type: 'text', placeholder: t('download.folder_placeholder'), 'aria-label': t('download.folder'), spellcheck: 'false' });
-    details.replaceChildren(
+    setChildren(details, 
       h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.version') }), versionSelect),
       versionNote,
       h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.file') }), fileSelect),
@@ -196,7 +196,7 @@ export function openDownloadDialog(deps) {
       status === 'downloading' ? formatSpeed(snapshot.bytes_per_second, lang) : '',
       status === 'downloading' && snapshot.eta_seconds ? t('download.eta', { time: formatDuration(snapshot.eta_seconds) }) : '',
     ].filter(Boolean).join(' · ');
-    progress.replaceChildren(
+    setChildren(progress, 
       h('div', { class: 'lm-progress-row' },
         h('strong', { text: t(DOWNLOAD_STATUS_KEYS[status] || DOWNLOAD_STATUS_KEYS.queued) }),
         h('span', { class: 'lm-muted', text: facts })),

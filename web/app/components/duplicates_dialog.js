@@ -2,7 +2,7 @@
  * The duplicates view: groups of models with the same SHA256, re-verification by hashing,
  * and deletion of the extras (the first of each group is kept by default), with Undo.
  */
-import { h, closestIn } from './dom.js';
+import { h, closestIn, setChildren } from './dom.js';
 import { createIcon } from './icon.js';
 import { openModal } from './modal.js';
 import { formatBytes, formatDate, shortHash } from '../lib/format.js';
@@ -38,12 +38,12 @@ export async function openDuplicatesDialog(deps) {
 
   function render() {
     if (!groups.length) {
-      body.replaceChildren(h('div', { class: 'lm-empty' }, createIcon('check', { size: 28 }), h('p', { text: t('duplicates.none') })));
+      setChildren(body, h('div', { class: 'lm-empty' }, createIcon('check', { size: 28 }), h('p', { text: t('duplicates.none') })));
       updateSummary();
       return;
     }
     const lang = deps.lang();
-    body.replaceChildren(
+    setChildren(body, 
       h('p', { class: 'lm-modal-text', text: t('duplicates.intro', { count: groups.length }) }),
       ...groups.map((group, gi) => h('section', { class: 'lm-dupe-group', dataset: { group: String(gi) } },
         h('header', { class: 'lm-dupe-head' },
@@ -69,7 +69,7 @@ export async function openDuplicatesDialog(deps) {
       for (const g of groups) g.models.slice(1).forEach((m) => marked.add(m.file_path));
       render();
     } catch (err) {
-      body.replaceChildren(h('p', { class: 'lm-field-error', text: t('errors.action_failed', { message: errorText(err, t) }) }));
+      setChildren(body, h('p', { class: 'lm-field-error', text: t('errors.action_failed', { message: errorText(err, t) }) }));
     }
   }
 
