@@ -4,12 +4,13 @@ Each test gets a fresh library and server."""
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .library_builder import preview_bytes
+from .library_builder import LibraryServer, build_small_library, preview_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -216,3 +217,34 @@ def test_auto_organize_previews_the_plan_then_runs_it(fresh_server, open_page, a
         assert Path(move["to"]).exists() and not Path(move["from"]).exists()
     assert post_json(fresh_server, "/api/lm/loras/auto-organize", {"dry_run": True})["moves"] == []
     assert errors.all() == []
+
+
+def test_duplicates_view_verifies_and_deletes_the_extra_copy(tmp_path, open_page):
+    library = build_small_library(tmp_path / "library")
+    original = next(library.loras.rglob("lora_03.safetensors"))
+    copy = library.loras / "copies" / "lora_03_copy.safetensors"
+    copy.parent.mkdir()
+    shutil.copyfile(original, copy)
+    server = LibraryServer(library).start()
+    try:
+        server.wait_for(lambda: server.get_json("/api/lm/loras/find-duplicates")["groups"], timeout=20)
+        page, errors = open_page(f"{server.base_url}/loras")
+        page.click("[data-tool='more']")
+        page.click("[data-menu-id='duplicates']")
+        dialog = page.locator("dialog[open]")
+        group = dialog.locator(".lm-dupe-group")
+        group.wait_for()
+        assert group.locator(".lm-dupe-row").count() == 2
+        group.locator("[data-verify]").click()
+        group.locator(".lm-badge--ok", has_text="Identical").wait_for()
+        marked = dialog.locator("input[data-mark]:checked")
+        assert marked.count() == 1
+        doomed = marked.get_attribute("data-mark")
+        dialog.locator("[data-modal-action='delete']").click()
+        page.locator("dialog[open] [data-modal-action='ok']", has_text="Delete").click()
+        dialog.locator(".lm-empty", has_text="No duplicates found.").wait_for()
+        assert not Path(doomed).exists()
+        assert original.exists() != copy.exists()  # exactly one copy is left
+        assert errors.all() == []
+    finally:
+        server.stop()

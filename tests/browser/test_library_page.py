@@ -232,3 +232,19 @@ def test_compact_panel_mounts_for_the_sidebar(shared_server, open_page, artifact
     first.locator("[data-action='add']").click()
     assert page.evaluate("() => window.__added") == ["lora_00"]
     assert errors.all() == []
+
+
+def test_type_switcher_opens_checkpoints_and_embeddings(shared_server, open_page):
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+    page.click(".lm-type[href='/checkpoints']")
+    page.wait_for_url("**/checkpoints")
+    page.wait_for_selector(".lm-card:not(.lm-card--loading)")
+    assert sorted(card_names(page)) == ["base_15", "base_xl"]
+    assert page.locator(".lm-type[aria-current='page']").inner_text() == "Checkpoints"
+    page.click(".lm-type[href='/embeddings']")
+    page.wait_for_url("**/embeddings")
+    page.wait_for_selector(".lm-card:not(.lm-card--loading)")
+    assert sorted(card_names(page)) == ["bad_hands", "easy_negative"]
+    page.locator(".lm-card[data-index='0']").click(button="right")
+    assert page.locator(".lm-menu [data-menu-id='copy']").inner_text() == "Copy syntax"
+    assert errors.all() == []
