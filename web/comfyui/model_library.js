@@ -313,21 +313,22 @@ const SIDEBAR_CSS = `
 .lm-cs-iconbtn { display: inline-grid; place-items: center; width: 28px; height: 28px; padding: 0; border: 0;
   border-radius: 6px; background: transparent; color: var(--descrip-text, #999); cursor: pointer; font-size: 14px; }
 .lm-cs-iconbtn:hover { background: var(--comfy-input-bg); color: var(--fg-color); }
-.lm-cs-types { display: flex; gap: 2px; margin: 0 10px 2px; padding: 3px; border-radius: 8px;
+.lm-cs-types { display: flex; gap: 1px; margin: 0 8px 2px; padding: 2px; border-radius: 8px;
   background: var(--comfy-input-bg); border: 1px solid var(--border-color); }
 .lm-cs-type { flex: 1 1 auto; min-width: 0; height: 26px; padding: 0 4px; border: 0; border-radius: 6px; background: transparent;
   color: var(--descrip-text, #aaa); font: inherit; font-size: 12px; font-weight: 600; cursor: pointer;
   white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .lm-cs-type:hover { color: var(--fg-color); }
-@container lm-sidebar (max-width: 260px) { .lm-cs-type { font-size: 11px; padding: 0 2px; letter-spacing: -0.01em; } }
+.lm-cs-type[aria-selected="true"] { flex-shrink: 0; }
+@container lm-sidebar (max-width: 260px) { .lm-cs-type { font-size: 10.5px; padding: 0 1px; } }
+.${ROOT_CLASS} .lm-panel--compact .lm-search-input { padding-right: 34px; }
 .lm-cs-type[aria-selected="true"] { background: var(--comfy-menu-bg); color: var(--fg-color); box-shadow: 0 1px 2px rgba(0,0,0,.35); }
 .lm-cs-body { flex: 1; min-height: 0; display: flex; flex-direction: column; position: relative; }
 .lm-cs-loading { padding: 24px 12px; color: var(--descrip-text); text-align: center; }
-.lm-cs-hint { display: flex; align-items: center; gap: 6px; min-height: 28px; padding: 5px 12px; font-size: 11.5px;
-  color: var(--descrip-text, #999); border-top: 1px solid var(--border-color); background: var(--comfy-menu-bg);
-  white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.lm-cs-hint .pi { font-size: 11px; flex: none; }
-.lm-cs-hint span { overflow: hidden; text-overflow: ellipsis; }
+.lm-cs-hint { display: flex; align-items: flex-start; gap: 6px; min-height: 28px; padding: 6px 10px 7px; font-size: 11.5px;
+  line-height: 1.35; color: var(--descrip-text, #999); border-top: 1px solid var(--border-color); background: var(--comfy-menu-bg); }
+.lm-cs-hint .pi { font-size: 11px; flex: none; margin-top: 2px; }
+.lm-cs-hint span { overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow-wrap: anywhere; }
 .${ROOT_CLASS} :focus-visible { outline: 2px solid var(--p-primary-color, #7aa7ff); outline-offset: 1px; }
 `;
 
@@ -425,6 +426,21 @@ function visibleCenter() {
   return [100, 100];
 }
 
+/** The first spot at or below `start` where a node of `size` overlaps no other node. */
+function freeSpot(start, size, ignore) {
+  const [w, h] = size && size[0] > 0 ? size : [300, 120];
+  const pos = [start[0], start[1]];
+  const others = (graph()?.nodes || []).filter((n) => n !== ignore && n.pos && n.size);
+  for (let tries = 0; tries < 40; tries += 1) {
+    // node.pos is the body's top-left; the title bar sits ~30px above it
+    const hit = others.find((n) => pos[0] < n.pos[0] + n.size[0] + 20 && pos[0] + w + 20 > n.pos[0]
+      && pos[1] - 30 < n.pos[1] + n.size[1] + 20 && pos[1] + h + 20 > n.pos[1] - 30);
+    if (!hit) return pos;
+    pos[1] = hit.pos[1] + hit.size[1] + 60;
+  }
+  return pos;
+}
+
 function strengthOf(item) {
   const tips = parseTips(item.usage_tips);
   const fallback = Number(getSetting(SETTING.strength, 1));
@@ -463,8 +479,8 @@ export function addModelNode(item, { pos = null, wire = true } = {}) {
   g.beforeChange?.();
   try {
     if (pos) node.pos = [pos[0], pos[1]];
-    else if (source) node.pos = [source.node.pos[0] + (source.node.size?.[0] ?? 300) + 60, source.node.pos[1]];
-    else node.pos = visibleCenter();
+    else if (source) node.pos = freeSpot([source.node.pos[0] + (source.node.size?.[0] ?? 300) + 40, source.node.pos[1]], node.size, node);
+    else node.pos = freeSpot(visibleCenter(), node.size, node);
     g.add(node);
     const listed = applyModel(node, item);
     if (source) wireAfter(source, node);
@@ -675,7 +691,7 @@ async function mountSidebar(container) {
   const tabs = el('div', { class: 'lm-cs-types', role: 'tablist', 'aria-label': tr('typesLabel') },
     ...TYPES.map((type) => el('button', {
       type: 'button', class: 'lm-cs-type', role: 'tab', id: `lm-cs-tab-${type.prefix}`,
-      'aria-controls': 'lm-cs-body', dataset: { csType: type.prefix }, text: t(type.label),
+      'aria-controls': 'lm-cs-body', dataset: { csType: type.prefix }, text: t(type.label), title: t(type.label),
     })));
   const body = el('div', { class: 'lm-cs-body', id: 'lm-cs-body', role: 'tabpanel' });
   const hintText = el('span');

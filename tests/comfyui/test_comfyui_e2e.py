@@ -1,0 +1,199 @@
+"""End-to-end test against a REAL ComfyUI (issue 6): our folder symlinked into a tmp
+`custom_nodes`, generated models in `models/`, the real frontend in headless Chromium.
+Skipped unless COMFYUI_DIR (a ComfyUI work tree) and COMFYUI_PYTHON (its interpreter) are set.
+
+Screenshots go to $LM_SCREENSHOT_DIR, else tests/browser/artifacts/ (git-ignored)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from ..fixtures import LibraryBuilder
+from .harness import CHROMIUM_ARGS, REPO, chromium_path, free_port, get_json, wait_until
+
+pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
+COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", "")
+PLUGIN_FOLDER = "comfyui-model-library"
+TAB_BUTTON = ".lm-model-library-tab-button, [data-testid='lm-model-library-tab-button']"
+
+# window.app is assigned once every extension's setup() ran (1.27.x and 1.5x)
+APP_READY = "() => !!(window.app && window.app.graph && window.app.extensionManager && document.querySelector('.side-bar-button'))"
+
+# known noise of a bare ComfyUI 0.3.64 / frontend 1.27 (shared/comfyui/README.md section 5)
+NOISE_URLS = ("/user.css", "/api/userdata/user.css", "/api/userdata?dir=workflows", "/api/userdata?dir=subgraphs",
+              "/api/userdata/comfy.templates.json", "api.comfy.org/")
+NOISE_TEXT = ("Failed to load resource", "net::ERR_NAME_NOT_RESOLVED", "Cannot read properties of undefined (reading 'id')")
+
+if not (COMFYUI_DIR and COMFYUI_PYTHON and Path(COMFYUI_DIR, "main.py").exists() and Path(COMFYUI_PYTHON).exists()):
+    pytest.skip("set COMFYUI_DIR and COMFYUI_PYTHON to run against a real ComfyUI", allow_module_level=True)
+
+
+def screenshot_dir() -> Path:
+    folder = Path(os.environ.get("LM_SCREENSHOT_DIR") or REPO / "tests" / "browser" / "artifacts")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ComfyUI on a tmp base directory holding our plugin and generated models."""
+    tmp = tmp_path_factory.mktemp("comfyui")
+    base = tmp / "base"
+    (base / "custom_nodes").mkdir(parents=True)
+    (base / "custom_nodes" / PLUGIN_FOLDER).symlink_to(REPO, target_is_directory=True)
+    lib = LibraryBuilder(base / "models")
+    lib.add_lora("e2e_alpha", preview="webp", sidecar={"trigger_words": ["alpha girl"]})
+    lib.add_lora("e2e_beta", "sub", preview="png")
+    for i in range(12):
+        lib.add_lora(f"style_{i:02d}", "styles", preview="webp" if i % 2 else None)
+    lib.add_checkpoint("e2e_checkpoint")
+    lib.add_embedding("e2e_negative")
+    port = free_port()
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "config"), "XDG_CACHE_HOME": str(tmp / "cache"),
+           "PYTHONUNBUFFERED": "1"}
+    log = open(tmp / "comfyui.log", "wb")
+    process = subprocess.Popen(
+        [COMFYUI_PYTHON, "main.py", "--base-directory", str(base), "--cpu", "--listen", "127.0.0.1",
+         "--port", str(port), "--database-url", "sqlite:///:memory:"],
+        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"ComfyUI exited with {process.returncode}; see {tmp / 'comfyui.log'}")
+        return get_json(f"{url}/api/lm/loras/list?page_size=1")["total"] >= 14
+
+    try:
+        wait_until(up, timeout=180, what="ComfyUI with the model library", interval=0.5)
+        request = urllib.request.Request(f"{url}/api/settings", method="POST",
+                                         data=json.dumps({"Comfy.TutorialCompleted": True}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def page(comfyui: str):
+    executable = chromium_path()
+    if not executable:
+        pytest.skip("Chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1400, "height": 900})
+        pg.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" and not m.text.startswith(NOISE_TEXT) else None)
+        pg.on("pageerror", lambda e: problems.append(f"pageerror: {e}") if not str(e).startswith(NOISE_TEXT) else None)
+        pg.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 and not any(n in r.url for n in NOISE_URLS) else None)
+        pg.goto(f"{comfyui}/")
+        pg.wait_for_function(APP_READY, timeout=90000)
+        pg.keyboard.press("Escape")
+        pg.problems = problems
+        yield pg
+        browser.close()
+
+
+def card(pg, name: str):
+    return pg.locator(".lm-comfy-sidebar .lm-card[data-path]", has=pg.locator(".lm-card-name", has_text=name))
+
+
+def click_add(pg, name: str) -> None:
+    c = card(pg, name)
+    c.scroll_into_view_if_needed()
+    c.hover()
+    c.locator('[data-action="add"]').click()
+
+
+def test_sidebar_tab_opens_inside_comfyui_and_lists_the_models(page):
+    frontend = page.evaluate("() => window.__COMFYUI_FRONTEND_VERSION__ || null")
+    print(f"ComfyUI frontend {frontend}")
+    page.locator(TAB_BUTTON).first.click()
+    card(page, "e2e_alpha").wait_for(timeout=30000)
+    page.wait_for_function("() => [...document.querySelectorAll('.lm-comfy-sidebar .lm-card-img')].some(i => !i.hidden && i.naturalWidth > 0)", timeout=15000)
+    page.screenshot(path=str(screenshot_dir() / "comfyui-sidebar.png"))
+    assert page.problems == []
+
+
+def test_add_puts_a_wired_lora_loader_into_the_real_graph(page):
+    # the default workflow: select its checkpoint loader, then add a LoRA after it
+    page.evaluate("""() => { const n = window.app.graph.nodes.find(n => n.type === 'CheckpointLoaderSimple');
+        window.app.canvas.deselectAll?.(); window.app.canvas.selectNode(n); }""")
+    page.wait_for_function("() => document.querySelector('.lm-cs-hint')?.textContent.includes('Load Checkpoint')")
+    click_add(page, "e2e_beta")
+    page.wait_for_function("() => window.app.graph.nodes.some(n => n.type === 'LoraLoader')", timeout=10000)
+    result = page.evaluate("""() => {
+        const g = window.app.graph;
+        const lora = g.nodes.find(n => n.type === 'LoraLoader');
+        const origin = (node, name) => { const input = node.inputs.find(i => i.name === name);
+            const link = input && input.link != null ? g.getLink(input.link) : null;
+            return link ? g.getNodeById(link.origin_id).type : null; };
+        const sampler = g.nodes.find(n => n.type === 'KSampler');
+        const widget = lora.widgets.find(w => w.name === 'lora_name');
+        return { value: widget.value, listed: widget.options.values.includes(widget.value),
+                 strength: lora.widgets.find(w => w.name === 'strength_model').value,
+                 model: origin(lora, 'model'), clip: origin(lora, 'clip'), sampler: origin(sampler, 'model') };
+    }""")
+    assert result == {"value": "sub/e2e_beta.safetensors", "listed": True, "strength": 1,
+                      "model": "CheckpointLoaderSimple", "clip": "CheckpointLoaderSimple", "sampler": "LoraLoader"}
+    page.screenshot(path=str(screenshot_dir() / "comfyui-sidebar-added.png"))
+    assert page.problems == []
+
+
+def test_apply_replaces_the_model_of_the_selected_lora_loader(page):
+    page.evaluate("() => { const n = window.app.graph.nodes.find(n => n.type === 'LoraLoader'); window.app.canvas.deselectAll?.(); window.app.canvas.selectNode(n); }")
+    click_add(page, "e2e_alpha")
+    menu = page.locator(".lm-comfy-sidebar .lm-menu:not([hidden])")
+    menu.wait_for()
+    page.screenshot(path=str(screenshot_dir() / "comfyui-sidebar-apply-menu.png"))
+    menu.locator("[role=menuitem]", has_text="Apply to").click()
+    page.wait_for_function("() => window.app.graph.nodes.find(n => n.type === 'LoraLoader').widgets[0].value === 'e2e_alpha.safetensors'")
+    assert page.evaluate("() => window.app.graph.nodes.filter(n => n.type === 'LoraLoader').length") == 1
+
+
+def test_embedding_goes_into_the_focused_prompt_widget(page):
+    page.evaluate("""() => { const ta = document.querySelector('textarea.comfy-multiline-input');
+        ta.focus(); ta.setSelectionRange(ta.value.length, ta.value.length); }""")
+    page.locator(".lm-cs-types [role=tab]", has_text="Embeddings").click()
+    card(page, "e2e_negative").wait_for(timeout=15000)
+    click_add(page, "e2e_negative")
+    page.wait_for_function("""() => window.app.graph.nodes.some(n => n.type === 'CLIPTextEncode'
+        && String(n.widgets[0].value).includes('embedding:e2e_negative'))""", timeout=10000)
+    page.screenshot(path=str(screenshot_dir() / "comfyui-sidebar-embedding.png"))
+    assert page.problems == []
+
+
+def test_dropping_a_card_on_empty_canvas_adds_a_loader_there(page):
+    page.locator(".lm-cs-types [role=tab]", has_text="LoRAs").click()
+    card(page, "e2e_alpha").wait_for(timeout=15000)
+    before = page.evaluate("() => window.app.graph.nodes.length")
+    card(page, "e2e_alpha").evaluate("""(c) => {
+        const dt = new DataTransfer();
+        c.dispatchEvent(new DragEvent('dragstart', {bubbles: true, cancelable: true, dataTransfer: dt}));
+        const x = 700, y = 820;
+        const target = document.elementFromPoint(x, y);
+        const at = {bubbles: true, cancelable: true, dataTransfer: dt, clientX: x, clientY: y};
+        target.dispatchEvent(new DragEvent('dragover', at));
+        target.dispatchEvent(new DragEvent('drop', at));
+        c.dispatchEvent(new DragEvent('dragend', {bubbles: true, dataTransfer: dt}));
+    }""")
+    page.wait_for_function(f"() => window.app.graph.nodes.length > {before}", timeout=10000)
+    node = page.evaluate("() => { const n = window.app.graph.nodes.at(-1); return {type: n.type, value: n.widgets[0].value}; }")
+    assert node == {"type": "LoraLoader", "value": "e2e_alpha.safetensors"}
+    assert page.problems == []
