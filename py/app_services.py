@@ -209,6 +209,7 @@ def build_services(config: LibraryConfig) -> AppServices:
             ws=ws,
             submit_hash=submit_hash,
             write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
+            locks=app_services.model_locks,
         )
     _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)

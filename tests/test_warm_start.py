@@ -128,3 +128,18 @@ async def _lacks(client, name):
 async def _tagged(client, name, tag):
     items = await listing(client)
     return name in items and tag in items[name]["tags"]
+
+
+async def test_a_file_name_that_is_not_utf8_is_listed_and_cached(aiohttp_client, library, tmp_path):
+    source = library.add_lora("plain")
+    odd = os.fsencode(str(library.loras)) + b"/bad\x80name.safetensors"
+    os.rename(os.fsencode(str(source)), odd)
+    first = await make_app_client(aiohttp_client, library, state_dir=tmp_path / "state")
+    await wait_hashed(first)
+    names = set(await listing(first))
+    assert names == {os.fsdecode(b"bad\x80name")}
+    await first.close()
+    second = await make_app_client(aiohttp_client, library, state_dir=tmp_path / "state")
+    items = await listing(second)
+    assert set(items) == names and next(iter(items.values()))["hash_status"] == "done"
+    assert services_of(second).model_services[next(iter(services_of(second).model_services))].last_scan["reused"] == 1

@@ -48,7 +48,18 @@ def entry_to_row(entry: ModelEntry) -> tuple[str, str, str]:
             value = list(value)
         values.append(value)
     values.append([entry.stamp.size, entry.stamp.mtime_ns, entry.stamp.inode])
-    return entry.file_path, entry.model_type.value, json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    # ASCII JSON: a file name that is not valid UTF-8 (surrogate-escaped by os.fsdecode)
+    # survives the round trip; SQLite text must be valid UTF-8
+    return row_key(entry.file_path), entry.model_type.value, json.dumps(values, separators=(",", ":"))
+
+
+def row_key(path: str) -> str:
+    """The primary key of a path: itself, or an escaped form when it is not valid UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(path)
+    return path
 
 
 def entry_from_row(data: str) -> ModelEntry:
@@ -158,7 +169,7 @@ class IndexCache:
         await self._run(_write)
 
     async def delete_entries(self, paths: Iterable[str]) -> None:
-        keys = [(p,) for p in paths]
+        keys = [(row_key(p),) for p in paths]
         if not keys:
             return
 
@@ -207,7 +218,7 @@ class IndexCache:
         return await self._run(_get)
 
     async def kv_put(self, namespace: str, key: str, value: Any) -> None:
-        text = json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value)
 
         def _put() -> None:
             self.conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (namespace, key, text))

@@ -17,6 +17,7 @@ from urllib.parse import quote
 from ..errors import ModelNotFound
 from .index_cache import IndexCache
 from .model_index import ListQuery, ModelIndex
+from .model_locks import ModelLocks
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
 from .sidecar_store import preview_kind, read_model_sidecar, write_sidecar
@@ -80,6 +81,7 @@ class ModelService:
         submit_hash: HashSubmitter,
         write_hash_sidecars: Callable[[], bool] = lambda: False,
         scanner: ModelScanner | None = None,
+        locks: ModelLocks | None = None,
     ) -> None:
         self.model_type = model_type
         self.roots = roots
@@ -90,6 +92,7 @@ class ModelService:
         self._submit_hash = submit_hash
         self._write_hash_sidecars = write_hash_sidecars
         self._scanner = scanner or ModelScanner()
+        self._locks = locks or ModelLocks()
         self.is_ready = False
         self._reconcile_lock = asyncio.Lock()
         self._reconcile_again = False
@@ -299,8 +302,14 @@ class ModelService:
         else:
             updated = entry.evolve(sha256=sha256, autov2=autov2 or sha256[:10], hash_status=HashStatus.DONE)
             if self._write_hash_sidecars() and entry.sidecar_mtime_ns == 0:
-                mtime = await asyncio.to_thread(self._write_hash_only_sidecar, updated)
-                updated = updated.evolve(sidecar_mtime_ns=mtime)
+                # under the model's lock, like every other sidecar writer; then re-read
+                # from disk so the index equals what a fresh scan builds
+                async with self._locks.hold(path):
+                    current = self.index.get(path)
+                    if current is not None and current.sidecar_mtime_ns == 0:
+                        await asyncio.to_thread(self._write_hash_only_sidecar, updated)
+                await self.refresh_paths([path], reason="hashed", broadcast=False)
+                return
         self.index.upsert(updated)
         await self._cache.upsert_entries([updated])
 
