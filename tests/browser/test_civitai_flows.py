@@ -71,3 +71,27 @@ def test_download_dialog_downloads_a_version_and_details_show_it(civitai_server,
     assert details.locator(".lm-version").count() == 2
     page.screenshot(path=str(artifacts / "details-versions.png"))
     assert errors.all() == []
+
+
+def test_download_dialog_pauses_resumes_and_cancels(civitai_server, civitai, open_page):
+    civitai.add_version(civitai.models[501], version_id=603, name="v3.0-large", base_model="SDXL 1.0", tensor_bytes=400_000)
+    civitai.fail_next("signed", kind="slow", bytes_per_second=40_000, times=None)
+    page, errors = open_page(f"{civitai_server.base_url}/loras")
+    page.click("[data-tool='download']")
+    dialog = page.locator("dialog[open]")
+    dialog.locator("[data-role='download-ref']").fill("https://civitai.com/models/501?modelVersionId=603")
+    dialog.locator("button[type='submit']").click()
+    dialog.locator("select[aria-label='Version']").wait_for()
+    dialog.locator("[data-modal-action='start']").click()
+    progress = dialog.locator(".lm-download-progress")
+    progress.locator("strong", has_text="Downloading").wait_for(timeout=10_000)
+    progress.locator("[data-dl='pause']").click()
+    progress.locator("strong", has_text="Paused").wait_for(timeout=10_000)
+    progress.locator("[data-dl='resume']").click()
+    progress.locator("strong", has_text="Downloading").wait_for(timeout=10_000)
+    progress.locator("[data-dl='cancel']").click()
+    progress.locator("strong", has_text="Cancelled").wait_for(timeout=10_000)
+    leftovers = [p.name for p in civitai_server.library.loras.rglob("*v30*")]
+    assert leftovers == []
+    civitai.clear_faults()
+    assert errors.all() == []

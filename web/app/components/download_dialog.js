@@ -50,6 +50,7 @@ export function openDownloadDialog(deps) {
   let pollTimer = 0;
   let closeSocket = null;
   let status = '';
+  let announced = false;
 
   const modal = openModal({
     t, title: t('download.title'), content, size: 'md',
@@ -145,6 +146,7 @@ export function openDownloadDialog(deps) {
     if (relative) payload.relative_path = relative;
     if (file && !file.primary) payload.file_params = fileParams(file);
     status = 'queued';
+    announced = false;
     renderProgress({ status: 'queued' });
     renderFiles();
     try {
@@ -186,30 +188,44 @@ export function openDownloadDialog(deps) {
     if (closeSocket) { closeSocket(); closeSocket = null; }
   }
 
+  // Built once and updated in place: progress ticks must not replace the buttons being clicked.
+  const statusLabel = h('strong');
+  const factsLabel = h('span', { class: 'lm-muted' });
+  const barFill = h('span', { class: 'lm-bar-fill', style: { width: '0%' } });
+  const bar = h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'aria-label': t('download.progress') }, barFill);
+  const errorLine = h('p', { class: 'lm-field-error', hidden: true });
+  const pathLine = h('p', { class: 'lm-field-help lm-mono', hidden: true });
+  const pauseButton = h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { dl: 'pause' } },
+    createIcon('pause', { size: 14 }), h('span', { text: t('download.pause') }));
+  const resumeButton = h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { dl: 'resume' }, hidden: true },
+    createIcon('play', { size: 14 }), h('span', { text: t('download.resume') }));
+  const cancelButton = h('button', { type: 'button', class: 'lm-btn lm-btn--danger lm-btn--sm', dataset: { dl: 'cancel' } },
+    createIcon('stop', { size: 14 }), h('span', { text: t('common.cancel') }));
+  const controls = h('div', { class: 'lm-download-controls' }, pauseButton, resumeButton, cancelButton);
+  setChildren(progress, h('div', { class: 'lm-progress-row' }, statusLabel, factsLabel), bar, errorLine, pathLine, controls);
+
   function renderProgress(snapshot) {
     status = snapshot.status || status;
     const lang = deps.lang();
     const pct = Number.isFinite(snapshot.progress) ? Math.round(snapshot.progress) : formatPercent(snapshot.bytes_downloaded, snapshot.total_bytes);
     progress.hidden = false;
-    const facts = [
+    statusLabel.textContent = t(DOWNLOAD_STATUS_KEYS[status] || DOWNLOAD_STATUS_KEYS.queued);
+    factsLabel.textContent = [
       snapshot.total_bytes ? `${formatBytes(snapshot.bytes_downloaded, lang)} / ${formatBytes(snapshot.total_bytes, lang)}` : '',
       status === 'downloading' ? formatSpeed(snapshot.bytes_per_second, lang) : '',
       status === 'downloading' && snapshot.eta_seconds ? t('download.eta', { time: formatDuration(snapshot.eta_seconds) }) : '',
     ].filter(Boolean).join(' · ');
-    setChildren(progress, 
-      h('div', { class: 'lm-progress-row' },
-        h('strong', { text: t(DOWNLOAD_STATUS_KEYS[status] || DOWNLOAD_STATUS_KEYS.queued) }),
-        h('span', { class: 'lm-muted', text: facts })),
-      h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct || 0), 'aria-label': t('download.progress') },
-        h('span', { class: 'lm-bar-fill', style: { width: `${pct || 0}%` } })),
-      snapshot.error ? h('p', { class: 'lm-field-error', text: snapshotError(snapshot.error) }) : null,
-      snapshot.file_path && status === 'completed' ? h('p', { class: 'lm-field-help lm-mono', text: snapshot.file_path }) : null,
-      FINAL.has(status) ? null : h('div', { class: 'lm-download-controls' },
-        status === 'paused'
-          ? h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { dl: 'resume' } }, createIcon('play', { size: 14 }), h('span', { text: t('download.resume') }))
-          : h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { dl: 'pause' } }, createIcon('pause', { size: 14 }), h('span', { text: t('download.pause') })),
-        h('button', { type: 'button', class: 'lm-btn lm-btn--danger lm-btn--sm', dataset: { dl: 'cancel' } }, createIcon('stop', { size: 14 }), h('span', { text: t('common.cancel') }))));
-    if (FINAL.has(status)) {
+    barFill.style.width = `${pct || 0}%`;
+    bar.setAttribute('aria-valuenow', String(pct || 0));
+    errorLine.textContent = snapshot.error ? snapshotError(snapshot.error) : '';
+    errorLine.hidden = !snapshot.error;
+    pathLine.textContent = status === 'completed' ? snapshot.file_path || '' : '';
+    pathLine.hidden = !pathLine.textContent;
+    controls.hidden = FINAL.has(status);
+    pauseButton.hidden = status === 'paused';
+    resumeButton.hidden = status !== 'paused';
+    if (FINAL.has(status) && !announced) {
+      announced = true;  // the socket and polling both report the end: act once
       stopTracking();
       renderFiles();
       if (status === 'completed') { deps.toasts.success(t('download.done')); deps.refresh(); }
