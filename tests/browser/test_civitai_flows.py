@@ -95,3 +95,24 @@ def test_download_dialog_pauses_resumes_and_cancels(civitai_server, civitai, ope
     assert leftovers == []
     civitai.clear_faults()
     assert errors.all() == []
+
+
+def test_fetch_all_reports_progress_in_the_task_panel(civitai_server, civitai, open_page, artifacts):
+    known = next(civitai_server.library.loras.rglob("lora_00.safetensors"))
+    civitai.add_version(civitai.models[501], version_id=604, name="v0-local", base_model="SDXL 1.0", content=known.read_bytes())
+    page, errors = open_page(f"{civitai_server.base_url}/loras")
+    page.wait_for_selector("body[data-socket='open']")
+    page.click("[data-tool='more']")
+    page.click("[data-menu-id='fetch-all']")
+    task = page.locator(".lm-progress-item[data-task='civitai:lora']")
+    task.wait_for()
+    done = page.locator(".lm-progress-item--done[data-task='civitai:lora']")
+    done.wait_for(timeout=20_000)
+    detail = task.locator(".lm-progress-detail").inner_text()
+    assert detail.startswith("24/24 · 1 updated · 23 not found · 0 failed"), detail
+    page.wait_for_timeout(300)  # bar transition
+    page.screenshot(path=str(artifacts / "task-panel.png"))
+    # the grid refetched: lora_00 now carries CivitAI's base model and trigger word
+    page.locator(".lm-card[data-path$='/lora_00.safetensors']").click()
+    page.locator("dialog.lm-details-modal[open] .lm-chip--word", has_text="detailed").wait_for()
+    assert errors.all() == []

@@ -38,19 +38,45 @@ export function createProgressPanel(root, deps) {
     render();
   }
 
+  /** One row per task, kept across updates so a Cancel button is never swapped under the pointer. */
+  const rows = new Map();
+
+  function rowFor(key) {
+    let row = rows.get(key);
+    if (row) return row;
+    const label = h('span', { class: 'lm-progress-label' });
+    const cancel = h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--xs', dataset: { cancel: key }, text: t('common.cancel'), hidden: true });
+    const fill = h('span', { class: 'lm-bar-fill' });
+    const bar = h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100' }, fill);
+    const detail = h('div', { class: 'lm-progress-detail' });
+    const el = h('li', { class: 'lm-progress-item', dataset: { task: key } }, h('div', { class: 'lm-progress-row' }, label, cancel), bar, detail);
+    row = { el, label, cancel, fill, bar, detail };
+    rows.set(key, row);
+    return row;
+  }
+
   function render() {
     root.hidden = tasks.size === 0;
     title.textContent = t('progress.title_count', { count: tasks.size });
     toggle.setAttribute('aria-expanded', String(!collapsed));
     list.hidden = collapsed;
     root.classList.toggle('lm-progress--busy', [...tasks.values()].some((x) => !x.finished));
-    list.replaceChildren(...[...tasks.values()].map((task) => h('li', { class: `lm-progress-item${task.finished ? ' lm-progress-item--done' : ''}${task.error ? ' lm-progress-item--error' : ''}`, dataset: { task: task.key } },
-      h('div', { class: 'lm-progress-row' },
-        h('span', { class: 'lm-progress-label', text: task.label }),
-        task.cancel && !task.finished ? h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--xs', dataset: { cancel: task.key }, text: t('common.cancel') }) : null),
-      h('div', { class: 'lm-bar', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(task.percent ?? 0), 'aria-label': task.label },
-        h('span', { class: `lm-bar-fill${task.percent === null || task.percent === undefined ? ' lm-bar-fill--indeterminate' : ''}`, style: { width: `${task.percent ?? 30}%` } })),
-      task.detail ? h('div', { class: 'lm-progress-detail', text: task.detail }) : null)));
+    for (const [key, row] of rows) if (!tasks.has(key)) { row.el.remove(); rows.delete(key); }
+    for (const task of tasks.values()) {
+      const row = rowFor(task.key);
+      row.el.classList.toggle('lm-progress-item--done', Boolean(task.finished));
+      row.el.classList.toggle('lm-progress-item--error', Boolean(task.error));
+      row.label.textContent = task.label;
+      row.cancel.hidden = !(task.cancel && !task.finished);
+      const indeterminate = task.percent === null || task.percent === undefined;
+      row.fill.classList.toggle('lm-bar-fill--indeterminate', indeterminate);
+      row.fill.style.width = `${indeterminate ? 30 : task.percent}%`;
+      row.bar.setAttribute('aria-valuenow', String(task.percent ?? 0));
+      row.bar.setAttribute('aria-label', task.label);
+      row.detail.textContent = task.detail || '';
+      row.detail.hidden = !task.detail;
+      if (row.el.parentNode !== list) list.append(row.el);
+    }
   }
 
   const lang = () => deps.lang();
