@@ -3,7 +3,11 @@
  * for this page's model type and disappears once the index is ready.
  */
 
-/** root: the server-rendered #initializing section; deps: {events, t, modelType, onReady()} */
+/**
+ * root: the server-rendered #initializing section; deps: {events, api, t, modelType, onReady()}.
+ * The socket replays only the server's last init message (maybe another type's), so readiness
+ * is also polled from the health check until this type reports ready.
+ */
 export function createInitOverlay(root, deps) {
   const { events, t } = deps;
   const bar = root.querySelector('progress');
@@ -14,6 +18,7 @@ export function createInitOverlay(root, deps) {
   function finish() {
     if (done) return;
     done = true;
+    clearTimeout(pollTimer);
     root.classList.add('lm-init--done');
     setTimeout(() => { root.hidden = true; }, 250);
     deps.onReady();
@@ -29,9 +34,20 @@ export function createInitOverlay(root, deps) {
     if (msg.ready || msg.stage === 'ready') finish();
   });
 
+  let pollTimer = 0;
+  async function poll() {
+    if (done || !deps.api) return;
+    try {
+      const health = await deps.api.health();
+      if (health.ready && health.ready[deps.modelType]) { finish(); return; }
+    } catch { /* the server may be restarting; keep polling */ }
+    pollTimer = setTimeout(poll, 1000);
+  }
+  pollTimer = setTimeout(poll, 500);
+
   return {
     finish,
     update() {},
-    destroy() { unsub(); },
+    destroy() { unsub(); clearTimeout(pollTimer); },
   };
 }

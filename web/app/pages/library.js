@@ -241,7 +241,7 @@ async function start() {
   wide.addEventListener('change', () => setFiltersOpen(wide.matches ? savedFiltersOpen !== false : false));
 
   if (initRoot && body.dataset.initializing === 'true') {
-    createInitOverlay(initRoot, { events, t, modelType, onReady: () => { if (view) view.panel.reload(); } });
+    createInitOverlay(initRoot, { events, api, t, modelType, onReady: () => { if (view) view.panel.reload(); } });
   }
   mount();
   body.classList.add('lm-ready');
