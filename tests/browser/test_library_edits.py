@@ -248,3 +248,19 @@ def test_duplicates_view_verifies_and_deletes_the_extra_copy(tmp_path, open_page
         assert errors.all() == []
     finally:
         server.stop()
+
+
+def test_exclude_hides_a_model_and_the_excluded_view_brings_it_back(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    open_menu_action(page, "lora_00", "Exclude from library")
+    card(page, "lora_00").wait_for(state="detached")
+    assert fresh_server.list_loras()["total"] == 23
+    page.click("[data-tool='more']")
+    page.click("[data-menu-id='excluded']")
+    dialog = page.locator("dialog[open]")
+    dialog.locator("[data-include$='/lora_00.safetensors']").click()
+    dialog.locator(".lm-empty", has_text="No excluded models.").wait_for()
+    dialog.locator(".lm-modal-footer [data-modal-action='close']").click()
+    card(page, "lora_00").wait_for()
+    assert fresh_server.list_loras()["total"] == 24
+    assert errors.all() == []

@@ -19,6 +19,7 @@ import { openSettingsDialog } from '../components/settings_dialog.js';
 import { openDuplicatesDialog } from '../components/duplicates_dialog.js';
 import { openDownloadDialog } from '../components/download_dialog.js';
 import { openAutoOrganizeDialog } from '../components/auto_organize_dialog.js';
+import { openExcludedDialog } from '../components/excluded_dialog.js';
 import { defaultQuery } from '../lib/list_query.js';
 import { errorText } from '../i18n/error_text.js';
 
@@ -167,6 +168,7 @@ async function start() {
             { id: 'organize', label: selected.length ? t('header.organize_selected', { count: selected.length }) : t('header.organize'), icon: 'wand' },
             { id: 'duplicates', label: t('header.duplicates'), icon: 'layers' },
             { id: 'fetch-all', label: t('header.fetch_all'), icon: 'refresh' },
+            { id: 'excluded', label: t('header.excluded'), icon: 'eyeOff' },
             { separator: true },
             { id: 'rescan', label: t('header.rescan'), icon: 'folder' },
           ],
@@ -174,6 +176,7 @@ async function start() {
             if (id === 'organize') openAutoOrganizeDialog({ ...dialogDeps, filePaths: selected });
             else if (id === 'duplicates') openDuplicatesDialog(dialogDeps);
             else if (id === 'fetch-all') fetchAll();
+            else if (id === 'excluded') openExcludedDialog(dialogDeps);
             else if (id === 'rescan') rescan();
           },
         });
