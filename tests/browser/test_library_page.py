@@ -248,3 +248,55 @@ def test_type_switcher_opens_checkpoints_and_embeddings(shared_server, open_page
     page.locator(".lm-card[data-index='0']").click(button="right")
     assert page.locator(".lm-menu [data-menu-id='copy']").inner_text() == "Copy syntax"
     assert errors.all() == []
+
+
+def test_pure_modules_compute_queries_layout_and_pages(shared_server, open_page):
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+    result = page.evaluate(
+        """async () => {
+            const q = await import('/lm/static/lib/list_query.js');
+            const g = await import('/lm/static/lib/grid_layout.js');
+            const { PageCache } = await import('/lm/static/lib/page_cache.js');
+            const f = await import('/lm/static/lib/format.js');
+            const tree = await import('/lm/static/lib/folder_tree_model.js');
+            const nsfw = await import('/lm/static/lib/nsfw.js');
+            const query = { ...q.defaultQuery(), search: ' cat ', baseModels: ['SDXL 1.0', 'Pony'], tagExclude: ['nsfw'], folder: 'a/b', recursive: false };
+            const layout = g.computeLayout({ width: 1000, minCardWidth: 200, gap: 10, aspect: 1.5 });
+            const cache = new PageCache({ pageSize: 100, capacity: 2 });
+            cache.setPage(1, [{ file_path: 'x' }], 250);
+            cache.setPage(2, [], 250);
+            cache.setPage(3, [], 250);
+            return {
+              params: q.buildListParams(query, 3, 100).toString(),
+              filters: q.countActiveFilters(query),
+              cycle: [q.cycleTag(query, 'nsfw'), q.cycleTag(query, 'new')],
+              layout,
+              range: g.visibleRange({ scrollTop: 3100, viewportHeight: 600, layout, total: 1000, overscanRows: 1 }),
+              pages: g.pagesForRange(180, 420, 100),
+              moves: [g.moveIndex(7, 'ArrowDown', 4, 10), g.moveIndex(7, 'ArrowRight', 4, 8), g.moveIndex(0, 'ArrowUp', 4, 10)],
+              cachePages: [...cache.pages.keys()], total: cache.total, evicted: cache.getItem(0),
+              bytes: [f.formatBytes(0), f.formatBytes(1536), f.formatBytes(5 * 1024 ** 3)],
+              tree: tree.normaliseTree({ b: {}, a: { children: { z: {}, c: {} } } }),
+              flat: tree.normaliseTree(['x/y', 'x', 'w']).map((n) => n.path),
+              blur: [nsfw.shouldBlur(8, { mature_blur_level: 'R' }), nsfw.shouldBlur(2, { mature_blur_level: 'R' }), nsfw.shouldBlur(16, { blur_mature_content: false })],
+            };
+        }"""
+    )
+    assert result["params"] == (
+        "page=3&page_size=100&sort_by=name%3Aasc&search=cat&search_filename=true&search_modelname=true&search_tags=true"
+        "&search_creator=false&search_trigger_words=false&folder=a%2Fb&recursive=false&base_model=SDXL+1.0&base_model=Pony"
+        "&tag_exclude=nsfw&tag_logic=any"
+    )
+    assert result["filters"] == 4
+    assert result["cycle"] == [{"tagInclude": [], "tagExclude": []}, {"tagInclude": ["new"], "tagExclude": ["nsfw"]}]
+    assert result["layout"] == {"columns": 4, "cardWidth": 242, "cardHeight": 363, "rowHeight": 373, "gap": 10}
+    assert result["range"] == {"start": 28, "end": 44, "firstVisible": 32, "lastVisible": 39}
+    assert result["pages"] == [2, 3, 4, 5]
+    assert result["moves"] == [7, 7, 0]
+    assert result["cachePages"] == [2, 3] and result["total"] == 250 and result["evicted"] is None
+    assert result["bytes"] == ["0 B", "1.5 KB", "5 GB"]
+    assert [n["name"] for n in result["tree"]] == ["a", "b"]
+    assert [c["path"] for c in result["tree"][0]["children"]] == ["a/c", "a/z"]
+    assert result["flat"] == ["w", "x"]
+    assert result["blur"] == [True, False, False]
+    assert errors.all() == []
