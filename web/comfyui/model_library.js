@@ -571,9 +571,14 @@ function promptSyntax(item, lib) {
 
 let dragged = null;
 
+/** A drop on the graph: the canvas itself, or a node drawn as DOM (frontend 1.5x "Vue nodes").
+ * The canvas' parent also holds the sidebar and menus in 1.5x, so containment is not enough. */
 function isOnCanvas(event) {
   const el = canvas()?.canvas;
-  return Boolean(el) && (event.target === el || (el.parentElement && el.parentElement.contains(event.target) && !(event.target instanceof HTMLTextAreaElement)));
+  const target = event.target;
+  if (!el || !(target instanceof Element)) return false;
+  if (target === el) return true;
+  return Boolean(target.closest('[data-node-id]')) && !target.closest(`.${ROOT_CLASS}, .side-bar-panel, input, textarea, select`);
 }
 
 function onDocumentDragOver(event) {
