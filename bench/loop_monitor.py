@@ -75,7 +75,9 @@ class LoopMonitor:
                 if ident in (self._loop_thread, threading.get_ident()):
                     continue
                 stack = _stack(frame, 6)
-                if stack and not stack[0].startswith(("wait (threading", "_worker (thread", "select (", "poll (", "read_events")):
+                idle = ("wait (threading", "_worker (thread", "select (", "poll (", "read_events", "_check_inotify_fd (",
+                        "_acquire_restore (", "get (delayed_queue", "get (queue")
+                if stack and not stack[0].startswith(idle):
                     snap["others"][names.get(ident, str(ident))] = stack
             self.stalls.append(snap)
 
