@@ -227,9 +227,16 @@ export function openDetailsDialog(item, deps) {
     if (!action) return;
     const what = action.dataset.details;
     if (what === 'reveal') { revealed = true; renderPreview(item); }
-    else if (what === 'replace-preview') deps.actions.choosePreview(item);
+    else if (what === 'replace-preview') deps.actions.choosePreview(item, (updated) => renderPreview(updated));
     else if (what === 'copy-syntax') deps.actions.copySyntax(item);
-    else if (what === 'fetch-civitai') deps.actions.fetchCivitai(item);
+    else if (what === 'fetch-civitai') {
+      const data = await deps.actions.fetchCivitai(item);
+      // Show what CivitAI brought, unless the user has unsaved edits in this dialog.
+      if (data && data.metadata && data.metadata.file_path === item.file_path && !Object.keys(changes()).length) {
+        modal.close(null);
+        openDetailsDialog(data.metadata, deps);
+      }
+    }
   }
 
   function onKeyDown(event) {

@@ -136,8 +136,12 @@ export function createModelActions(deps) {
     });
   }
 
-  function choosePreview(item) {
+  let previewDone = null;
+
+  /** Ask for a file, upload it; `onDone(updatedItem)` runs after a successful replacement. */
+  function choosePreview(item, onDone = null) {
     previewTarget = item;
+    previewDone = onDone;
     fileInput.value = '';
     fileInput.click();
   }
@@ -150,11 +154,12 @@ export function createModelActions(deps) {
       const data = await models.replacePreview(item.file_path, file);
       toast.dismiss();
       const url = data.preview_url || '';
-      deps.patchItem(item.file_path, data.item && data.item.file_path === item.file_path
+      const updated = data.item && data.item.file_path === item.file_path
         ? data.item
-        : { preview_url: url, preview_type: file.type.startsWith('video/') ? 'video' : 'image' });
-      if (deps.onPreviewChanged) deps.onPreviewChanged(item.file_path);
+        : { ...item, preview_url: url, preview_type: file.type.startsWith('video/') ? 'video' : 'image' };
+      deps.patchItem(item.file_path, updated);
       toasts.success(t('toast.preview_replaced'));
+      return updated;
     } catch (err) {
       toast.dismiss();
       fail(err);
@@ -164,8 +169,12 @@ export function createModelActions(deps) {
   fileInput.addEventListener('change', () => {
     const file = fileInput.files && fileInput.files[0];
     const item = previewTarget;
+    const onDone = previewDone;
     previewTarget = null;
-    if (file && item) replacePreview(item, file);
+    previewDone = null;
+    if (file && item) {
+      replacePreview(item, file).then((updated) => { if (updated && onDone) onDone(updated); });
+    }
   });
 
   async function exclude(item) {
