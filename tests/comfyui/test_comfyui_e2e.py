@@ -53,13 +53,18 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def comfyui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def models(tmp_path_factory: pytest.TempPathFactory) -> LibraryBuilder:
+    return LibraryBuilder(tmp_path_factory.mktemp("comfyui-base") / "models")
+
+
+@pytest.fixture(scope="module")
+def comfyui(tmp_path_factory: pytest.TempPathFactory, models: LibraryBuilder) -> Iterator[str]:
     """A real ComfyUI on a tmp base directory holding our plugin and generated models."""
     tmp = tmp_path_factory.mktemp("comfyui")
-    base = tmp / "base"
+    base = models.base.parent
     (base / "custom_nodes").mkdir(parents=True)
     (base / "custom_nodes" / PLUGIN_FOLDER).symlink_to(REPO, target_is_directory=True)
-    lib = LibraryBuilder(base / "models")
+    lib = models
     lib.add_lora("e2e_alpha", preview="webp", sidecar={"trigger_words": ["alpha girl"]})
     lib.add_lora("e2e_beta", "sub", preview="png")
     for i in range(12):
@@ -226,4 +231,17 @@ def test_dropping_a_card_on_empty_canvas_adds_a_loader_there(page):
     page.wait_for_function(f"() => window.app.graph.nodes.length > {before}", timeout=10000)
     node = page.evaluate("() => { const n = window.app.graph.nodes.at(-1); return {type: n.type, value: n.widgets[0].value}; }")
     assert node == {"type": "LoraLoader", "value": "e2e_alpha.safetensors"}
+    assert page.problems == []
+
+
+def test_models_changed_pushed_on_comfyuis_socket_updates_the_open_tab(page, comfyui: str, models: LibraryBuilder):
+    page.locator(".lm-cs-types [role=tab]", has_text="LoRAs").click()
+    card(page, "e2e_alpha").wait_for(timeout=15000)
+    page.evaluate("() => { window.lmEvents = []; window.comfyAPI.api.api.addEventListener('lm.models_changed', e => window.lmEvents.push(e.detail)); }")
+    page.locator(".lm-comfy-sidebar select.lm-sort").select_option("date:desc")
+    models.add_lora("zz_live_added", preview="webp")
+    # the rescan's models_changed travels server → send_sync("lm.models_changed") → ComfyUI's socket → our relay
+    get_json(f"{comfyui}/api/lm/loras/scan", method="POST", timeout=30)
+    page.wait_for_function("() => window.lmEvents.length > 0", timeout=15000)
+    card(page, "zz_live_added").wait_for(timeout=15000)
     assert page.problems == []

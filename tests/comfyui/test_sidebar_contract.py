@@ -249,3 +249,36 @@ def test_closing_the_tab_destroys_the_panel(host):
     host.open_tab()
     host.js("() => window.fake.closeTab('lm-model-library')")
     assert host.page.locator(".lm-comfy-sidebar").count() == 0
+
+
+def test_keyboard_switches_types_and_adds_the_focused_card(host):
+    host.open_tab()
+    first_tab = host.page.locator(".lm-cs-types [role=tab]").first
+    first_tab.focus()
+    host.page.keyboard.press("ArrowRight")
+    assert host.js("() => document.activeElement.textContent") == "Checkpoints"
+    assert host.page.locator(".lm-cs-types [role=tab][aria-selected=true]").inner_text() == "Checkpoints"
+    host.page.keyboard.press("Home")
+    host.card("alpha_style").wait_for()
+    host.card("alpha_style").focus()
+    host.page.keyboard.press("a")
+    [node] = host.wait_nodes(1)
+    assert node["widgets"]["lora_name"] == "alpha_style.safetensors"
+
+
+def test_keys_typed_in_the_sidebar_do_not_reach_comfyuis_shortcuts(host):
+    host.js("() => { window.keysSeen = []; window.addEventListener('keydown', e => window.keysSeen.push(e.key)); }")
+    host.open_tab()
+    host.page.locator(".lm-comfy-sidebar input[type=search]").type("rq")
+    assert host.js("() => window.keysSeen") == []
+
+
+def test_models_changed_fills_an_empty_result(host, sidebar_library: LibraryBuilder, library_server):
+    host.open_tab()
+    host.page.locator(".lm-comfy-sidebar input[type=search]").fill("delta")
+    host.page.wait_for_function("() => document.querySelectorAll('.lm-comfy-sidebar .lm-card[data-path]:not([hidden])').length === 0")
+    sidebar_library.add_lora("delta_late")
+    get_json(f"{library_server.url}/api/lm/loras/scan", method="POST", timeout=20)
+    host.js("""() => window.fake.api.dispatchEvent(new CustomEvent('lm.models_changed',
+        {detail: {type: 'models_changed', model_type: 'lora', reason: 'scan', paths: []}}))""")
+    host.card("delta_late").wait_for(timeout=10000)

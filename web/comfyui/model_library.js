@@ -821,6 +821,12 @@ async function mountSidebar(container) {
     if (!event.ctrlKey && !event.metaKey && !event.altKey && event.key !== 'Escape') event.stopPropagation();
   }
 
+  // the shared grid's refresh() only refetches pages on screen, so an empty result would stay
+  // empty when a matching model appears: reload it instead
+  const unsubChanged = relay.on('models_changed', (message) => {
+    if (panel && panel.grid && panel.grid.total === 0 && (!message.model_type || message.model_type === current.modelType)) panel.reload();
+  });
+
   root.addEventListener('click', onClick);
   root.addEventListener('keydown', onKeyDown);
   mountPanel();
@@ -832,6 +838,7 @@ async function mountSidebar(container) {
   state.destroy = function destroy() {
     this.destroyed = true;
     clearInterval(hintTimer);
+    unsubChanged();
     root.removeEventListener('click', onClick);
     root.removeEventListener('keydown', onKeyDown);
     if (panel) panel.destroy();
