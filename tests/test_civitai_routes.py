@@ -417,3 +417,19 @@ async def test_preview_from_a_host_outside_the_allow_list_is_not_fetched(app_for
     assert fetcher.is_allowed("https://image.civitai.com/x/y.jpeg")
     assert not fetcher.is_allowed("http://169.254.169.254/latest/meta-data.webp")
     assert not fetcher.is_allowed("file:///etc/passwd")
+
+
+async def test_a_preview_that_is_a_web_page_or_too_big_is_skipped(app_for, library, civitai, monkeypatch):
+    from lm_plugin.py.services import civitai_preview_fetcher
+
+    first = place(library, civitai.add_version(), "html_preview")
+    second = place(library, civitai.add_version(), "huge_preview")
+    client = await app_for()
+    civitai.fail_next("image", kind="html")
+    resp = await fetch(client, first)
+    assert resp.status == 200 and (await resp.json())["metadata"]["preview_url"] == ""
+    monkeypatch.setattr(civitai_preview_fetcher, "MAX_IMAGE_BYTES", 16)
+    resp = await fetch(client, second)
+    assert resp.status == 200 and (await resp.json())["metadata"]["preview_url"] == ""
+    assert not list(library.loras.glob("*.webp")) and civitai.count("image") == 2
+    assert read_sidecar(second)["civitai"]["id"]  # the metadata was still merged

@@ -2,7 +2,7 @@
 
 Owns the host allow-list check (no server-side fetch of arbitrary URLs), the size limit,
 manual redirect checks and the re-encoding of images to ``<stem>.webp`` (videos are kept as
-``<stem>.mp4``); it must not touch sidecars or the index.
+``<stem>.mp4`` / ``.webm``); it must not touch sidecars or the index.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ class PreviewUnavailable(Exception):
 class PreviewMedia:
     body: bytes
     is_video: bool
+    video_suffix: str = ".mp4"  # ".webm" when the server says video/webm
 
 
 class CivitaiPreviewFetcher:
@@ -92,14 +93,15 @@ class CivitaiPreviewFetcher:
                         if size > limit:
                             raise PreviewUnavailable(f"preview is larger than {limit // (1024 * 1024)} MiB")
                         chunks.append(chunk)
-                    return PreviewMedia(body=b"".join(chunks), is_video=is_video)
+                    suffix = ".webm" if ctype == "video/webm" else ".mp4"
+                    return PreviewMedia(body=b"".join(chunks), is_video=is_video, video_suffix=suffix)
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 raise PreviewUnavailable(f"preview download failed: {type(exc).__name__}") from None
         raise PreviewUnavailable("too many redirects for the preview")
 
 
 def store_preview(model_path: str, media: PreviewMedia) -> str:
-    """Write the preview beside the model (``<stem>.webp`` / ``<stem>.mp4``); returns its path.
+    """Write the preview beside the model (``<stem>.webp`` / ``.mp4`` / ``.webm``); returns its path.
 
     Images are decoded (anything that is not a picture is refused) and re-encoded to WebP,
     at most ``MAX_PREVIEW_SIDE`` pixels on the long side; a small still WebP is kept as is.
@@ -107,7 +109,7 @@ def store_preview(model_path: str, media: PreviewMedia) -> str:
     """
     stem = os.path.splitext(model_path)[0]
     if media.is_video:
-        target = stem + ".mp4"
+        target = stem + media.video_suffix
         write_bytes_atomic(target, media.body)
         return target
     from PIL import Image, UnidentifiedImageError
