@@ -15,6 +15,7 @@ from .model_records import ModelType
 
 MESSAGE_TYPE = "download_progress"
 _RATE_WINDOW_SECONDS = 3.0
+_SAMPLE_SPACING_SECONDS = 0.1
 
 
 class DownloadStatus(str, Enum):
@@ -150,6 +151,8 @@ class DownloadJob:
     def advance(self, received: int, *, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         self.bytes_downloaded += received
+        if self._samples and now - self._samples[-1][0] < _SAMPLE_SPACING_SECONDS:
+            return  # called per network chunk: keep the rate window small and cheap
         self._samples.append((now, self.bytes_downloaded))
         while len(self._samples) > 2 and now - self._samples[0][0] > _RATE_WINDOW_SECONDS:
             self._samples.pop(0)

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any, BinaryIO
@@ -36,8 +37,9 @@ _log = logging.getLogger(__name__)
 Report = Callable[[], Awaitable[None]]
 
 STATE_SUFFIX = ".json"  # after ".part"
-WRITE_BATCH = 4 * 1024 * 1024  # bytes handed to the writer thread at once
-READ_CHUNK = 1024 * 1024
+WRITE_BATCH = 4 * 1024 * 1024  # bytes handed to the writer threads at once
+WRITEBACK_EVERY = 64 * 1024 * 1024  # bytes between background fdatasync calls
+WRITE_QUEUE_DEPTH = 4  # batches in flight at most (memory: depth x batch)
 REPORT_INTERVAL = 0.25  # seconds between progress snapshots while streaming
 MAX_STALLED_ATTEMPTS = 5  # reconnects in a row without a single new byte
 _MAX_FREE_NAMES = 1000
@@ -73,6 +75,9 @@ class _PartFile:
         self.digest = hashlib.sha256()
         self.size = 0
         self._fh: BinaryIO | None = None
+        self._unsynced = 0
+        self._flusher: ThreadPoolExecutor | None = None
+        self._writeback: Future[None] | None = None
 
     def open_existing(self) -> int:
         """Hash what an earlier run left, keep appending to it; returns its size."""
@@ -90,22 +95,55 @@ class _PartFile:
         self.digest, self.size = hashlib.sha256(), 0
         self._fh = open(self.path, "wb")
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, chunks: list[bytes]) -> None:
+        """Append and hash (one thread)."""
+        self.append(chunks)
+        self.hash(chunks)
+
+    def append(self, chunks: list[bytes]) -> None:
         assert self._fh is not None
-        self._fh.write(data)
-        self.digest.update(data)
-        self.size += len(data)
+        write = self._fh.write
+        for data in chunks:
+            write(data)
+            self.size += len(data)
+            self._unsynced += len(data)
+        if self._unsynced >= WRITEBACK_EVERY and (self._writeback is None or self._writeback.done()):
+            # Start writing dirty pages out while the download goes on, so the final fsync
+            # (before the rename) has little left to do.
+            self._fh.flush()
+            self._unsynced = 0
+            if self._flusher is None:
+                self._flusher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lm-download-sync")
+            self._writeback = self._flusher.submit(os.fdatasync, self._fh.fileno())
+
+    def hash(self, chunks: list[bytes]) -> None:
+        update = self.digest.update
+        for data in chunks:
+            update(data)
 
     def close(self, *, sync: bool = False) -> None:
         if self._fh is None:
             return
         try:
+            if self._writeback is not None:
+                with suppress(OSError):
+                    self._writeback.result()
             self._fh.flush()
             if sync:
                 os.fsync(self._fh.fileno())
         finally:
             self._fh.close()
             self._fh = None
+            if self._flusher is not None:
+                self._flusher.shutdown(wait=True)
+                self._flusher, self._writeback = None, None
+
+
+async def _write_after(previous: "asyncio.Future[None] | None", part: _PartFile, batch: list[bytes]) -> None:
+    """Append and hash ``batch`` once ``previous`` is written (a failure there stops this one)."""
+    if previous is not None:
+        await previous
+    await asyncio.gather(asyncio.to_thread(part.append, batch), asyncio.to_thread(part.hash, batch))
 
 
 def _remove_quietly(*paths: str) -> None:
@@ -243,37 +281,47 @@ class Downloader:
         job.start(offset=offset, total=total)
         await report()
         loop = asyncio.get_running_loop()
-        buffer = bytearray()
-        pending: asyncio.Future[None] | None = None
+        batch: list[bytes] = []
+        batch_size = 0
+        in_flight: list[asyncio.Future[None]] = []  # oldest first; each waits for the one before
         sniffed = offset > 0
         last_report = loop.time()
         try:
             while True:
-                chunk = await resp.content.read(READ_CHUNK)
+                chunk = await resp.content.readany()
                 if not chunk:
                     break
                 if not sniffed:
                     sniffed = True
                     if _HTML_SNIFF.match(chunk[:512]) or _JSON_SNIFF.match(chunk[:64]):
                         raise DownloadIntegrityError(HTML_INSTEAD_OF_FILE)
-                buffer += chunk
+                batch.append(chunk)
+                batch_size += len(chunk)
                 job.advance(len(chunk))
-                if len(buffer) >= WRITE_BATCH:
-                    if pending is not None:
-                        await asyncio.shield(pending)  # a cancel must not orphan a write
-                    data, buffer = bytes(buffer), bytearray()
-                    pending = asyncio.ensure_future(asyncio.to_thread(part.write, data))
-                now = loop.time()
-                if now - last_report >= REPORT_INTERVAL:
-                    last_report = now
+                if batch_size >= WRITE_BATCH:
+                    # Batches are written and hashed in worker threads, in order, while the
+                    # next ones arrive; a few may queue so a slow disk moment does not stall reading.
+                    while in_flight and in_flight[0].done():
+                        in_flight.pop(0).result()  # a failed write ends the download
+                    if len(in_flight) >= WRITE_QUEUE_DEPTH:
+                        await asyncio.shield(in_flight.pop(0))  # a cancel must not orphan a write
+                    in_flight.append(asyncio.ensure_future(_write_after(in_flight[-1] if in_flight else None, part, batch)))
+                    batch, batch_size = [], 0
+                    now = loop.time()
+                    if now - last_report >= REPORT_INTERVAL:
+                        last_report = now
+                        await report()
+                elif loop.time() - last_report >= REPORT_INTERVAL:  # slow streams report too
+                    last_report = loop.time()
                     await report()
         finally:
             # Whatever arrived is kept (also on cancel or a dropped connection): the next
             # attempt resumes from the part's real size.
-            if pending is not None:
-                await asyncio.shield(pending)
-            if buffer:
-                await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(part.write, bytes(buffer))))
+            last = in_flight[-1] if in_flight else None
+            if batch:
+                last = asyncio.ensure_future(_write_after(last, part, batch))
+            if last is not None:
+                await asyncio.shield(last)
         if total and part.size < total:
             raise aiohttp.ClientPayloadError(f"body ended at byte {part.size} of {total}")
         return part.size
