@@ -45,10 +45,15 @@ async def test_download_writes_the_verified_file_sidecar_and_preview_and_indexes
     model = civitai.add_model(name="Detail Tweaker", tags=["style", "detail"], creator="alice")
     version = civitai.add_version(model, base_model="SDXL 1.0", trained_words=["detailed"], images=[1])
     client = await app_for()
+    events = await client.ws_connect("/ws/fetch-progress")
     resp = await client.post("/api/lm/download-model", json={"model_version_id": version.id})
     body = await resp.json()
     assert resp.status == 200, body
     assert body["success"] is True and body["status"] == "completed" and body["progress"] == 100
+    while (message := await asyncio.wait_for(events.receive_json(), timeout=5))["type"] != "models_changed":
+        assert message["type"] == "download_progress"
+    assert message["reason"] == "download" and message["paths"] == [body["file_path"]]
+    await events.close()
     path = library.loras / "SDXL 1.0" / "style" / version.file_name
     assert body["file_path"] == str(path).replace(os.sep, "/")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == version.sha256
@@ -79,6 +84,19 @@ async def test_download_model_get_waits_and_returns_the_file_path(app_for, libra
     assert os.path.isfile(body["file_path"])
     snap = await progress_of(client, "ext-42")
     assert snap["status"] == "completed" and snap["file_path"] == body["file_path"]
+
+
+async def test_download_model_get_with_wait_false_answers_once_scheduled(app_for, civitai):
+    version = civitai.add_version(tensor_bytes=BIG)
+    civitai.fail_next("signed", kind="slow", bytes_per_second=SLOW * 2)
+    client = await app_for()
+    resp = await client.get("/api/lm/download-model-get", params={"model_version_id": str(version.id), "wait": "0"})
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] in ("queued", "downloading") and body["file_path"] == "", body
+    listed = (await (await client.get("/api/lm/downloads")).json())["downloads"]
+    assert [d["download_id"] for d in listed] == [body["download_id"]]
+    done = await wait_status(client, body["download_id"], "completed")
+    assert os.path.isfile(done["file_path"])
 
 
 async def test_download_model_get_refuses_cross_site_requests(app_for, civitai):

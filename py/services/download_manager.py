@@ -27,6 +27,7 @@ ProgressFactory = Callable[[str], ProgressCallback]
 
 KV_NAMESPACE = "downloads"
 HISTORY_LIMIT = 200
+FINISH_GRACE_SECONDS = 30.0
 
 
 async def _no_progress(job: DownloadJob) -> None:
@@ -88,6 +89,11 @@ class DownloadManager:
     async def stop(self) -> None:
         """Cancel running downloads (their ``.part`` files stay for the next start)."""
         self._closing = True
+        finishing = [t for i, t in self._tasks.items() if self._jobs[i].status is DownloadStatus.VERIFYING]
+        if finishing:
+            # Verified bytes are being moved into place and indexed: let that end (a cancel
+            # there would make the next start download the file a second time).
+            await asyncio.wait(finishing, timeout=FINISH_GRACE_SECONDS)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
