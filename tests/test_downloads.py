@@ -370,3 +370,19 @@ async def test_polling_and_the_websocket_see_the_same_snapshots(app_for, civitai
     assert "downloading" in statuses and statuses[-1] == "completed"
     assert all(m["type"] == "download_progress" for m in received)
     assert all(0 <= m["progress"] <= 100 for m in received)
+
+
+async def test_the_same_file_twice_joins_the_active_download_or_is_409_under_another_id(app_for, library, civitai):
+    version = civitai.add_version(tensor_bytes=BIG)
+    civitai.fail_next("signed", kind="slow", bytes_per_second=SLOW, times=None)
+    client = await app_for()
+    first = await start_download(client, model_version_id=version.id, download_id="one")
+    again = await start_download(client, model_version_id=version.id)
+    assert again["download_id"] == "one"
+    resp = await client.post("/api/lm/download-model", json={"model_version_id": version.id, "download_id": "two",
+                                                             "wait": False})
+    body = await resp.json()
+    assert resp.status == 409 and body["code"] == "already_running" and body["download_id"] == "one", body
+    assert (await client.get("/api/lm/download-progress/two")).status == 404
+    await client.get("/api/lm/cancel-download-get", params={"download_id": first["download_id"]})
+    assert parts_in(library.loras) == []

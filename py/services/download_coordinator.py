@@ -11,7 +11,7 @@ import re
 import uuid
 from typing import Any
 
-from ..errors import NotFoundError, ValidationError
+from ..errors import AlreadyRunning, NotFoundError, ValidationError
 from .download_manager import DownloadManager, ProgressCallback
 from .download_records import DownloadJob, DownloadPlan, DownloadStatus
 from .websocket_manager import WebSocketManager
@@ -50,11 +50,19 @@ class DownloadCoordinator:
         """Queue the download (or join the active one for the same file) and wait until it has
         either started streaming, ended, or is waiting for a slot.
 
+        Raises ``AlreadyRunning`` when ``download_id`` is taken by an unfinished download, or
+        when the same file is already downloading under another id.
+
         Returns ``{"success": True, "download_id", "status", ...snapshot}``; a job that already
         failed while opening is returned as it is (the use case maps its error).
         """
         active = self._manager.find_active(plan)
-        if active is not None and (download_id is None or download_id == active.id):
+        if active is not None and download_id not in (None, active.id):
+            raise AlreadyRunning(
+                f"model version {plan.version_id} is already being downloaded (download id '{active.id}')",
+                extra={"download_id": active.id},
+            )
+        if active is not None:
             job = active
         else:
             job_id = check_download_id(download_id) if download_id is not None else uuid.uuid4().hex

@@ -161,6 +161,7 @@ class DownloadManager:
             with _suppress_all():
                 await task
         job.pause()
+        self._opened[download_id].set()  # a request waiting for the start gets its answer
         await self._persist(job)
         await self._publish(job)
         return job
