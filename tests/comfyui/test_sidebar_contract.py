@@ -267,10 +267,19 @@ def test_keyboard_switches_types_and_adds_the_focused_card(host):
 
 
 def test_keys_typed_in_the_sidebar_do_not_reach_comfyuis_shortcuts(host):
-    host.js("() => { window.keysSeen = []; window.addEventListener('keydown', e => window.keysSeen.push(e.key)); }")
     host.open_tab()
     host.page.locator(".lm-comfy-sidebar input[type=search]").type("rq")
-    assert host.js("() => window.keysSeen") == []
+    assert host.js("() => window.fake.keysSeen") == []
+
+
+def test_escape_closes_a_library_dialog_despite_comfyuis_escape_binding(host):
+    host.open_tab()
+    host.card("alpha_style").click()
+    dialog = host.page.locator("dialog.lm-modal[open]")
+    dialog.wait_for()
+    host.page.keyboard.press("Escape")
+    dialog.wait_for(state="detached", timeout=5000)
+    assert "Escape" not in host.js("() => window.fake.keysSeen")
 
 
 def test_models_changed_fills_an_empty_result(host, sidebar_library: LibraryBuilder, library_server):

@@ -905,27 +905,27 @@ app.registerExtension({
   // locales/<lang>/settings.json (`ModelLibrary_General_*`) and commands.json
   settings: [
     {
-      id: SETTING.strength, category: ['ModelLibrary', 'General', 'DefaultLoraStrength'], name: 'Default LoRA strength',
+      id: SETTING.strength, sortOrder: 50, category: ['ModelLibrary', 'General', 'DefaultLoraStrength'], name: 'Default LoRA strength',
       tooltip: 'Strength used for new LoRA nodes and copied <lora:…> syntax when the model has no usage tip.',
       type: 'slider', attrs: { min: -2, max: 3, step: 0.05 }, defaultValue: 1, onChange: settingChanged,
     },
     {
-      id: SETTING.wire, category: ['ModelLibrary', 'General', 'WireAfterSelection'], name: 'Wire new LoRA nodes after the selected node',
+      id: SETTING.wire, sortOrder: 40, category: ['ModelLibrary', 'General', 'WireAfterSelection'], name: 'Wire new LoRA nodes after the selected node',
       tooltip: 'With one node with MODEL/CLIP outputs selected, a new LoRA node is connected after it and takes over its connections.',
       type: 'boolean', defaultValue: true,
     },
     {
-      id: SETTING.blur, category: ['ModelLibrary', 'General', 'BlurMatureContent'], name: 'Blur mature previews',
+      id: SETTING.blur, sortOrder: 30, category: ['ModelLibrary', 'General', 'BlurMatureContent'], name: 'Blur mature previews',
       tooltip: 'Blur previews above the NSFW level chosen in the library settings.',
       type: 'boolean', defaultValue: true, onChange: settingChanged,
     },
     {
-      id: SETTING.blurLevel, category: ['ModelLibrary', 'General', 'BlurLevel'], name: 'Blur previews rated at or above',
+      id: SETTING.blurLevel, sortOrder: 20, category: ['ModelLibrary', 'General', 'BlurLevel'], name: 'Blur previews rated at or above',
       tooltip: 'CivitAI rating from which previews are blurred in the sidebar.',
       type: 'combo', options: BLUR_LEVELS, defaultValue: 'R', onChange: settingChanged,
     },
     {
-      id: SETTING.newTab, category: ['ModelLibrary', 'General', 'OpenInNewTab'], name: 'Open the full library in a new tab',
+      id: SETTING.newTab, sortOrder: 10, category: ['ModelLibrary', 'General', 'OpenInNewTab'], name: 'Open the full library in a new tab',
       tooltip: 'Otherwise it opens in the current tab.',
       type: 'boolean', defaultValue: true,
     },
@@ -941,6 +941,11 @@ app.registerExtension({
     document.addEventListener('dragover', onDocumentDragOver, true);
     document.addEventListener('drop', (event) => { onDocumentDrop(event).catch((err) => console.error('[model library] drop failed', err)); }, true);
     document.addEventListener('focusin', (event) => { if (isPromptField(event.target)) lastPrompt = event.target; });
+    // ComfyUI's keybinding handler on window runs Escape as a command and prevents its default,
+    // which would stop our modal dialogs from closing: keys never leave an open library dialog
+    document.addEventListener('keydown', (event) => {
+      if (document.querySelector('dialog.lm-modal[open]')) event.stopPropagation();
+    });
     await loadMessages();
     registerSidebarTab();
   },

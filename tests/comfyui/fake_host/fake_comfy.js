@@ -159,5 +159,12 @@ export function createFakeComfy({ locale = 'en' } = {}) {
     },
   };
   window.open = (url, target, features) => { opened.push({ url, target, features }); return null; };
+  // like ComfyUI's keybinding service: a window listener that runs single-key commands and
+  // prevents the default of Escape (bound to Comfy.Graph.ExitSubgraph in 1.27)
+  fake.keysSeen = [];
+  window.addEventListener('keydown', (event) => {
+    fake.keysSeen.push(event.key);
+    if (event.key === 'Escape') event.preventDefault();
+  });
   return fake;
 }
