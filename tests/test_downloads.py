@@ -386,3 +386,19 @@ async def test_the_same_file_twice_joins_the_active_download_or_is_409_under_ano
     assert (await client.get("/api/lm/download-progress/two")).status == 404
     await client.get("/api/lm/cancel-download-get", params={"download_id": first["download_id"]})
     assert parts_in(library.loras) == []
+
+
+async def test_a_complete_part_left_by_an_earlier_run_is_verified_and_used(app_for, library, civitai):
+    version = civitai.add_version()
+    client = await app_for()
+    target = library.loras / "SD 1.5" / "concept"
+    target.mkdir(parents=True)
+    part = target / f"{version.file_name}.part"
+    part.write_bytes(version.content)  # every byte arrived, the rename did not happen
+    state = {"version_id": version.id, "sha256": version.sha256, "file_params": {}}
+    (target / f"{version.file_name}.part.json").write_text(json.dumps(state))
+    resp = await client.post("/api/lm/download-model", json={"model_version_id": version.id})
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert civitai.range_headers == [f"bytes={len(version.content)}-"] and civitai.count("signed") == 1
+    assert body["file_path"] == (target / version.file_name).as_posix() and parts_in(library.loras) == []

@@ -239,6 +239,11 @@ class Downloader:
             try:
                 resp = await self._client.open_download(plan.version_id, params=plan.file_params or None, headers=headers)
             except UpstreamUnavailable as exc:
+                if offset and exc.extra.get("upstream_status") == 416:
+                    # Nothing after ``offset``: an earlier run got every byte but stopped before
+                    # the rename. The hash check decides whether the part is the file.
+                    job.start(offset=offset, total=offset)
+                    return
                 if exc.message == HTML_INSTEAD_OF_FILE or stalled >= MAX_STALLED_ATTEMPTS:
                     raise
                 stalled += 1
