@@ -8,7 +8,7 @@ from typing import Iterator
 import pytest
 
 from ..fixtures import LibraryBuilder
-from .harness import StandaloneServer, ThreadedServer, build_fake_host, chromium_path
+from .harness import HostPage, StandaloneServer, ThreadedServer, build_fake_host, chromium_path
 
 PLUGIN_NAME = "model-library-under-test"
 LORA_CHOICES = ["alpha_style.safetensors", "chars/sub/beta.safetensors"]
@@ -55,47 +55,6 @@ def browser() -> Iterator[object]:
         instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
-
-
-class HostPage:
-    """One fake ComfyUI page with our extension loaded; records console errors."""
-
-    def __init__(self, page, url: str) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        # the console line of a failed load names no URL: keep the URL instead
-        page.on("response", lambda r: self.errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-        page.goto(url)
-        page.wait_for_function("() => window.fakeReady || window.fakeError", timeout=20000)
-        error = page.evaluate("() => window.fakeError || null")
-        assert error is None, error
-
-    def js(self, expression: str, arg=None):
-        return self.page.evaluate(expression, arg)
-
-    def open_tab(self) -> None:
-        self.js("() => window.fake.openTab('lm-model-library')")
-        self.page.locator(".lm-comfy-sidebar .lm-card[data-path]").first.wait_for(timeout=15000)
-
-    def card(self, name: str):
-        return self.page.locator(".lm-comfy-sidebar .lm-card[data-path]", has=self.page.locator(".lm-card-name", has_text=name))
-
-    def click_add(self, name: str) -> None:
-        card = self.card(name)
-        card.hover()
-        card.locator('[data-action="add"]').click()
-
-    def switch_type(self, label: str) -> None:
-        self.page.locator(".lm-cs-types [role=tab]", has_text=label).click()
-
-    def nodes(self) -> list[dict]:
-        return self.js("() => window.fake.snapshot()")
-
-    def wait_nodes(self, count: int) -> list[dict]:
-        self.page.wait_for_function(f"() => window.fake.graph.nodes.length >= {count}", timeout=10000)
-        return self.nodes()
 
 
 @pytest.fixture

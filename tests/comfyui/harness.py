@@ -125,6 +125,7 @@ def custom_node_translations() -> dict[str, dict[str, Any]]:
 
 
 SESSION = web.AppKey("session", ClientSession)
+BASE_PATH = "/comfy"
 
 
 def build_fake_host(upstream: str, plugin_name: str) -> web.Application:
@@ -158,7 +159,9 @@ def build_fake_host(upstream: str, plugin_name: str) -> web.Application:
     async def proxy(request: web.Request) -> web.StreamResponse:
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "accept")}
         body = await request.read()
-        async with request.app[SESSION].request(request.method, f"{upstream}{request.rel_url}",
+        # "/comfy/..." plays ComfyUI served under a base path by a reverse proxy
+        path = str(request.rel_url).removeprefix(BASE_PATH)
+        async with request.app[SESSION].request(request.method, f"{upstream}{path}",
                                                   headers=headers, data=body or None,
                                                   allow_redirects=False) as upstream_response:
             payload = await upstream_response.read()
@@ -174,6 +177,7 @@ def build_fake_host(upstream: str, plugin_name: str) -> web.Application:
     app.router.add_static(f"/extensions/{plugin_name}/", EXTENSION_DIR)
     app.router.add_route("*", "/api/{tail:.*}", proxy)
     app.router.add_route("*", "/lm/{tail:.*}", proxy)
+    app.router.add_route("*", BASE_PATH + "/api/{tail:.*}", proxy)
     return app
 
 
@@ -219,3 +223,44 @@ class ThreadedServer:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(15)
+
+
+class HostPage:
+    """One fake ComfyUI page with our extension loaded; records console errors."""
+
+    def __init__(self, page, url: str) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # the console line of a failed load names no URL: keep the URL instead
+        page.on("response", lambda r: self.errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+        page.goto(url)
+        page.wait_for_function("() => window.fakeReady || window.fakeError", timeout=20000)
+        error = page.evaluate("() => window.fakeError || null")
+        assert error is None, error
+
+    def js(self, expression: str, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def open_tab(self) -> None:
+        self.js("() => window.fake.openTab('lm-model-library')")
+        self.page.locator(".lm-comfy-sidebar .lm-card[data-path]").first.wait_for(timeout=15000)
+
+    def card(self, name: str):
+        return self.page.locator(".lm-comfy-sidebar .lm-card[data-path]", has=self.page.locator(".lm-card-name", has_text=name))
+
+    def click_add(self, name: str) -> None:
+        card = self.card(name)
+        card.hover()
+        card.locator('[data-action="add"]').click()
+
+    def switch_type(self, label: str) -> None:
+        self.page.locator(".lm-cs-types [role=tab]", has_text=label).click()
+
+    def nodes(self) -> list[dict]:
+        return self.js("() => window.fake.snapshot()")
+
+    def wait_nodes(self, count: int) -> list[dict]:
+        self.page.wait_for_function(f"() => window.fake.graph.nodes.length >= {count}", timeout=10000)
+        return self.nodes()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from ..fixtures import LibraryBuilder
-from .harness import LOCALES, get_json
+from .harness import LOCALES, HostPage, get_json
 
 pytestmark = pytest.mark.browser
 
@@ -291,3 +291,28 @@ def test_models_changed_fills_an_empty_result(host, sidebar_library: LibraryBuil
     host.js("""() => window.fake.api.dispatchEvent(new CustomEvent('lm.models_changed',
         {detail: {type: 'models_changed', model_type: 'lora', reason: 'scan', paths: []}}))""")
     host.card("delta_late").wait_for(timeout=10000)
+
+
+def test_under_a_base_path_api_calls_and_previews_use_it(host):
+    host.js("() => { window.fake.api.api_base = '/comfy'; }")
+    host.open_tab()
+    host.page.wait_for_function(
+        "() => [...document.querySelectorAll('.lm-comfy-sidebar .lm-card-img')].filter(i => !i.hidden && i.naturalWidth > 0).length >= 2",
+        timeout=10000)
+    sources = host.js("() => [...document.querySelectorAll('.lm-comfy-sidebar .lm-card-img')].filter(i => !i.hidden).map(i => i.getAttribute('src'))")
+    assert sources and all(src.startswith("/comfy/api/lm/previews?") for src in sources)
+    assert host.errors == []
+
+
+def test_copy_syntax_uses_comfyuis_strength_setting(browser, host_url):
+    context = browser.new_context(viewport={"width": 1300, "height": 800}, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        hp = HostPage(context.new_page(), f"{host_url}/")
+        hp.js("() => window.fake.app.extensionManager.setting.set('ModelLibrary.General.DefaultLoraStrength', 0.65)")
+        hp.open_tab()
+        hp.card("alpha_style").click(button="right")
+        hp.page.locator(".lm-menu:not([hidden]) [role=menuitem]", has_text="Copy LoRA syntax").click()
+        hp.page.wait_for_function("() => window.fake.toasts.some(t => t.detail.includes('<lora:alpha_style:0.65>'))")
+        assert hp.page.evaluate("() => navigator.clipboard.readText()") == "<lora:alpha_style:0.65>"
+    finally:
+        context.close()
