@@ -44,7 +44,9 @@ REPORT_INTERVAL = 0.25  # seconds between progress snapshots while streaming
 MAX_STALLED_ATTEMPTS = 5  # reconnects in a row without a single new byte
 _MAX_FREE_NAMES = 1000
 _HTML_SNIFF = re.compile(rb"^\s*(<!doctype html|<html|<\?xml|<head|<body)", re.IGNORECASE)
-_JSON_SNIFF = re.compile(rb'^\s*[{\[]\s*["}\]]')
+# CivitAI's JSON errors; kept narrow, as a safetensors file may start with '{"' by chance
+# (its first 8 bytes are the header length).
+_JSON_SNIFF = re.compile(rb'^\s*\{\s*"(error|message)"\s*:')
 
 
 def safe_file_name(name: str, fallback: str) -> str:
