@@ -9,6 +9,7 @@ import re
 import pytest
 
 from ..fixtures import LibraryBuilder
+from .conftest import PLUGIN_NAME
 from .harness import LOCALES, HostPage, get_json
 
 pytestmark = pytest.mark.browser
@@ -232,7 +233,7 @@ def test_every_sidebar_text_has_an_english_locale_entry(host):
     used = set(re.findall(r"\btr\('([A-Za-z]+)'", source))
     english = json.loads((LOCALES / "en" / "main.json").read_text(encoding="utf-8"))["modelLibrary"]
     assert used and used <= set(english)
-    defaults = host.js("async () => Object.keys((await import(window.fake.extensionUrl || [...document.querySelectorAll('script')].length && '/extensions/model-library-under-test/model_library.js')).DEFAULT_TEXT)")
+    defaults = host.js("async (url) => Object.keys((await import(url)).DEFAULT_TEXT)", f"/extensions/{PLUGIN_NAME}/model_library.js")
     assert set(defaults) <= set(english)
 
 

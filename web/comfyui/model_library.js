@@ -685,7 +685,9 @@ async function mountSidebar(container) {
   const t = i18n.t;
   const settings = lib.createSettingsStore(panelSettings());
   const queries = new Map();
-  let current = TYPES.find((x) => x.prefix === localStorage.getItem(TYPE_STORAGE_KEY)) || TYPES[0];
+  let saved = null;
+  try { saved = localStorage.getItem(TYPE_STORAGE_KEY); } catch { /* storage blocked */ }
+  let current = TYPES.find((x) => x.prefix === saved) || TYPES[0];
   let panel = null;
   let lastHint = '';
 
@@ -700,7 +702,8 @@ async function mountSidebar(container) {
     })));
   const body = el('div', { class: 'lm-cs-body', id: 'lm-cs-body', role: 'tabpanel' });
   const hintText = el('span');
-  const hint = el('div', { class: 'lm-cs-hint', 'aria-live': 'polite' }, el('i', { class: 'pi pi-info-circle', 'aria-hidden': 'true' }), hintText);
+  // what "Add" will do with the current canvas selection (polled: LiteGraph has no selection event in 1.27)
+  const hint = el('div', { class: 'lm-cs-hint', role: 'note' }, el('i', { class: 'pi pi-info-circle', 'aria-hidden': 'true' }), hintText);
   const menuHost = el('div');
   const toastHost = el('div');
   root.append(head, tabs, body, hint, menuHost, toastHost);
