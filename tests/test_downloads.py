@@ -402,3 +402,19 @@ async def test_a_complete_part_left_by_an_earlier_run_is_verified_and_used(app_f
     assert resp.status == 200, body
     assert civitai.range_headers == [f"bytes={len(version.content)}-"] and civitai.count("signed") == 1
     assert body["file_path"] == (target / version.file_name).as_posix() and parts_in(library.loras) == []
+
+
+async def test_the_concurrency_limit_follows_the_setting(app_for, library, civitai):
+    versions = [civitai.add_version(tensor_bytes=BIG) for _ in range(2)]
+    civitai.fail_next("signed", kind="slow", bytes_per_second=SLOW, times=None)
+    client = await app_for()
+    resp = await client.post("/api/lm/settings", json={"download_concurrency": 1})
+    assert resp.status == 200
+    first = await start_download(client, model_version_id=versions[0].id)
+    second = await start_download(client, model_version_id=versions[1].id)
+    await wait_bytes(client, first["download_id"], 1)
+    assert (await progress_of(client, second["download_id"]))["status"] == "queued"
+    assert civitai.count("signed") == 1
+    for started in (second, first):
+        await client.get("/api/lm/cancel-download-get", params={"download_id": started["download_id"]})
+    assert parts_in(library.loras) == []

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import aiohttp
 
-from ..errors import LibraryError, UpstreamUnavailable
+from ..errors import LibraryError, UpstreamUnavailable, ValidationError
 from .atomic_file import write_json_atomic
 from .civitai_client import HTML_INSTEAD_OF_FILE, CivitaiClient
 from .civitai_sync_service import CivitaiSyncService
@@ -190,6 +190,9 @@ class Downloader:
     async def run(self, job: DownloadJob, report: Report) -> str:
         """Download, verify, move into place and index; returns the final file path."""
         plan = job.plan
+        if self._services[plan.model_type].root_for(plan.target_dir) is None:
+            # a download restored after a restart whose library folder is no longer configured
+            raise ValidationError(f"'{plan.target_dir}' is no longer inside a {plan.model_type.value} folder of the library")
         await asyncio.to_thread(os.makedirs, plan.target_dir, exist_ok=True)
         part = _PartFile(plan.part_path)
         try:
