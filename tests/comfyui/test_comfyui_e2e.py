@@ -187,6 +187,7 @@ def test_apply_replaces_the_model_of_the_selected_lora_loader(page):
     click_add(page, "e2e_alpha")
     menu = page.locator(".lm-comfy-sidebar .lm-menu:not([hidden])")
     menu.wait_for()
+    menu.evaluate("m => Promise.all(m.getAnimations({subtree: true}).map(a => a.finished))")
     page.screenshot(path=str(screenshot_dir() / "comfyui-sidebar-apply-menu.png"))
     menu.locator("[role=menuitem]", has_text="Apply to").click()
     page.wait_for_function("() => window.app.graph.nodes.find(n => n.type === 'LoraLoader').widgets[0].value === 'e2e_alpha.safetensors'")

@@ -728,8 +728,10 @@ async function mountSidebar(container) {
     const source = item.model_type === 'lora' ? chainSource() : null;
     const card = cardFor(item);
     const anchor = card?.querySelector('[data-action="add"]') || card || body;
+    const box = anchor.getBoundingClientRect();
     menu.open({
-      anchor,
+      // open towards the canvas rather than over ComfyUI's icon bar
+      anchor, x: box.left, y: box.bottom + 4,
       label: tr('choose', { name: itemName(item) }),
       entries: [
         { id: 'apply', label: tr('applyTo', { node: nodeLabel(target) }), icon: 'refresh' },
