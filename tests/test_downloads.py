@@ -179,6 +179,18 @@ async def test_download_resumes_with_range_after_our_app_restarts(make_client, l
     assert [h["download_id"] for h in history] == [download_id]
 
 
+async def test_download_resumes_after_a_truncated_body(app_for, library, civitai):
+    version = civitai.add_version(tensor_bytes=BIG)
+    civitai.fail_next("signed", kind="truncated")
+    client = await app_for()
+    resp = await client.post("/api/lm/download-model", json={"model_version_id": version.id})
+    body = await resp.json()
+    assert resp.status == 200, body
+    half = len(version.content) // 2
+    assert civitai.count("signed") == 2 and civitai.range_headers == [f"bytes={half}-"]
+    assert hashlib.sha256(open(body["file_path"], "rb").read()).hexdigest() == version.sha256
+
+
 # ------------------------------------------------------------------ integrity and faults
 
 
