@@ -21,6 +21,7 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCHEMA_VERSION = "3"
+FLUSH_DELAY = 0.25  # seconds a deferred write may wait for company
 _ENTRY_FIELDS = (
     "model_type", "file_path", "root", "folder", "file_name", "extension", "sub_type",
     "model_name", "sha256", "autov2", "autov3", "hash_status", "base_model", "preview_path",
@@ -81,6 +82,11 @@ class IndexCache:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lm-sqlite")
         self._conn: sqlite3.Connection | None = None
+        # write-behind for the background hasher: one transaction per burst, not per file
+        self._pending_entries: dict[str, ModelEntry] = {}
+        self._pending_hashes: list[tuple[int, int, int, str, str]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_task: asyncio.Task | None = None
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -128,6 +134,8 @@ class IndexCache:
         return conn
 
     async def close(self) -> None:
+        await self.flush()
+
         def _close() -> None:
             if self._conn is not None:
                 self._conn.close()
@@ -143,6 +151,7 @@ class IndexCache:
 
     # entries -----------------------------------------------------------------
     async def load_entries(self, model_type: ModelType) -> dict[str, ModelEntry]:
+        await self.flush()  # a reader sees every write made so far, deferred ones included
         def _load() -> dict[str, ModelEntry]:
             out: dict[str, ModelEntry] = {}
             rows = self.conn.execute("SELECT data FROM entries WHERE model_type=?", (model_type.value,))
@@ -156,12 +165,58 @@ class IndexCache:
 
         return await self._run(_load)
 
-    async def upsert_entries(self, entries: Iterable[ModelEntry]) -> None:
-        rows = [entry_to_row(e) for e in entries]
-        if not rows:
+    # deferred writes -----------------------------------------------------------
+    def defer_upsert(self, entry: ModelEntry) -> None:
+        """Store ``entry`` within a fraction of a second, batched with its neighbours."""
+        self._pending_entries[entry.file_path] = entry
+        self._schedule_flush()
+
+    def defer_hash(self, stamp: FileStamp, sha256: str, autov2: str) -> None:
+        self._pending_hashes.append((stamp.inode, stamp.size, stamp.mtime_ns, sha256, autov2))
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(FLUSH_DELAY, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_handle = None
+        self._flush_task = asyncio.ensure_future(self.flush())
+
+    async def flush(self) -> None:
+        """Write every deferred entry and hash now (one transaction)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        entries, self._pending_entries = list(self._pending_entries.values()), {}
+        hashes, self._pending_hashes = self._pending_hashes, []
+        if not entries and not hashes or self._conn is None:
             return
 
         def _write() -> None:
+            rows = [entry_to_row(e) for e in entries]
+            with self.conn:
+                self.conn.execute("BEGIN")
+                self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
+                self.conn.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
+
+        await self._run(_write)
+
+    def _drop_pending(self, paths: Iterable[str]) -> None:
+        # a direct write is newer than anything deferred for the same path
+        if self._pending_entries:
+            for path in paths:
+                self._pending_entries.pop(path, None)
+
+    async def upsert_entries(self, entries: Iterable[ModelEntry]) -> None:
+        items = list(entries)
+        if not items:
+            return
+        self._drop_pending(e.file_path for e in items)
+
+        def _write() -> None:
+            rows = [entry_to_row(e) for e in items]  # JSON encoding off the event loop
             with self.conn:
                 self.conn.execute("BEGIN")
                 self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
@@ -169,6 +224,8 @@ class IndexCache:
         await self._run(_write)
 
     async def delete_entries(self, paths: Iterable[str]) -> None:
+        paths = list(paths)
+        self._drop_pending(paths)
         keys = [(row_key(p),) for p in paths]
         if not keys:
             return
@@ -182,9 +239,10 @@ class IndexCache:
 
     async def replace_entries(self, model_type: ModelType, entries: Iterable[ModelEntry]) -> None:
         """Make the stored entries of one type exactly ``entries`` (after a full scan)."""
-        rows = [entry_to_row(e) for e in entries]
+        items = list(entries)
 
         def _replace() -> None:
+            rows = [entry_to_row(e) for e in items]
             with self.conn:
                 self.conn.execute("BEGIN")
                 self.conn.execute("DELETE FROM entries WHERE model_type=?", (model_type.value,))
@@ -194,6 +252,7 @@ class IndexCache:
 
     # hashes ------------------------------------------------------------------
     async def load_hashes(self) -> dict[tuple[int, int, int], tuple[str, str]]:
+        await self.flush()
         def _load() -> dict[tuple[int, int, int], tuple[str, str]]:
             rows = self.conn.execute("SELECT inode, size, mtime_ns, sha256, autov2 FROM hashes")
             return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}

@@ -65,10 +65,25 @@ class LibraryWatcher:
                     paths.append(dest)
                 watcher._from_thread(paths, event.is_directory)
 
+        from watchdog import events as ev
+
+        # Only events that can change the library: without this filter watchdog parses
+        # every open/close our own hasher and scanner cause, in Python.
+        wanted = [
+            getattr(ev, name)
+            for name in (
+                "FileCreatedEvent", "FileDeletedEvent", "FileModifiedEvent", "FileMovedEvent",
+                "FileClosedEvent", "DirCreatedEvent", "DirDeletedEvent", "DirMovedEvent",
+            )
+            if hasattr(ev, name)
+        ]
         observer = Observer()
         handler = _Handler()
         for root in self._roots:
-            observer.schedule(handler, root, recursive=True)
+            try:
+                observer.schedule(handler, root, recursive=True, event_filter=wanted)
+            except TypeError:  # watchdog without event filters
+                observer.schedule(handler, root, recursive=True)
         observer.daemon = True
         observer.start()
         self._observer = observer

@@ -7,6 +7,7 @@ reads, SQLite) runs in worker threads. It must not parse HTTP requests.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -41,7 +42,7 @@ class HashStore:
 
     async def remember(self, stamp: FileStamp, sha256: str, autov2: str) -> None:
         self._known[(stamp.inode, stamp.size, stamp.mtime_ns)] = (sha256, autov2)
-        await self._cache.put_hash(stamp, sha256, autov2)
+        self._cache.defer_hash(stamp, sha256, autov2)
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -59,6 +60,18 @@ class Page:
 HashSubmitter = Callable[[ModelType, str], None]
 # more changes than this are applied by rebuilding the index in a worker thread
 BULK_REBUILD_THRESHOLD = 1000
+# a cold scan first shows what it found once it has this many models
+FIRST_PUBLISH = 500
+
+
+def settle_memory() -> None:
+    """Move everything alive now out of the garbage collector's sight.
+
+    The index is tens of thousands of long-lived, cycle-free objects; without this every
+    full collection walks all of them and freezes every thread (ComfyUI's included) for
+    up to hundreds of milliseconds. Objects freed later by reference counting still go.
+    """
+    gc.freeze()
 
 
 def _index_of(entries: list[ModelEntry]) -> ModelIndex:
@@ -93,6 +106,7 @@ class ModelService:
         self._write_hash_sidecars = write_hash_sidecars
         self._scanner = scanner or ModelScanner()
         self._locks = locks or ModelLocks()
+        self._published_version = 0
         self.is_ready = False
         self._reconcile_lock = asyncio.Lock()
         self._reconcile_again = False
@@ -122,18 +136,22 @@ class ModelService:
         """Serve the cached index at once (warm) or scan (cold), then reconcile."""
         started = time.perf_counter()
         cached = await self._cache.load_entries(self.model_type)
-        cached = {p: e for p, e in cached.items() if self.root_for(p) is not None}
         if cached:
             # built off the loop into a fresh index, then swapped in: readers never see
             # a half-built index, and the loop is never blocked by 50,000 inserts
-            self.index = await asyncio.to_thread(_index_of, list(cached.values()))
+            self.index = await asyncio.to_thread(
+                _index_of, [e for p, e in cached.items() if self.root_for(p) is not None]
+            )
+        if len(self.index):
+            settle_memory()
             self._mark_ready()
-            await self._init_progress("ready", 100, len(cached), len(cached))
-            _log.info("%s: %d models from cache in %.2fs", self.prefix, len(cached), time.perf_counter() - started)
+            await self._init_progress("ready", 100, len(self.index), len(self.index))
+            _log.info("%s: %d models from cache in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
             await self.reconcile()
         else:
             await self._init_progress("scanning", 0, 0, 0)
             await self.reconcile(initial=True)
+            settle_memory()
             self._mark_ready()
             await self._init_progress("ready", 100, len(self.index), len(self.index))
             _log.info("%s: cold scan of %d models in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
@@ -188,6 +206,7 @@ class ModelService:
             gen = self._scanner.iter_batches(roots, previous, lookup, stats)
         changed: list[ModelEntry] = []
         sentinel = object()
+        next_publish = FIRST_PUBLISH
         while True:
             batch = await asyncio.to_thread(next, gen, sentinel)
             if batch is sentinel:
@@ -195,9 +214,15 @@ class ModelService:
             fresh = [e for e in batch if previous.get(e.file_path) is not e]
             if fresh:
                 changed.extend(fresh)
-                if initial:
-                    self.index.add_many(fresh)
-                    await self._init_progress("scanning", 0, len(self.index), 0)
+                if initial and len(changed) >= next_publish:
+                    # a cold scan publishes what it has found so far, so the first page
+                    # lists at once; rebuilds double in size, so all of them together
+                    # cost about two full builds, all off the event loop
+                    await self._publish(changed)
+                    next_publish = len(changed) * 2
+                    await self._init_progress("scanning", 0, len(changed), 0)
+        if initial:
+            await self._publish(changed)
         in_scope = (
             (lambda p: True)
             if scope_dirs is None
@@ -224,6 +249,17 @@ class ModelService:
             )
         return dict(self.last_scan)
 
+    async def _publish(self, entries: list[ModelEntry]) -> None:
+        """Swap in an index of ``entries`` built in a worker thread (cold scans only).
+
+        A mutation that reached the index since the last swap would be lost by the swap,
+        so it schedules one more (ordinary) reconcile after the scan.
+        """
+        if self.index.version != self._published_version:
+            self._reconcile_again = True
+        self.index = await asyncio.to_thread(_index_of, list(entries))
+        self._published_version = self.index.version
+
     async def _apply_changes(self, changed: list[ModelEntry], removed: list[str]) -> None:
         """Put scan results into the index without blocking the loop for long."""
         if len(changed) + len(removed) > BULK_REBUILD_THRESHOLD:
@@ -237,6 +273,7 @@ class ModelService:
             rebuilt = await asyncio.to_thread(_index_of, list(merged.values()))
             if self.index is base and base.version == version:
                 self.index = rebuilt
+                settle_memory()
                 return
             # the index changed meanwhile (a mutation): apply incrementally instead
         if len(changed) > 50:
@@ -311,7 +348,7 @@ class ModelService:
                 await self.refresh_paths([path], reason="hashed", broadcast=False)
                 return
         self.index.upsert(updated)
-        await self._cache.upsert_entries([updated])
+        self._cache.defer_upsert(updated)
 
     @staticmethod
     def _write_hash_only_sidecar(entry: ModelEntry) -> int:

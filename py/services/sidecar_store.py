@@ -123,7 +123,7 @@ def read_civitai_info(path: str) -> dict[str, Any]:
 def read_model_sidecar(model_path: str, names: Iterable[str] | None = None) -> SidecarRead:
     """The sidecar of a model, falling back to ``.civitai.info`` when there is none."""
     stem = os.path.splitext(model_path)[0]
-    folder_names = set(names) if names is not None else None
+    folder_names = names if names is None or isinstance(names, (set, frozenset)) else set(names)
     sidecar = stem + SIDECAR_SUFFIX
     if folder_names is None or os.path.basename(sidecar) in folder_names:
         read = read_sidecar_file(sidecar)
