@@ -78,8 +78,10 @@ class Library:
         preview_seed: int = 0,
         nsfw_level: int = 0,
         sidecar: bool = True,
+        with_hash: bool = True,
     ) -> Path:
-        """Write `<folder>/<stem>.safetensors` with its sidecar and preview; returns the model path."""
+        """Write `<folder>/<stem>.safetensors` with its sidecar (holding its SHA256 unless
+        `with_hash` is false) and preview; returns the model path."""
         data: dict[str, Any] | None = None
         if sidecar:
             data = {
@@ -95,6 +97,10 @@ class Library:
                 "usage_tips": json.dumps({"strength": 0.8}),
             }
         model = self.files.add_lora(stem, folder, sidecar=data)
+        if data is not None and with_hash:
+            # a known hash spares the server's background hashing (tests stay fast and quiet)
+            data["sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+            model.with_suffix(".metadata.json").write_text(json.dumps(data), encoding="utf-8")
         if preview:
             model.with_suffix(".webp").write_bytes(preview_bytes(preview_seed))
         return model
@@ -232,7 +238,7 @@ class LibraryServer:
         if self._proc and self._proc.poll() is None:
             self._proc.terminate()
             try:
-                self._proc.wait(timeout=10)
+                self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout=5)

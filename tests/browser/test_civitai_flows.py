@@ -52,6 +52,10 @@ def test_download_dialog_downloads_a_version_and_details_show_it(civitai_server,
     assert target.exists()
     dialog.locator(".lm-modal-footer [data-modal-action='close']").click()
 
+    # the downloader indexes the file, then writes its sidecar: wait for the CivitAI data
+    civitai_server.wait_for(lambda: any(
+        (i["civitai"] or {}).get("modelId") == 501 for i in civitai_server.list_loras(search="tweaker")["items"]
+    ), timeout=15)
     # the grid picked the new model up from models_changed, without a reload
     new_card = page.locator(".lm-card[data-path$='/downloads/Detail_Tweaker_v20.safetensors']")
     page.fill("[data-role='search']", "tweaker")

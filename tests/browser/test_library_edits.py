@@ -219,35 +219,41 @@ def test_auto_organize_previews_the_plan_then_runs_it(fresh_server, open_page, a
     assert errors.all() == []
 
 
-def test_duplicates_view_verifies_and_deletes_the_extra_copy(tmp_path, open_page):
+@pytest.fixture
+def duplicates_server(tmp_path: Path):
+    """A library where `copies/lora_03_copy` is a byte-identical copy of `lora_03` (sidecar too)."""
     library = build_small_library(tmp_path / "library")
     original = next(library.loras.rglob("lora_03.safetensors"))
     copy = library.loras / "copies" / "lora_03_copy.safetensors"
     copy.parent.mkdir()
     shutil.copyfile(original, copy)
+    shutil.copyfile(original.with_suffix(".metadata.json"), copy.with_suffix(".metadata.json"))  # same SHA256
     server = LibraryServer(library).start()
-    try:
-        server.wait_for(lambda: server.get_json("/api/lm/loras/find-duplicates")["groups"], timeout=20)
-        page, errors = open_page(f"{server.base_url}/loras")
-        page.click("[data-tool='more']")
-        page.click("[data-menu-id='duplicates']")
-        dialog = page.locator("dialog[open]")
-        group = dialog.locator(".lm-dupe-group")
-        group.wait_for()
-        assert group.locator(".lm-dupe-row").count() == 2
-        group.locator("[data-verify]").click()
-        group.locator(".lm-badge--ok", has_text="Identical").wait_for()
-        marked = dialog.locator("input[data-mark]:checked")
-        assert marked.count() == 1
-        doomed = marked.get_attribute("data-mark")
-        dialog.locator("[data-modal-action='delete']").click()
-        page.locator("dialog[open] [data-modal-action='ok']", has_text="Delete").click()
-        dialog.locator(".lm-empty", has_text="No duplicates found.").wait_for()
-        assert not Path(doomed).exists()
-        assert original.exists() != copy.exists()  # exactly one copy is left
-        assert errors.all() == []
-    finally:
-        server.stop()
+    yield server, original, copy
+    server.stop()
+
+
+def test_duplicates_view_verifies_and_deletes_the_extra_copy(duplicates_server, open_page):
+    server, original, copy = duplicates_server
+    assert len(server.get_json("/api/lm/loras/find-duplicates")["groups"]) == 1
+    page, errors = open_page(f"{server.base_url}/loras")
+    page.click("[data-tool='more']")
+    page.click("[data-menu-id='duplicates']")
+    dialog = page.locator("dialog[open]")
+    group = dialog.locator(".lm-dupe-group")
+    group.wait_for()
+    assert group.locator(".lm-dupe-row").count() == 2
+    group.locator("[data-verify]").click()
+    group.locator(".lm-badge--ok", has_text="Identical").wait_for()
+    marked = dialog.locator("input[data-mark]:checked")
+    assert marked.count() == 1
+    doomed = marked.get_attribute("data-mark")
+    dialog.locator("[data-modal-action='delete']").click()
+    page.locator("dialog[open] [data-modal-action='ok']", has_text="Delete").click()
+    dialog.locator(".lm-empty", has_text="No duplicates found.").wait_for()
+    assert not Path(doomed).exists()
+    assert original.exists() != copy.exists()  # exactly one copy is left
+    assert errors.all() == []
 
 
 def test_exclude_hides_a_model_and_the_excluded_view_brings_it_back(fresh_server, open_page):
