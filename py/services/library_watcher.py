@@ -13,6 +13,12 @@ from typing import Awaitable, Callable
 _log = logging.getLogger(__name__)
 
 ReconcileFn = Callable[[list[str] | None], Awaitable[object]]
+TRANSIENT_SUFFIXES = (".part", ".part.json", ".tmp")
+
+
+def _is_transient(path: str) -> bool:
+    """Files that are never models: each write to them must not restart the debounce."""
+    return path.endswith(TRANSIENT_SUFFIXES)
 
 
 class LibraryWatcher:
@@ -91,9 +97,11 @@ class LibraryWatcher:
     def _from_thread(self, paths: list[str], is_directory: bool) -> None:
         if self._loop is None or self._loop.is_closed():
             return
+        decoded = [os.fsdecode(raw) for raw in paths]
+        if not is_directory and all(_is_transient(p) for p in decoded):
+            return  # a download in progress or an atomic write's temp file
         folders = []
-        for raw in paths:
-            path = os.fsdecode(raw)
+        for path in decoded:
             folder = path if is_directory else os.path.dirname(path)
             folders.append(folder.replace(os.sep, "/"))
         try:
