@@ -1,8 +1,9 @@
 """Benchmark of ``fetch-all-civitai`` (issue 4): 1,000 models unknown to the index, refreshed
 from the local CivitAI test server answering in 50 ms, through the real standalone app.
 
-    .venv/bin/python bench/civitai_bulk_bench.py                   # 1,000 files, 50 ms, one model each
-    .venv/bin/python bench/civitai_bulk_bench.py --files 300 --civitai-models 40
+    .venv/bin/python bench/civitai_bulk_bench.py                   # 1,000 files in one folder, 50 ms, one model each
+    .venv/bin/python bench/civitai_bulk_bench.py --folders 20      # the same files in 20 folders of 50
+    .venv/bin/python bench/civitai_bulk_bench.py --files 300 --civitai-models 40 --wait-hashed
 
 Steps: write N small, distinct, real safetensors files (no sidecars) into a temp LoRA root;
 start the local CivitAI test server (``tests/civitai_server.py``'s ``CivitaiTestServer`` with
