@@ -190,16 +190,8 @@ class ModelScanner:
         hash_lookup: HashLookup | None,
         stats: ScanStats,
     ) -> Iterator[list[ModelEntry]]:
-        batch: list[ModelEntry] = []
-        visited: set[str] = set()
-        for root in roots:
-            for entry in self._walk_root(root, previous, hash_lookup, stats, visited):
-                batch.append(entry)
-                if len(batch) >= self.batch_size:
-                    yield batch
-                    batch = []
-        if batch:
-            yield batch
+        """Every model below ``roots``, in batches; unchanged ones reused from ``previous``."""
+        return self.iter_scoped(roots, [root.path for root in roots], previous, hash_lookup, stats)
 
     def iter_scoped(
         self,
