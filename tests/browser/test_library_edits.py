@@ -270,3 +270,48 @@ def test_exclude_hides_a_model_and_the_excluded_view_brings_it_back(fresh_server
     card(page, "lora_00").wait_for()
     assert fresh_server.list_loras()["total"] == 24
     assert errors.all() == []
+
+
+def test_bulk_tag_then_bulk_delete_with_undo(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    stems = ["lora_00", "lora_10"]
+    page.click("[data-bar='select']")
+    for stem in stems:
+        card(page, stem).click()
+    page.click("[data-bulk='tag']")
+    prompt = page.locator("dialog[open]")
+    prompt.locator("input").fill("Batch, keeper")
+    prompt.locator("[data-modal-action='ok']").click()
+    page.locator(".lm-toast--success", has_text="Tagged 2").wait_for()
+    for stem in stems:
+        assert {"batch", "keeper"} <= set(item_of(fresh_server, stem)["tags"])
+
+    paths = [Path(item_of(fresh_server, stem)["file_path"]) for stem in stems]
+    page.click("[data-bulk='delete']")
+    page.locator("dialog[open] [data-modal-action='ok']").click()
+    toast = page.locator(".lm-toast", has_text="Deleted 2 models")
+    toast.wait_for()
+    assert not any(p.exists() for p in paths)
+    toast.locator(".lm-toast-action").click()
+    fresh_server.wait_for(lambda: all(p.exists() for p in paths))
+    for stem in stems:
+        card(page, stem).wait_for()
+    assert errors.all() == []
+
+
+def test_settings_keep_the_api_key_write_only(fresh_server, open_page):
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    page.click("[data-tool='settings']")
+    dialog = page.locator("dialog[open]")
+    key_input = dialog.locator("[data-setting='civitai_api_key']")
+    key_input.fill("secret-key-123")
+    dialog.locator("[data-modal-action='save']").click()
+    page.locator(".lm-toast--success", has_text="Settings saved").wait_for()
+    settings = fresh_server.get_json("/api/lm/settings")
+    assert settings["civitai_api_key_set"] is True and "secret-key-123" not in json.dumps(settings)
+    page.click("[data-tool='settings']")
+    dialog = page.locator("dialog[open]")
+    assert dialog.locator("[data-setting='civitai_api_key']").input_value() == ""
+    assert dialog.locator(".lm-badge--ok").inner_text() == "Set"
+    assert "secret-key-123" not in page.content()
+    assert errors.all() == []

@@ -11,7 +11,7 @@ import { displayName } from '../lib/model_text.js';
 export function buildCard({ t, compact = false, draggable = false }) {
   return h('article', { class: 'lm-card lm-card--loading', role: 'listitem', tabindex: '-1', draggable: draggable ? 'true' : null },
     h('div', { class: 'lm-card-media' },
-      h('img', { class: 'lm-card-img', alt: '', draggable: 'false', decoding: 'async', hidden: true }),
+      h('img', { class: 'lm-card-img', alt: '', draggable: 'false', decoding: 'async', loading: 'lazy', hidden: true }),
       h('video', { class: 'lm-card-video', muted: true, loop: true, playsinline: true, preload: 'metadata', hidden: true }),
       h('div', { class: 'lm-card-placeholder', hidden: true }, createIcon('image', { size: 32 }))),
     h('div', { class: 'lm-card-top' },
