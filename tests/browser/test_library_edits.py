@@ -48,6 +48,7 @@ def test_details_dialog_edits_tags_and_notes_and_they_persist(fresh_server, open
     dialog.locator("[data-role='tag-input']").press("Enter")
     dialog.locator("[data-role='notes']").fill("Best at 0.7 with a soft prompt.")
     dialog.locator("[data-role='strength']").fill("0.7")
+    dialog.locator("[data-role='base-model']").fill("Illustrious")
     dialog.locator("[data-modal-action='save']").click()
     page.wait_for_selector("dialog.lm-details-modal", state="detached")
 
@@ -55,6 +56,7 @@ def test_details_dialog_edits_tags_and_notes_and_they_persist(fresh_server, open
     assert saved["tags"] == ["clothing", "soft light"]
     assert saved["notes"] == "Best at 0.7 with a soft prompt."
     assert json.loads(saved["usage_tips"])["strength"] == 0.7
+    assert saved["base_model"] == "Illustrious"
     sidecar = json.loads(Path(saved["file_path"]).with_suffix(".metadata.json").read_text(encoding="utf-8"))
     assert sidecar["notes"] == "Best at 0.7 with a soft prompt."
 

@@ -51,6 +51,14 @@ export function openDetailsDialog(item, deps) {
   renderPreview(item);
 
   const nameInput = h('input', { class: 'lm-input', type: 'text', value: item.model_name || item.file_name, dataset: { role: 'model-name' }, 'aria-label': t('details.name') });
+  const baseList = h('datalist', { id: `lm-base-models-${Date.now()}` });
+  const baseInput = h('input', {
+    class: 'lm-input', type: 'text', value: item.base_model || '', placeholder: t('details.unknown'), list: baseList.id,
+    dataset: { role: 'base-model' }, 'aria-label': t('details.base_model'), spellcheck: 'false',
+  });
+  models.baseModels().then((data) => {
+    baseList.replaceChildren(...(data.base_models || []).map((b) => h('option', { value: b.name })));
+  }).catch(() => { /* suggestions only */ });
   const tagChips = h('div', { class: 'lm-chips lm-tag-editor-chips', role: 'list', 'aria-label': t('details.tags') });
   const tagInput = h('input', { class: 'lm-input lm-tag-input', type: 'text', placeholder: t('details.add_tag'), 'aria-label': t('details.add_tag'), dataset: { role: 'tag-input' }, spellcheck: 'false' });
   const notes = h('textarea', { class: 'lm-input lm-notes', rows: '4', placeholder: t('details.notes_placeholder'), 'aria-label': t('details.notes'), dataset: { role: 'notes' } });
@@ -86,7 +94,6 @@ export function openDetailsDialog(item, deps) {
     fact(t('details.path'), item.file_path, { copy: true, mono: true }),
     fact(t('details.size'), formatBytes(item.size, lang)),
     fact(t('details.modified'), formatDate(item.modified, lang)),
-    fact(t('details.base_model'), item.base_model || t('details.unknown')),
     fact(t('details.sub_type'), item.sub_type),
     fact(t('details.sha256'), item.sha256 || (item.hash_status === 'failed' ? t('details.hash_failed') : t('details.hash_pending')), { copy: Boolean(item.sha256), mono: true }),
     fact(t('details.autov2'), item.autov2 ? shortHash(item.autov2) : '', { mono: true }),
@@ -95,7 +102,9 @@ export function openDetailsDialog(item, deps) {
     item.metadata_status && item.metadata_status !== 'ok' && item.metadata_status !== 'missing' ? fact(t('details.metadata_status'), item.metadata_status) : null);
 
   const overview = h('div', { class: 'lm-details-overview' },
-    h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('details.name') }), nameInput),
+    h('div', { class: 'lm-inline-fields' },
+      h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('details.name') }), nameInput),
+      h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('details.base_model') }), baseInput, baseList)),
     facts,
     h('section', { class: 'lm-details-section' }, h('h3', { text: t('details.trigger_words') }), wordChips),
     h('section', { class: 'lm-details-section' }, h('h3', { text: t('details.tags') }), h('div', { class: 'lm-tag-editor' }, tagChips, tagInput)),
@@ -181,6 +190,8 @@ export function openDetailsDialog(item, deps) {
     const out = {};
     const name = nameInput.value.trim();
     if (name && name !== (item.model_name || item.file_name)) out.model_name = name;
+    const base = baseInput.value.trim();
+    if (base !== (item.base_model || '')) out.base_model = base;
     const before = [...(item.tags || [])];
     if (tags.length !== before.length || tags.some((tag, i) => tag !== before[i])) out.tags = tags;
     if (notes.value !== (item.notes || '')) out.notes = notes.value;

@@ -42,6 +42,7 @@ export function createModelGrid(root, deps) {
   let tabStop = null;
   let lastError = null;
   let lastScrollTop = 0;
+  let lastScrollDelta = 0;
   let lastScrollTime = 0;
   let destroyed = false;
 
@@ -145,8 +146,9 @@ export function createModelGrid(root, deps) {
       if (!wanted.has(page)) { ctrl.abort(); inflight.delete(page); }
     }
     clearTimeout(pumpTimer);
-    // While the user flings the scrollbar, wait for the view to settle before asking.
-    const fast = performance.now() - lastScrollTime < 60 && Math.abs(viewport.scrollTop - lastScrollTop) > viewport.clientHeight * 2;
+    // While the user flings the scrollbar (jumps of more than a screen), wait for the view to
+    // settle before asking, instead of starting and aborting a request per frame.
+    const fast = performance.now() - lastScrollTime < 100 && lastScrollDelta > viewport.clientHeight;
     pumpTimer = setTimeout(pump, fast ? 90 : 0);
   }
 
@@ -401,8 +403,9 @@ export function createModelGrid(root, deps) {
 
   function onScroll() {
     lastScrollTime = performance.now();
-    schedule();
+    lastScrollDelta = Math.abs(viewport.scrollTop - lastScrollTop);
     lastScrollTop = viewport.scrollTop;
+    schedule();
   }
 
   const resizeObserver = new ResizeObserver(() => { if (relayout()) render(); else schedule(); });
