@@ -298,8 +298,32 @@ class ModelScanner:
             # depth-first, alphabetical: the first folders arrive first
             stack.extend(sorted(subdirs, reverse=True))
 
+    def scan_paths(
+        self, items: list[tuple[LibraryRoot, str]], hash_lookup: HashLookup | None = None
+    ) -> list[tuple[str, ModelEntry | None]]:
+        """Re-read several models, listing each folder once (a bulk refresh of 1,000
+        files in one folder must not list that folder 1,000 times)."""
+        listings: dict[str, set[str]] = {}
+        out: list[tuple[str, ModelEntry | None]] = []
+        for root, path in items:
+            directory = os.path.dirname(path)
+            names = listings.get(directory)
+            if names is None:
+                try:
+                    names = set(os.listdir(directory))
+                except OSError:
+                    names = set()
+                listings[directory] = names
+            out.append((path, self.scan_one(root, path, hash_lookup, folder_names=names)))
+        return out
+
     def scan_one(
-        self, root: LibraryRoot, path: str, hash_lookup: HashLookup | None = None
+        self,
+        root: LibraryRoot,
+        path: str,
+        hash_lookup: HashLookup | None = None,
+        *,
+        folder_names: "set[str] | None" = None,
     ) -> ModelEntry | None:
         """Re-read one model from disk, or None when it is gone (used after mutations)."""
         try:
@@ -317,7 +341,7 @@ class ModelScanner:
             root=root,
             path=path,
             stamp=stamp_of(st),
-            folder_names=None,
+            folder_names=folder_names,
             sidecar_mtime_ns=sidecar_mtime,
             hash_lookup=hash_lookup,
         )

@@ -297,11 +297,17 @@ class ModelService:
         """
         fresh: list[ModelEntry] = []
         gone: list[str] = []
-        for path in paths:
+        items: list[tuple[LibraryRoot, str]] = []
+        results: list[tuple[str, ModelEntry | None]] = []
+        for path in dict.fromkeys(paths):
             root = self.root_for(path)
-            entry = None
-            if root is not None:
-                entry = await asyncio.to_thread(self._scanner.scan_one, root, path, self._hashes.lookup)
+            if root is None:
+                results.append((path, None))
+            else:
+                items.append((root, path))
+        if items:
+            results += await asyncio.to_thread(self._scanner.scan_paths, items, self._hashes.lookup)
+        for path, entry in results:
             if entry is None:
                 if self.index.remove(path) is not None:
                     gone.append(path)
