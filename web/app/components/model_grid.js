@@ -408,7 +408,17 @@ export function createModelGrid(root, deps) {
     schedule();
   }
 
-  const resizeObserver = new ResizeObserver(() => { if (relayout()) render(); else schedule(); });
+  // On a column change keep the first visible item at the top instead of the same pixel offset.
+  const resizeObserver = new ResizeObserver(() => {
+    const before = layout;
+    const anchor = before.rowHeight ? Math.floor(viewport.scrollTop / before.rowHeight) * before.columns : 0;
+    if (!relayout()) { schedule(); return; }
+    if (anchor > 0 && before.columns !== layout.columns) {
+      canvas.style.height = `${totalHeight(layout, cache.total ?? 0)}px`;
+      viewport.scrollTop = Math.floor(anchor / layout.columns) * layout.rowHeight;
+    }
+    render();
+  });
   resizeObserver.observe(viewport);
   viewport.addEventListener('scroll', onScroll, { passive: true });
   root.addEventListener('click', onClick);
