@@ -30,8 +30,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one module. Module scope on purpose: the sync API keeps an event loop
+    running in this thread while it is started, which would break the pytest-aiohttp tests
+    collected after the browser tests if Playwright stayed up for the whole session."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
