@@ -46,7 +46,8 @@ export function createModelGrid(root, deps) {
   let lastScrollTime = 0;
   let destroyed = false;
 
-  const minCardWidth = () => (compact ? 128 : (canvas.clientWidth < 520 ? 150 : 200));
+  // Sidebars are narrow (200-350 px): compact cards stay small enough for two or three columns.
+  const minCardWidth = () => (compact ? 92 : (canvas.clientWidth < 520 ? 150 : 200));
 
   function relayout() {
     const width = canvas.clientWidth;
