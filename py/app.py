@@ -51,6 +51,15 @@ def library_lifetime(services: AppServices):
     return lifetime
 
 
+def close_sockets(services: AppServices):
+    """An on_shutdown hook: open WebSockets would otherwise hold the shutdown for a minute."""
+
+    async def on_shutdown(app: web.Application) -> None:
+        await services.ws.close_all()
+
+    return on_shutdown
+
+
 async def _redirect_home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/loras")
 
@@ -65,4 +74,5 @@ def build_app(config: LibraryConfig) -> web.Application:
     routes.get("/")(_redirect_home)
     app.add_routes(routes)
     app.cleanup_ctx.append(library_lifetime(services))
+    app.on_shutdown.append(close_sockets(services))
     return app

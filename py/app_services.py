@@ -210,6 +210,7 @@ def build_services(config: LibraryConfig) -> AppServices:
             submit_hash=submit_hash,
             write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
             locks=app_services.model_locks,
+            hash_progress=hash_queue.snapshot,
         )
     _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)

@@ -1,8 +1,11 @@
 """Global routes: previews, settings, health, version, sockets, static files, i18n, pages."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+
+import aiohttp
 
 import pytest
 
@@ -74,11 +77,36 @@ async def test_health_check_and_version_info(client):
     assert version["success"] is True and major.isdigit() and "-" in rest
 
 
-async def test_init_progress_socket_replays_the_last_payload(client):
+async def test_init_progress_socket_replays_the_last_payload_of_every_type(client):
     ws = await client.ws_connect("/ws/init-progress")
-    msg = await ws.receive_json(timeout=5)
-    assert msg["type"] == "init_progress" and msg["ready"] is True
+    messages = [await ws.receive_json(timeout=5) for _ in range(3)]
+    assert {m["model_type"] for m in messages} == {"lora", "checkpoint", "embedding"}
+    assert all(m["type"] == "init_progress" and m["ready"] is True for m in messages)
     await ws.close()
+
+
+async def test_finished_hashes_are_announced_once_per_burst(make_client, library):
+    client = await make_client(library)
+    ws = await client.ws_connect("/ws/fetch-progress")
+    for i in range(5):
+        library.add_lora(f"to_hash_{i}")
+    await client.post("/api/lm/loras/scan")
+    seen: list[dict] = []
+    while not any(m["type"] == "models_changed" and m.get("reason") == "hashed" for m in seen):
+        seen.append(await ws.receive_json(timeout=10))
+    progress = [m for m in seen if m["type"] == "hash_progress"]
+    hashed = [m for m in seen if m.get("reason") == "hashed"]
+    assert len(progress) == 1 and progress[0]["model_type"] == "lora" and "queued" in progress[0]
+    assert len(hashed) == 1 and len(hashed[0]["paths"]) == 5
+    await ws.close()
+
+
+async def test_shutdown_is_not_held_by_an_open_socket(make_client, library):
+    client = await make_client(library)
+    ws = await client.ws_connect("/ws/fetch-progress")
+    await asyncio.wait_for(client.server.app.shutdown(), timeout=5)
+    msg = await ws.receive(timeout=5)
+    assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
 
 
 async def test_fetch_progress_socket_receives_models_changed(make_client, library):

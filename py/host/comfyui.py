@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..app import library_lifetime, register_routes
+from ..app import close_sockets, library_lifetime, register_routes
 from ..app_services import AppServices, LibraryConfig, build_services, roots_from_paths
 from ..services.model_records import ModelType
 from ..services.settings_manager import SettingsManager, default_settings_path
@@ -86,6 +86,7 @@ def register_with_comfyui() -> AppServices:
     services = build_services(config)
     register_routes(instance.routes, services, skip_paths=CORE_ROUTE_CLASHES)
     instance.app.cleanup_ctx.append(library_lifetime(services))
+    instance.app.on_shutdown.append(close_sockets(services))
     _registered = services
     _log.info("model library: routes registered (%d LoRA, %d checkpoint, %d embedding roots)",
               len(config.roots[ModelType.LORA]), len(config.roots[ModelType.CHECKPOINT]),

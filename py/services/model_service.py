@@ -60,6 +60,8 @@ class Page:
 HashSubmitter = Callable[[ModelType, str], None]
 # more changes than this are applied by rebuilding the index in a worker thread
 BULK_REBUILD_THRESHOLD = 1000
+# finished hashes are announced to browsers at most this often (seconds)
+HASH_NOTICE_INTERVAL = 1.0
 # a cold scan first shows what it found once it has this many models
 FIRST_PUBLISH = 500
 
@@ -95,6 +97,7 @@ class ModelService:
         write_hash_sidecars: Callable[[], bool] = lambda: False,
         scanner: ModelScanner | None = None,
         locks: ModelLocks | None = None,
+        hash_progress: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.model_type = model_type
         self.roots = roots
@@ -107,6 +110,10 @@ class ModelService:
         self._scanner = scanner or ModelScanner()
         self._locks = locks or ModelLocks()
         self._published_version = 0
+        self._hash_progress = hash_progress
+        self._hashed_paths: list[str] = []
+        self._hash_notice: asyncio.TimerHandle | None = None
+        self._notice_task: asyncio.Future | None = None
         self.is_ready = False
         self._reconcile_lock = asyncio.Lock()
         self._reconcile_again = False
@@ -352,9 +359,29 @@ class ModelService:
                     if current is not None and current.sidecar_mtime_ns == 0:
                         await asyncio.to_thread(self._write_hash_only_sidecar, updated)
                 await self.refresh_paths([path], reason="hashed", broadcast=False)
+                self._note_hashed(path)
                 return
         self.index.upsert(updated)
         self._cache.defer_upsert(updated)
+        self._note_hashed(path)
+
+    def _note_hashed(self, path: str) -> None:
+        """Tell browsers about finished hashes, at most once a second (one message per
+        burst, not one per file of a 10,000-file backlog)."""
+        self._hashed_paths.append(path)
+        if self._hash_notice is None:
+            loop = asyncio.get_running_loop()
+            self._hash_notice = loop.call_later(HASH_NOTICE_INTERVAL, self._send_hash_notice)
+
+    def _send_hash_notice(self) -> None:
+        self._hash_notice = None
+        paths, self._hashed_paths = self._hashed_paths, []
+        self._notice_task = asyncio.ensure_future(self._announce_hashed(paths))
+
+    async def _announce_hashed(self, paths: list[str]) -> None:
+        progress = self._hash_progress() if self._hash_progress else {}
+        await self._ws.broadcast({"type": "hash_progress", "model_type": self.model_type.value, "hashed": len(paths), **progress})
+        await self.broadcast_changed("hashed", paths[:200])
 
     @staticmethod
     def _write_hash_only_sidecar(entry: ModelEntry) -> int:

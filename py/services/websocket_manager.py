@@ -28,7 +28,9 @@ class WebSocketManager:
         self._download_sockets: dict[web.WebSocketResponse, str | None] = {}
         self._forward = forward
         self._clock = clock
-        self.init_progress: dict[str, Any] | None = None
+        # the latest init payload of each model type: a page of one type must not miss
+        # its own "ready" because another type reported last
+        self.init_progress: dict[str, dict[str, Any]] = {}
         self._download_snapshots: dict[str, tuple[float, dict[str, Any]]] = {}
         self._task_snapshots: dict[str, dict[str, Any]] = {}
         self.auto_organize_lock = asyncio.Lock()
@@ -38,7 +40,7 @@ class WebSocketManager:
         return await self._serve(request, self._fetch_sockets, replay=None)
 
     async def handle_init_socket(self, request: web.Request) -> web.WebSocketResponse:
-        return await self._serve(request, self._init_sockets, replay=self.init_progress)
+        return await self._serve(request, self._init_sockets, replay=list(self.init_progress.values()))
 
     async def handle_download_socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30)
@@ -54,12 +56,12 @@ class WebSocketManager:
             self._download_sockets.pop(ws, None)
         return ws
 
-    async def _serve(self, request: web.Request, sockets: set, replay: dict | None) -> web.WebSocketResponse:
+    async def _serve(self, request: web.Request, sockets: set, replay: list[dict] | None) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30)
         await ws.prepare(request)
         sockets.add(ws)
-        if replay is not None:
-            await self._send(ws, replay)
+        for payload in replay or ():
+            await self._send(ws, payload)
         try:
             async for _ in ws:  # clients only listen; drain pings and close frames
                 pass
@@ -98,7 +100,7 @@ class WebSocketManager:
 
     async def broadcast_init_progress(self, payload: dict[str, Any]) -> None:
         payload = {"type": "init_progress", **payload}
-        self.init_progress = payload
+        self.init_progress[str(payload.get("model_type", ""))] = payload
         await self._send_all(self._init_sockets, payload)
 
     # task snapshots (fetch-all, auto-organize): kept until cleared ------------------
