@@ -7,6 +7,7 @@ whose schema version differs from ours is discarded, never migrated: it is only 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -155,12 +156,16 @@ class IndexCache:
         def _load() -> dict[str, ModelEntry]:
             out: dict[str, ModelEntry] = {}
             rows = self.conn.execute("SELECT data FROM entries WHERE model_type=?", (model_type.value,))
-            for (data,) in rows:
+            for n, (data,) in enumerate(rows, 1):
                 try:
                     entry = entry_from_row(data)
                 except (ValueError, KeyError, TypeError):
                     continue  # a row we cannot read is simply re-scanned
                 out[entry.file_path] = entry
+                if n % 2000 == 0:
+                    # these entries live as long as the index: keep full GC passes
+                    # (which stop every thread, the event loop's too) from walking them
+                    gc.freeze()
             return out
 
         return await self._run(_load)

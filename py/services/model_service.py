@@ -79,6 +79,7 @@ def settle_memory() -> None:
 def _index_of(entries: list[ModelEntry]) -> ModelIndex:
     index = ModelIndex()
     index.add_many(entries)
+    settle_memory()
     return index
 
 
@@ -221,6 +222,7 @@ class ModelService:
             fresh = [e for e in batch if previous.get(e.file_path) is not e]
             if fresh:
                 changed.extend(fresh)
+                settle_memory()  # what the walk found lives on: keep it out of GC passes
                 if initial and len(changed) >= next_publish:
                     # a cold scan publishes what it has found so far, so the first page
                     # lists at once; rebuilds double in size, so all of them together
@@ -379,6 +381,7 @@ class ModelService:
         self._notice_task = asyncio.ensure_future(self._announce_hashed(paths))
 
     async def _announce_hashed(self, paths: list[str]) -> None:
+        settle_memory()  # the fresh entries of this burst are long-lived too
         progress = self._hash_progress() if self._hash_progress else {}
         await self._ws.broadcast({"type": "hash_progress", "model_type": self.model_type.value, "hashed": len(paths), **progress})
         await self.broadcast_changed("hashed", paths[:200])
