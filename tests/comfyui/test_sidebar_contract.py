@@ -317,3 +317,49 @@ def test_copy_syntax_uses_comfyuis_strength_setting(browser, host_url):
         assert hp.page.evaluate("() => navigator.clipboard.readText()") == "<lora:alpha_style:0.65>"
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(("width", "columns"), [(224, 2), (312, 3)])
+def test_sidebar_grid_fits_columns_and_hover_buttons_leave_the_badge_visible(host, width: int, columns: int):
+    # ComfyUI 1.27's default sidebar is 224 px wide; a widened one ~312 px
+    host.js("(w) => { document.querySelector('#sidebar').style.width = `${w}px`; }", width)
+    host.open_tab()
+    grid = host.js("() => { const g = document.querySelector('.lm-comfy-sidebar .lm-grid-canvas');"
+                   " return {width: g.clientWidth, card: parseFloat(g.style.getPropertyValue('--lm-card-w'))}; }")
+    assert int((grid["width"] + 8) // (grid["card"] + 8)) == columns, grid  # cards of one row fill the width
+    card = host.card("alpha_style")
+    card.hover()
+    card.locator('[data-action="add"]').wait_for()
+    boxes = host.js("""() => { const c = [...document.querySelectorAll('.lm-comfy-sidebar .lm-card[data-path]')].find(x => x.matches(':hover'));
+        const r = (s) => { const b = c.querySelector(s).getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; };
+        const base = c.querySelector('.lm-card-base');
+        return {badge: r('.lm-card-base'), actions: r('.lm-card-actions'), star: r('.lm-card-fav'),
+                text: base.textContent, truncated: base.scrollWidth > base.clientWidth}; }""")
+    badge = boxes["badge"]
+    assert boxes["text"] == "SDXL 1.0" and not boxes["truncated"], boxes
+    for other in (boxes["actions"], boxes["star"]):
+        overlap = not (badge[2] <= other[0] or other[2] <= badge[0] or badge[3] <= other[1] or other[3] <= badge[1])
+        assert not overlap, boxes
+    artifacts = LOCALES.parent / "tests" / "browser" / "artifacts"  # gitignored
+    artifacts.mkdir(parents=True, exist_ok=True)
+    host.page.locator("#sidebar").screenshot(path=str(artifacts / f"comfy-sidebar-{width}.png"))
+
+
+def test_count_label_uses_the_plural_form_of_the_locale(host):
+    host.open_tab()
+    host.page.locator(".lm-comfy-sidebar input[type=search]").fill("beta")
+    host.page.wait_for_function("() => document.querySelector('.lm-comfy-sidebar .lm-result-count').textContent === '1 model'")
+    russian = json.loads((LOCALES / "ru" / "library.json").read_text(encoding="utf-8"))
+    texts = host.js("""async (messages) => {
+        const { createI18n } = await import('/lm/static/i18n/i18n.js');
+        const i18n = createI18n({ lang: 'ru', messages });
+        return [1, 3, 5, 21, 1000].map((count) => i18n.t('grid.count', { count }));
+    }""", russian)
+    assert texts == ["1 модель", "3 модели", "5 моделей", "21 модель", "1\u00a0000 моделей"]
+
+
+def test_page_size_setting_sets_the_listing_page_size(host):
+    host.js("() => window.fake.app.extensionManager.setting.set('ModelLibrary.General.PageSize', 20)")
+    host.open_tab()
+    routes = host.js("() => window.fake.calls.filter(c => c[0] === 'fetchApi' && c[1].startsWith('/lm/loras/list?')).map(c => c[1])")
+    assert routes and all("page_size=20" in r for r in routes)

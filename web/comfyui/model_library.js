@@ -20,6 +20,7 @@ export const SETTING = Object.freeze({
   blur: 'ModelLibrary.General.BlurMatureContent',
   blurLevel: 'ModelLibrary.General.BlurLevel',
   newTab: 'ModelLibrary.General.OpenInNewTab',
+  pageSize: 'ModelLibrary.General.PageSize',
 });
 
 /** Command id (label in locales/<lang>/commands.json under `ModelLibrary_Open`). */
@@ -51,7 +52,6 @@ const DEFAULT_TEXT = Object.freeze({
   title: 'Model Library',
   tooltip: 'Model Library (LoRAs, checkpoints, embeddings)',
   label: 'Models',
-  open: 'Open model library',
   openFullLibrary: 'Open full library',
   typesLabel: 'Model type',
   added: 'Added {name} to the workflow.',
@@ -243,17 +243,8 @@ function createRelay() {
 
 const relay = createRelay();
 
-/** Our API client goes through api.fetchApi (base path, Comfy-User header). Preview URLs in
- * answers are absolute ('/api/lm/previews'); behind a base path they are re-rooted. */
-function comfyFetch(url, init) {
-  return api.fetchApi(url, init).then(async (response) => {
-    const apiRoot = new URL(api.apiURL(''), location.href).pathname.replace(/\/+$/, '');
-    const type = response.headers.get('content-type') || '';
-    if (apiRoot === '/api' || !type.includes('application/json')) return response;
-    const text = (await response.text()).replaceAll('"/api/lm/', `"${apiRoot}/lm/`);
-    return new Response(text, { status: response.status, statusText: response.statusText, headers: response.headers });
-  });
-}
+/** Our API client goes through api.fetchApi (base path, Comfy-User header). */
+const comfyFetch = (url, init) => api.fetchApi(url, init);
 
 // ---------------------------------------------------------------------------------------
 // shared modules from web/app, loaded on first use
@@ -677,7 +668,8 @@ async function mountSidebar(container) {
   if (state.destroyed) return state;
   loading.remove();
 
-  const client = lib.createApiClient({ base: '/lm', fetchImpl: comfyFetch });
+  // previews in answers ('/api/lm/previews?...') are rooted at ComfyUI's base path by the client
+  const client = lib.createApiClient({ base: '/lm', fetchImpl: comfyFetch, urlRoot: basePath() });
   const lang = libraryLang(getSetting('Comfy.Locale', 'en'));
   const i18n = lib.createI18n({ lang });
   try { await i18n.load(client, lang); } catch { /* keys fall back to themselves */ }
@@ -761,6 +753,7 @@ async function mountSidebar(container) {
     panel = lib.createLibraryPanel(host, {
       api: client, prefix: current.prefix, modelType: current.modelType, t, lang: () => i18n.lang,
       toasts, events: relay, settings, query: queries.get(current.prefix), compact: true,
+      pageSize: Number(getSetting(SETTING.pageSize, 100)),
       onAdd: add, onDragStart,
     });
     for (const tab of tabs.children) {
@@ -826,12 +819,6 @@ async function mountSidebar(container) {
     if (!event.ctrlKey && !event.metaKey && !event.altKey && event.key !== 'Escape') event.stopPropagation();
   }
 
-  // the shared grid's refresh() only refetches pages on screen, so an empty result would stay
-  // empty when a matching model appears: reload it instead
-  const unsubChanged = relay.on('models_changed', (message) => {
-    if (panel && panel.grid && panel.grid.total === 0 && (!message.model_type || message.model_type === current.modelType)) panel.reload();
-  });
-
   root.addEventListener('click', onClick);
   root.addEventListener('keydown', onKeyDown);
   mountPanel();
@@ -839,11 +826,11 @@ async function mountSidebar(container) {
   state.panel = () => panel;
   state.syncSettings = () => settings.set(panelSettings());
   state.reload = () => panel && panel.reload();
+  state.remount = () => { if (!state.destroyed) mountPanel(); };
   state.prefix = () => current.prefix;
   state.destroy = function destroy() {
     this.destroyed = true;
     clearInterval(hintTimer);
-    unsubChanged();
     root.removeEventListener('click', onClick);
     root.removeEventListener('keydown', onKeyDown);
     if (panel) panel.destroy();
@@ -897,6 +884,7 @@ function registerSidebarTab() {
 }
 
 const settingChanged = () => { if (view && view.syncSettings) view.syncSettings(); };
+const pageSizeChanged = () => { if (view && view.remount) view.remount(); };
 
 function openLibrary() {
   const url = libraryUrl(view && view.prefix ? view.prefix() : 'loras');
@@ -928,6 +916,11 @@ app.registerExtension({
       id: SETTING.blurLevel, sortOrder: 20, category: ['ModelLibrary', 'General', 'BlurLevel'], name: 'Blur previews rated at or above',
       tooltip: 'CivitAI rating from which previews are blurred in the sidebar.',
       type: 'combo', options: BLUR_LEVELS, defaultValue: 'R', onChange: settingChanged,
+    },
+    {
+      id: SETTING.pageSize, sortOrder: 15, category: ['ModelLibrary', 'General', 'PageSize'], name: 'Models loaded per request',
+      tooltip: 'How many models the sidebar fetches at a time while scrolling (10-100). Smaller pages answer faster on slow connections.',
+      type: 'slider', attrs: { min: 10, max: 100, step: 10 }, defaultValue: 100, onChange: pageSizeChanged,
     },
     {
       id: SETTING.newTab, sortOrder: 10, category: ['ModelLibrary', 'General', 'OpenInNewTab'], name: 'Open the full library in a new tab',

@@ -44,8 +44,28 @@ async function decode(response) {
 /**
  * Create a client. `base` is where `/api/lm` lives ('' on our pages; ComfyUI also serves it at
  * '/api/lm'). `fetchImpl` lets a host supply its own fetch (ComfyUI's api.fetchApi wrapper).
+ * `urlRoot` is the path the host serves our server's root under ('/comfy' for ComfyUI behind a
+ * proxy): URLs the server sends (`preview_url: '/api/lm/previews?...'`) are rooted there.
  */
-export function createApiClient({ base = '/api/lm', fetchImpl = (...args) => fetch(...args) } = {}) {
+export function createApiClient({ base = '/api/lm', fetchImpl = (...args) => fetch(...args), urlRoot = '' } = {}) {
+  const root = String(urlRoot || '').replace(/\/+$/, '');
+
+  /** A server-relative URL ('/api/lm/...') as the browser must request it; others unchanged. */
+  function resolveUrl(url) {
+    if (!root || typeof url !== 'string' || !url.startsWith('/') || url.startsWith('//')) return url;
+    return `${root}${url}`;
+  }
+
+  /** Every `*_url` field of an answer, in place: the one spot server URLs meet the host's root. */
+  function resolveUrls(value) {
+    if (!root || !value || typeof value !== 'object') return value;
+    if (Array.isArray(value)) { value.forEach(resolveUrls); return value; }
+    for (const [key, inner] of Object.entries(value)) {
+      if (typeof inner === 'string') { if (key.endsWith('_url')) value[key] = resolveUrl(inner); } else resolveUrls(inner);
+    }
+    return value;
+  }
+
   async function request(method, path, { query, json, form, signal } = {}) {
     const url = appendQuery(`${base}${path}`, query);
     const init = { method, signal, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
@@ -68,7 +88,7 @@ export function createApiClient({ base = '/api/lm', fetchImpl = (...args) => fet
       const code = (body && body.code) || `http_${response.status}`;
       throw new ApiError(String(message), { status: response.status, code, body });
     }
-    return body ?? {};
+    return resolveUrls(body) ?? {};
   }
 
   const get = (path, query, opts = {}) => request('GET', path, { ...opts, query });
@@ -123,6 +143,7 @@ export function createApiClient({ base = '/api/lm', fetchImpl = (...args) => fet
 
   return {
     request,
+    resolveUrl,
     get,
     post,
     models,

@@ -4,7 +4,6 @@
  */
 import { h, closestIn } from './dom.js';
 import { createIcon } from './icon.js';
-import { formatCount } from '../lib/format.js';
 
 /** deps: {selection, t, lang(), visibleItems(), selectedItems(), actions} */
 export function createBulkBar(root, deps) {
@@ -47,7 +46,7 @@ export function createBulkBar(root, deps) {
   function update() {
     const s = selection.get();
     root.hidden = !s.active;
-    count.textContent = t('bulk.count', { count: formatCount(s.paths.size, deps.lang()) });
+    count.textContent = t('bulk.count', { count: s.paths.size });
     for (const el of root.querySelectorAll('.lm-bulk-group--actions button')) el.disabled = s.paths.size === 0;
   }
 

@@ -11,13 +11,13 @@ import { createContextMenu } from './context_menu.js';
 import { createModelActions } from './model_actions.js';
 import { openDetailsDialog } from './details_dialog.js';
 import { createQueryStore, createSelectionStore, createSettingsStore } from '../state/library_state.js';
-import { formatCount } from '../lib/format.js';
 import { triggerWords, civitaiModelUrl } from '../lib/model_text.js';
 import { errorText } from '../i18n/error_text.js';
 
 /**
  * deps: {api, prefix, modelType, t, lang(), toasts, events (socket hub or host relay),
- *        settings?, query?, selection?, compact?, onAdd(item)?, onDragStart(item, event)?,
+ *        settings?, query?, selection?, compact?, pageSize? (models per request, 1-100, default 100),
+ *        minCardWidth? (px, default by variant), onAdd(item)?, onDragStart(item, event)?,
  *        onToggleFilters()?, filtersOpen()?}
  */
 export function createLibraryPanel(root, deps) {
@@ -103,6 +103,7 @@ export function createLibraryPanel(root, deps) {
 
   const grid = createModelGrid(gridHost, {
     models, query, selection, settings, t, compact,
+    pageSize: deps.pageSize, minCardWidth: deps.minCardWidth,
     onOpen: (item) => openDetails(item),
     onMenu(item, { x, y, anchor, index }) {
       menu.open({ entries: menuEntries(item), x, y, anchor, label: t('card.actions_for', { name: item.model_name || item.file_name }), select: (id) => runAction(id, item, index) });
@@ -112,7 +113,7 @@ export function createLibraryPanel(root, deps) {
     onDragStart: deps.onDragStart,
     onError: (err) => toasts.error(t('errors.load_failed', { message: errorText(err, t) })),
     onStatus({ total }) {
-      const text = total === null || total === undefined ? '' : t('grid.count', { count: formatCount(total, lang()) });
+      const text = total === null || total === undefined ? '' : t('grid.count', { count: total });
       search.setCount(text);
     },
     onClearFilters() {

@@ -13,12 +13,15 @@ import { computeLayout, totalHeight, visibleRange, pagesForRange, itemPosition, 
 const MAX_IN_FLIGHT = 3;
 
 /**
- * deps: {models, query, selection, settings (store), t, compact,
+ * deps: {models, query, selection, settings (store), t, compact, pageSize? (1-100, default 100),
+ *        minCardWidth? (px; default 92 compact, 150/200 full),
  *        onOpen(item, index), onMenu(item, {x, y, anchor, index}), onAction(action, item, {anchor, index}),
  *        onDropFiles(item, files), onDragStart(item, event), onStatus({total, loading, error}), onClearFilters()}
  */
 export function createModelGrid(root, deps) {
   const { models, query, selection, settings, t, compact = false } = deps;
+  // the server caps page_size at 100
+  const pageSize = Math.max(1, Math.min(PAGE_SIZE, Math.round(Number(deps.pageSize) || PAGE_SIZE)));
   const viewport = h('div', { class: 'lm-grid-viewport' });
   const canvas = h('div', { class: 'lm-grid-canvas', role: 'list', 'aria-label': t('grid.label') });
   const busy = h('div', { class: 'lm-grid-busy', 'aria-hidden': 'true' });
@@ -27,7 +30,7 @@ export function createModelGrid(root, deps) {
   root.classList.add('lm-grid', ...(compact ? ['lm-grid--compact'] : []));
   root.append(busy, viewport, status);
 
-  let cache = new PageCache({ pageSize: PAGE_SIZE });
+  let cache = new PageCache({ pageSize });
   let layout = computeLayout({ width: 0 });
   let active = new Map();
   const free = [];
@@ -47,7 +50,8 @@ export function createModelGrid(root, deps) {
   let destroyed = false;
 
   // Sidebars are narrow (200-350 px): compact cards stay small enough for two or three columns.
-  const minCardWidth = () => (compact ? 92 : (canvas.clientWidth < 520 ? 150 : 200));
+  const minCardWidth = () => (Number(deps.minCardWidth) > 0 ? Number(deps.minCardWidth)
+    : compact ? 92 : (canvas.clientWidth < 520 ? 150 : 200));
 
   function relayout() {
     const width = canvas.clientWidth;
@@ -105,7 +109,7 @@ export function createModelGrid(root, deps) {
     }
     updateTabStop(range);
     renderStatus();
-    if (cache.total !== null) requestPages(pagesForRange(range.start, range.end, PAGE_SIZE));
+    if (cache.total !== null) requestPages(pagesForRange(range.start, range.end, pageSize));
   }
 
   function updateTabStop(range) {
@@ -168,7 +172,7 @@ export function createModelGrid(root, deps) {
     const ctrl = new AbortController();
     inflight.set(page, ctrl);
     try {
-      const data = await models.list(buildListParams(query.get(), page, PAGE_SIZE), { signal: ctrl.signal });
+      const data = await models.list(buildListParams(query.get(), page, pageSize), { signal: ctrl.signal });
       if (target !== cache || generation !== target.generation) return;
       const before = target.total;
       target.setPage(page, data.items || [], Number(data.total));
@@ -194,12 +198,12 @@ export function createModelGrid(root, deps) {
     clearTimeout(retryTimer);
     for (const ctrl of inflight.values()) ctrl.abort();
     inflight.clear();
-    const next = new PageCache({ pageSize: PAGE_SIZE });
+    const next = new PageCache({ pageSize });
     failedAt.clear();
     root.classList.add('lm-grid--loading');
     emitStatus();
     try {
-      const data = await models.list(buildListParams(query.get(), 1, PAGE_SIZE));
+      const data = await models.list(buildListParams(query.get(), 1, pageSize));
       if (token !== loadToken || destroyed) return;
       next.setPage(1, data.items || [], Number(data.total));
       cache = next;
@@ -220,9 +224,10 @@ export function createModelGrid(root, deps) {
     }
   }
 
-  /** Live update: keep what is shown, refetch the pages on screen, drop the rest when needed. */
+  /** Live update: keep what is shown, refetch the pages on screen, drop the rest when needed.
+   * An empty result has no page on screen to refetch, so it is reloaded instead. */
   function refresh() {
-    if (cache.total === null) { reload(); return; }
+    if (cache.total === null || cache.total === 0) { reload({ keepScroll: true }); return; }
     cache.markStale();
     for (const ctrl of inflight.values()) ctrl.abort();
     inflight.clear();
@@ -252,10 +257,10 @@ export function createModelGrid(root, deps) {
 
   async function ensureRange(a, b) {
     const [lo, hi] = a < b ? [a, b] : [b, a];
-    const missing = pagesForRange(lo, hi + 1, PAGE_SIZE).filter((p) => !cache.pages.has(p));
+    const missing = pagesForRange(lo, hi + 1, pageSize).filter((p) => !cache.pages.has(p));
     const target = cache;
     for (const page of missing) {
-      const data = await models.list(buildListParams(query.get(), page, PAGE_SIZE));
+      const data = await models.list(buildListParams(query.get(), page, pageSize));
       if (target !== cache) return [];
       target.setPage(page, data.items || [], Number(data.total));
     }
