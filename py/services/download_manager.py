@@ -147,12 +147,8 @@ class DownloadManager:
         self._pump()
         return job
 
-    async def pause(self, download_id: str) -> DownloadJob:
-        job = self._require(download_id)
-        if job.status is DownloadStatus.PAUSED:
-            return job
-        if job.is_terminal or job.status is DownloadStatus.VERIFYING:
-            raise ValidationError(f"download {download_id} is {job.status.value} and cannot be paused")
+    async def _stop_running(self, download_id: str) -> None:
+        """Take a download off the queue and stop its task (partial files stay)."""
         if download_id in self._queue:
             self._queue.remove(download_id)
         task = self._tasks.get(download_id)
@@ -160,6 +156,14 @@ class DownloadManager:
             task.cancel()
             with _suppress_all():
                 await task
+
+    async def pause(self, download_id: str) -> DownloadJob:
+        job = self._require(download_id)
+        if job.status is DownloadStatus.PAUSED:
+            return job
+        if job.is_terminal or job.status is DownloadStatus.VERIFYING:
+            raise ValidationError(f"download {download_id} is {job.status.value} and cannot be paused")
+        await self._stop_running(download_id)
         job.pause()
         self._opened[download_id].set()  # a request waiting for the start gets its answer
         await self._persist(job)
@@ -186,13 +190,7 @@ class DownloadManager:
             return job
         if job.status is DownloadStatus.VERIFYING:
             raise ValidationError(f"download {download_id} is being verified and moved into place; it cannot be cancelled now")
-        if download_id in self._queue:
-            self._queue.remove(download_id)
-        task = self._tasks.get(download_id)
-        if task is not None:
-            task.cancel()
-            with _suppress_all():
-                await task
+        await self._stop_running(download_id)
         if not job.is_terminal:
             await self._downloader.discard_partial(job.plan)
             job.cancel()
