@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import aiohttp
 from yarl import URL
 
+from ..errors import ValidationError
 from .atomic_file import write_bytes_atomic
+from .preview_encoding import encode_webp
 
 _log = logging.getLogger(__name__)
 
@@ -103,8 +105,9 @@ class CivitaiPreviewFetcher:
 def store_preview(model_path: str, media: PreviewMedia) -> str:
     """Write the preview beside the model (``<stem>.webp`` / ``.mp4`` / ``.webm``); returns its path.
 
-    Images are decoded (anything that is not a picture is refused) and re-encoded to WebP,
-    at most ``MAX_PREVIEW_SIDE`` pixels on the long side; a small still WebP is kept as is.
+    Images are decoded (anything that is not a picture is refused) and re-encoded to WebP by
+    the same encoder as uploads (``encode_webp``: pixel budget, animations kept), at most
+    ``MAX_PREVIEW_SIDE`` pixels on the long side; a small still WebP is kept as is.
     Blocking (Pillow, disk): call through ``asyncio.to_thread``. Raises ``PreviewUnavailable``.
     """
     stem = os.path.splitext(model_path)[0]
@@ -117,21 +120,23 @@ def store_preview(model_path: str, media: PreviewMedia) -> str:
     target = stem + ".webp"
     try:
         with Image.open(io.BytesIO(media.body)) as image:
-            image.load()  # decodes every pixel: a file that is not a picture fails here
-            if (
+            keep = (
                 image.format == "WEBP"
                 and max(image.size) <= MAX_PREVIEW_SIDE
                 and not getattr(image, "is_animated", False)
                 and not image.info.get("exif")
-            ):
-                # Already a small still WebP without EXIF: keep the bytes, skip a lossy re-encode.
-                write_bytes_atomic(target, media.body)
-                return target
-            picture = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+            )
+            if keep:
+                image.load()  # decodes every pixel: a file that is not a picture fails here
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise PreviewUnavailable(f"preview image cannot be decoded: {exc}") from None
-    picture.thumbnail((MAX_PREVIEW_SIDE, MAX_PREVIEW_SIDE))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="WEBP", quality=85)
-    write_bytes_atomic(target, buffer.getvalue())
+    if keep:
+        # Already a small still WebP without EXIF: keep the bytes, skip a lossy re-encode.
+        write_bytes_atomic(target, media.body)
+        return target
+    try:
+        payload = encode_webp(media.body, MAX_PREVIEW_SIDE)
+    except ValidationError as exc:
+        raise PreviewUnavailable(f"preview image cannot be decoded: {exc}") from None
+    write_bytes_atomic(target, payload)
     return target
