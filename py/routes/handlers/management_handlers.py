@@ -147,22 +147,23 @@ class ModelManagementHandler:
         return ok(item=self._item(entry))
 
     async def add_tags(self, request: web.Request) -> web.Response:
-        data = await read_json_object(request)
-        path = model_path_of(self._ctx, data, "file_path")
-        tags = normalize_tags(data.get("tags"))
-        if not tags:
-            raise ValidationError("'tags' must name at least one tag")
+        path, tags = await self._tag_request(request)
         entry = await self._tags.add_tags(self._ctx.model_type, path, tags)
         return ok(tags=list(entry.tags), item=self._item(entry))
 
     async def remove_tags(self, request: web.Request) -> web.Response:
+        path, tags = await self._tag_request(request)
+        entry = await self._tags.remove_tags(self._ctx.model_type, path, tags)
+        return ok(tags=list(entry.tags), item=self._item(entry))
+
+    async def _tag_request(self, request: web.Request) -> tuple[str, tuple[str, ...]]:
+        """``{file_path, tags}`` of add-tags / remove-tags, validated."""
         data = await read_json_object(request)
         path = model_path_of(self._ctx, data, "file_path")
         tags = normalize_tags(data.get("tags"))
         if not tags:
             raise ValidationError("'tags' must name at least one tag")
-        entry = await self._tags.remove_tags(self._ctx.model_type, path, tags)
-        return ok(tags=list(entry.tags), item=self._item(entry))
+        return path, tags
 
     async def replace_preview(self, request: web.Request) -> web.Response:
         fields, content = await read_preview_form(request, self._previews.max_bytes)
