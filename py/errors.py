@@ -5,6 +5,8 @@ carries the HTTP ``status`` and a stable ``code`` clients (and tests) can rely o
 """
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any
 
 
@@ -45,6 +47,25 @@ class PathOutsideLibrary(LibraryError):
 class CrossSiteRequest(LibraryError):
     status = 403
     code = "cross_site_request"
+
+
+class HostNotAllowed(LibraryError):
+    """The request names this server by a name it does not answer to (a rebound DNS name)."""
+
+    status = 403
+    code = "host_not_allowed"
+
+
+class UnsupportedMediaType(LibraryError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class SettingNotWritable(LibraryError):
+    """A setting that steers credentials or server-side fetches, changed over HTTP."""
+
+    status = 403
+    code = "setting_not_writable"
 
 
 class ModelNotFound(LibraryError):
@@ -98,3 +119,34 @@ class RateLimited(UpstreamUnavailable):
 class ServiceNotReady(LibraryError):
     status = 503
     code = "service_not_ready"
+
+
+class DiskFull(LibraryError, OSError):
+    """No space (or quota) left where a write had to go; nothing half-written stays behind.
+
+    Also an ``OSError`` (``errno`` ENOSPC or EDQUOT, ``filename`` the folder), so code that
+    treats any filesystem failure of one file as that file's failure keeps doing so.
+    """
+
+    status = 507
+    code = "disk_full"
+
+    def __init__(self, folder: str, *, error_number: int | None = None) -> None:
+        number = error_number if error_number is not None else errno.ENOSPC
+        reason = os.strerror(number)
+        LibraryError.__init__(self, f"the disk holding '{folder}' is full ({reason})", extra={"folder": folder})
+        self.errno = number
+        self.strerror = reason
+        self.filename = folder
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# EDQUOT (quota exhausted) is not defined on Windows
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the ``OSError`` a full disk or an exhausted quota raises."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS

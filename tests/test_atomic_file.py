@@ -14,33 +14,10 @@ import pytest
 from lm_plugin.py.services import atomic_file
 from lm_plugin.py.services.atomic_file import is_atomic_temp_name, write_bytes_atomic, write_json_atomic
 
-MODULE_FILE = Path(atomic_file.__file__)
+from .processes.atomic_payload import make_payload
 
-# Shared by the test and the writer process: version v's exact bytes (about 6 MB).
-PAYLOAD_SOURCE = '''
-import json
-def make_payload(version):
-    rows = [f"{version:08d}-{i:06d}-" + "abcdefghij" * 8 for i in range(60000)]
-    return json.dumps({"version": version, "rows": rows}).encode("utf-8")
-'''
-
-WRITER_SOURCE = PAYLOAD_SOURCE + '''
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("atomic_file", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-target, version = sys.argv[2], int(sys.argv[3])
-while True:
-    data = make_payload(version)
-    sys.stdout.write(f"{version}\\n")
-    sys.stdout.flush()
-    module.write_bytes_atomic(target, data)
-    version += 1
-'''
-
-_namespace: dict = {}
-exec(PAYLOAD_SOURCE, _namespace)
-make_payload = _namespace["make_payload"]
+PLUGIN_DIR = Path(__file__).resolve().parents[1]
+WRITER = Path(__file__).resolve().parent / "processes" / "atomic_writer.py"
 
 
 def temp_files(folder: Path) -> list[Path]:
@@ -213,7 +190,7 @@ def test_target_survives_sigkill_mid_write(tmp_path: Path) -> None:
     started = time.monotonic()
     for kill_at in plan:
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", WRITER_SOURCE, str(MODULE_FILE), str(target), str(version)],
+            [sys.executable, "-I", str(WRITER), str(PLUGIN_DIR), str(target), str(version)],
             stdout=subprocess.PIPE,
             text=True,
         )

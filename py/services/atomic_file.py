@@ -5,15 +5,23 @@ decide what to write or where (callers validate paths through the path guard fir
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import secrets
 import stat
+import threading
+from collections.abc import Iterator
 from contextlib import suppress
 from typing import Any
 
-__all__ = ["TEMP_SUFFIX", "is_atomic_temp_name", "write_bytes_atomic", "write_json_atomic"]
+from ..errors import DiskFull, is_disk_full
+from .file_lock import try_lock
+
+__all__ = [
+    "TEMP_SUFFIX", "is_atomic_temp_name", "temp_file", "temp_in_use", "write_bytes_atomic", "write_json_atomic",
+]
 
 TEMP_SUFFIX = ".tmp"
 # A hidden prefix keeps half-written files out of directory listings and of our scanner.
@@ -36,48 +44,103 @@ def is_atomic_temp_name(name: str) -> bool:
     return bool(dot) and len(token) == 2 * _TOKEN_BYTES and all(c in "0123456789abcdef" for c in token)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int | None = None) -> None:
     """Replace the file at ``path`` with ``data`` atomically and durably.
 
-    Writes a hidden temp file in the same folder, fsyncs it, gives it the mode of the
-    existing target (a new file gets the default ``0o666 & ~umask``), renames it over the
+    Writes a hidden temp file in the same folder, fsyncs it, gives it ``mode`` (default: the
+    mode of the existing target; a new file gets ``0o666 & ~umask``), renames it over the
     target with ``os.replace`` and fsyncs the folder where the platform allows it. If the
     target is a symlink, the link itself is replaced by a regular file.
 
-    Raises ``OSError`` from the filesystem (the temp file is removed first); the target is
-    then untouched. Blocking: call through ``asyncio.to_thread`` from async code.
+    Raises ``DiskFull`` when the disk or quota is exhausted and ``OSError`` for any other
+    filesystem failure; either way the temp file is removed and the target is untouched.
+    Blocking: call through ``asyncio.to_thread`` from async code.
     """
     target = os.path.abspath(os.fspath(path))
     directory, name = os.path.split(target)
     view = memoryview(data)
-    mode = _existing_mode(target)
-    fd, temp = _create_temp(directory, name)
+    if mode is None:
+        mode = _existing_mode(target)
     try:
-        try:
+        with temp_file(directory, name) as (fd, temp):
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
             os.fsync(fd)
-        finally:
-            os.close(fd)
-        if mode is not None:
-            os.chmod(temp, mode)
-        os.replace(temp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp)
+            if mode is not None:
+                os.chmod(temp, mode)
+            os.replace(temp, target)
+    except OSError as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull(directory, error_number=exc.errno) from exc
         raise
     _fsync_directory(directory)
 
 
-def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> None:
+def write_json_atomic(
+    path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2, mode: int | None = None
+) -> None:
     """Serialise ``obj`` as UTF-8 JSON (``ensure_ascii=False``) and write it atomically.
 
     Raises ``TypeError``/``ValueError`` for an object JSON cannot encode, before any file
     is touched; otherwise as ``write_bytes_atomic``.
     """
     data = json.dumps(obj, ensure_ascii=False, indent=indent).encode("utf-8")
-    write_bytes_atomic(path, data)
+    write_bytes_atomic(path, data, mode=mode)
+
+
+# Temp files being written by this process. Another process tells that a temp file is in
+# use by its lock (held from creation to rename); this process by this set, because POSIX
+# record locks never exclude the process that holds them.
+_in_flight: set[str] = set()
+_in_flight_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def temp_file(directory: str, name: str) -> Iterator[tuple[int, str]]:
+    """A new hidden temp file for ``name`` in ``directory``, locked while the block runs.
+
+    Yields ``(fd, path)``; the block writes through ``fd`` and may rename ``path`` into
+    place. On leaving, the descriptor is closed and a temp file still at ``path`` (the
+    block failed or did not rename it) is removed. Blocking.
+    """
+    fd, temp = _create_temp(directory, name)
+    try:
+        with _in_flight_lock:
+            _in_flight.add(temp)
+        # A killed writer's lock dies with it: the next scan can tell its temp file is stale.
+        with suppress(OSError):
+            try_lock(fd, 0, 1)
+        yield fd, temp
+    finally:
+        os.close(fd)
+        with suppress(OSError):
+            if os.path.lexists(temp):
+                os.unlink(temp)
+        with _in_flight_lock:
+            _in_flight.discard(temp)
+
+
+def temp_in_use(path: str) -> bool:
+    """True while some process (this one included) is writing the temp file at ``path``.
+
+    A file that cannot be opened for writing counts as in use: it is not ours to remove.
+    """
+    with _in_flight_lock:
+        if path in _in_flight:
+            return True
+    try:
+        fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        return not try_lock(fd, 0, 1)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops the probe's own lock with it
 
 
 def _existing_mode(target: str) -> int | None:

@@ -1,0 +1,1 @@
+"""Scripts the tests run as separate processes (killed, or two servers at once)."""
