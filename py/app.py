@@ -17,6 +17,7 @@ from .routes.handlers.civitai_handlers import register_civitai_routes
 from .routes.handlers.download_handlers import register_download_routes
 from .routes.lora_routes import LoraRoutes
 from .routes.model_route_registrar import ModelRouteRegistrar
+from .routes.request_guards import trust_middleware
 from .routes.shared_routes import register_shared_routes
 
 ROUTE_CONTROLLERS = (LoraRoutes, CheckpointRoutes, EmbeddingRoutes)
@@ -29,7 +30,7 @@ def register_routes(
 
     ``skip_paths`` are paths the host already serves (never shadow a host route).
     """
-    registrar = ModelRouteRegistrar(routes, skip_paths=skip_paths)
+    registrar = ModelRouteRegistrar(routes, policy=services.trust, skip_paths=skip_paths)
     register_shared_routes(registrar, services)
     register_civitai_routes(registrar, services)
     register_download_routes(registrar, services)
@@ -67,11 +68,11 @@ async def _redirect_home(request: web.Request) -> web.Response:
 def build_app(config: LibraryConfig) -> web.Application:
     """The standalone application: our routes, ``/`` → ``/loras``, and the lifetimes."""
     services = build_services(config)
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[trust_middleware(services.trust)])
     app[SERVICES] = services
     routes = web.RouteTableDef()
-    register_routes(routes, services)
-    routes.get("/")(_redirect_home)
+    registrar = register_routes(routes, services)
+    registrar.add("GET", "/", _redirect_home)
     app.add_routes(routes)
     app.cleanup_ctx.append(library_lifetime(services))
     app.on_shutdown.append(close_sockets(services))

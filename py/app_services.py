@@ -47,6 +47,7 @@ from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase
 from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.download_model import DownloadModelUseCase
 from .services.websocket_manager import EventForwarder, WebSocketManager
+from .routes.trust_policy import TrustPolicy
 
 _log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ class LibraryConfig:
     forward_event: EventForwarder | None = None
     watch: bool = True
     host_name: str = "standalone"
+    # names and origins the host allows on top of the settings file and the environment
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
 
 @dataclass(slots=True, kw_only=True)
@@ -71,6 +75,7 @@ class AppServices:
 
     config: LibraryConfig
     settings: SettingsManager
+    trust: TrustPolicy
     path_guard: PathGuard
     ws: WebSocketManager
     cache: IndexCache
@@ -186,9 +191,14 @@ def build_services(config: LibraryConfig) -> AppServices:
     def submit_hash_now(key: str, path: str, priority: int) -> None:
         hash_queue.submit(key, path, priority=priority)
 
+    trust = TrustPolicy.from_sources(
+        configured_hosts=[*config.allowed_hosts, *settings.get("allowed_hosts")],
+        configured_origins=[*config.allowed_origins, *settings.get("allowed_origins")],
+    )
     app_services = AppServices(
         config=config,
         settings=settings,
+        trust=trust,
         path_guard=guard,
         ws=ws,
         cache=cache,
@@ -211,6 +221,7 @@ def build_services(config: LibraryConfig) -> AppServices:
             write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
             locks=app_services.model_locks,
             hash_progress=hash_queue.snapshot,
+            contains_real=guard.contains_real,
         )
     _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)
@@ -308,30 +319,45 @@ async def start_services(app: AppServices) -> None:
 
 
 async def _initialize_all(app: AppServices) -> None:
+    """Initialize every model type; the watcher is in place before the first walk of the disk.
+
+    The watcher starts once the first type has served its cache (a warm start lists at
+    once) and before that type walks the disk, so a change another process or host makes
+    while the library is still listing is never lost: a type not ready yet notes it and
+    reconciles once more after its initialize (``ModelService.on_disk_change``).
+    """
+
+    async def on_change(folders: list[str] | None) -> None:
+        for service in app.model_services.values():
+            if folders is None:
+                await service.on_disk_change()
+                continue
+            mine = [f for f in folders if service.root_for(f) is not None]
+            # a folder above a root (e.g. the root itself was replaced) means: walk all
+            if any(f.rstrip("/") in {r.path.rstrip("/") for r in service.roots} for f in mine):
+                await service.on_disk_change()
+            elif mine:
+                await service.on_disk_change(scope=mine)
+
+    async def start_watcher() -> None:
+        if not app.config.watch or app.watcher is not None:
+            return
+        roots = sorted({r.path for s in app.model_services.values() for r in s.roots})
+        # assigned first: a shutdown during start still stops what was started
+        app.watcher = LibraryWatcher(roots=roots, on_change=on_change)
+        try:
+            await app.watcher.start()
+        except Exception:
+            _log.exception("watching the library folders failed; use a manual scan to see changes")
+
     # one type after the other: they share one disk, and LoRAs are what people open first
     for model_type in (ModelType.LORA, ModelType.CHECKPOINT, ModelType.EMBEDDING):
         try:
-            await app.model_services[model_type].initialize()
+            await app.model_services[model_type].initialize(before_walk=start_watcher)
         except Exception:
             _log.exception("initial scan of %s failed", model_type.prefix)
+    await start_watcher()  # when no initialize got as far as its walk
     app.hash_queue.set_paused(False)
-    if app.config.watch:
-        roots = sorted({r.path for s in app.model_services.values() for r in s.roots})
-
-        async def on_change(folders: list[str] | None) -> None:
-            for service in app.model_services.values():
-                if folders is None:
-                    await service.reconcile()
-                    continue
-                mine = [f for f in folders if service.root_for(f) is not None]
-                # a folder above a root (e.g. the root itself was replaced) means: walk all
-                if any(f.rstrip("/") in {r.path.rstrip("/") for r in service.roots} for f in mine):
-                    await service.reconcile()
-                elif mine:
-                    await service.reconcile(scope=mine)
-
-        app.watcher = LibraryWatcher(roots=roots, on_change=on_change)
-        await app.watcher.start()
 
 
 async def stop_services(app: AppServices) -> None:

@@ -187,7 +187,6 @@ def test_target_survives_sigkill_mid_write(tmp_path: Path) -> None:
     # Kill points: right as a write starts, one write later, and when the temp file is
     # partly written (polled, so the kill lands inside the write itself).
     plan = ["start", "next", 0.1, 0.5, 0.9, "start", 0.3, 0.7, "next", 0.95]
-    started = time.monotonic()
     for kill_at in plan:
         proc = subprocess.Popen(
             [sys.executable, "-I", str(WRITER), str(PLUGIN_DIR), str(target), str(version)],
@@ -219,7 +218,6 @@ def test_target_survives_sigkill_mid_write(tmp_path: Path) -> None:
             leftover.unlink()
         version = first + 3
     assert killed_mid_write >= 1, "no kill landed inside a write"
-    assert time.monotonic() - started < 5
 
 
 def _poll_for_partial_temp(folder: Path, threshold: int, *, deadline: float) -> None:

@@ -414,7 +414,8 @@ async def test_set_preview_from_url_fetches_only_from_allowed_hosts(aiohttp_clie
     assert "127.0.0.1" in refused["error"]
     for url in ("file:///etc/passwd", "ftp://image.civitai.com/x", "not a url", 5):
         await post(lib_client, "/api/lm/loras/set-preview-from-url", {"model_path": path, "image_url": url}, status=400)
-    await post(lib_client, "/api/lm/settings", {"preview_url_hosts": ["127.0.0.1"]})
+    # the allowed image hosts come from the settings file (never over HTTP: issue 9)
+    await services_of(lib_client).settings.update({"preview_url_hosts": ["127.0.0.1"]})
     body = await post(lib_client, "/api/lm/loras/set-preview-from-url",
                       {"model_path": path, "image_url": f"{image_host}/ok.png", "nsfw_level": 1})
     assert body["item"]["preview_type"] == "image" and body["preview_nsfw_level"] == 1

@@ -48,7 +48,7 @@ async def test_settings_round_trip_is_validated_and_hides_the_api_key(client):
 
 @pytest.mark.parametrize("payload", [
     {"unknown_key": 1}, {"language": "xx"}, {"default_lora_strength": "high"}, {"blur_mature_content": "yes"},
-    {"civitai_api_base": "ftp://x"}, {"download_concurrency": 99}, [], "text", {},
+    {"mature_blur_level": "Z"}, {"download_concurrency": 99}, [], "text", {},
 ])
 async def test_settings_reject_bad_values_with_400(client, payload):
     resp = await client.post("/api/lm/settings", json=payload)

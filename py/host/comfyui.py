@@ -62,6 +62,25 @@ def comfyui_roots(settings: SettingsManager) -> dict[ModelType, list[Any]]:
     }
 
 
+def comfyui_trusted_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Host names and origins ComfyUI's own launch flags imply.
+
+    ``--listen mypc.lan`` names a host the user opens ComfyUI by; ``--enable-cors-header
+    ORIGIN`` lets that origin talk to ComfyUI, so to the library too (``*``, the flag without
+    a value, lets every origin in: the user asked for that, and ComfyUI is as open).
+    """
+    try:
+        from comfy.cli_args import args
+    except Exception:  # an older or stripped-down ComfyUI: nothing implied
+        return (), ()
+    hosts = [part.strip() for part in str(getattr(args, "listen", "") or "").split(",") if part.strip()]
+    cors = getattr(args, "enable_cors_header", None)
+    origins = (str(cors).strip(),) if cors else ()
+    if "*" in origins:
+        _log.warning("model library: --enable-cors-header * lets every web site change the library as well as ComfyUI")
+    return tuple(h for h in hosts if h not in ("0.0.0.0", "::")), origins
+
+
 def register_with_comfyui() -> AppServices:
     """Build the services and register every route on ComfyUI's server (once)."""
     global _registered
@@ -77,11 +96,14 @@ def register_with_comfyui() -> AppServices:
         # thread-safe in ComfyUI; the sidebar listens on ComfyUI's socket for lm.* events
         instance.send_sync(f"lm.{event}", payload)
 
+    hosts, origins = comfyui_trusted_names()
     config = LibraryConfig(
         roots=comfyui_roots(settings),
         settings_path=settings_path,
         forward_event=forward,
         host_name="comfyui",
+        allowed_hosts=hosts,
+        allowed_origins=origins,
     )
     services = build_services(config)
     register_routes(instance.routes, services, skip_paths=CORE_ROUTE_CLASHES)

@@ -36,28 +36,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--demo", action="store_true", help="create a small generated demo library and serve it")
     parser.add_argument("--demo-dir", type=Path, default=None, help="where --demo creates its library")
     parser.add_argument("--no-watch", action="store_true", help="do not watch folders for changes")
+    parser.add_argument(
+        "--allowed-host", action="append", default=[], metavar="NAME",
+        help="a host name the library answers to besides localhost and IP addresses, e.g. mypc.lan "
+        "(repeatable; '*.example.lan' allows a domain; also LM_ALLOWED_HOSTS and \"allowed_hosts\" in the settings file)",
+    )
+    parser.add_argument(
+        "--allowed-origin", action="append", default=[], metavar="ORIGIN",
+        help="another web origin allowed to change the library, e.g. http://mypc.lan:3000 (repeatable)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> LibraryConfig:
-    settings_path = args.settings or default_settings_path()
+    demo_dir = (args.demo_dir or Path(__file__).resolve().parents[2] / "demo-library") if args.demo else None
+    # the demo keeps its settings and cache beside its library, never in the user's own
+    settings_path = args.settings or (demo_dir / ".state" / "settings.json" if demo_dir else default_settings_path())
     settings = SettingsManager(path=settings_path)
     loras = args.loras or settings.get("lora_roots")
     checkpoints = args.checkpoints or settings.get("checkpoint_roots")
     diffusion = args.diffusion_models or settings.get("diffusion_model_roots")
     embeddings = args.embeddings or settings.get("embedding_roots")
     cache_dir = args.cache_dir
-    if args.demo:
+    if demo_dir is not None:
         from ..services.demo_library import create_demo_library
 
-        demo_dir = args.demo_dir or Path(__file__).resolve().parents[2] / "demo-library"
         folders = create_demo_library(demo_dir)
         loras = [str(folders["loras"])]
         checkpoints = [str(folders["checkpoints"])]
         diffusion = [str(folders["diffusion_models"])]
         embeddings = [str(folders["embeddings"])]
-        cache_dir = cache_dir or demo_dir / ".cache"
+        cache_dir = cache_dir or demo_dir / ".state" / "cache"
     roots = {
         ModelType.LORA: roots_from_paths(ModelType.LORA, list(loras)),
         ModelType.CHECKPOINT: roots_from_paths(ModelType.CHECKPOINT, list(checkpoints), "checkpoint")
@@ -74,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> LibraryConfig:
         cache_dir=cache_dir,
         watch=not args.no_watch,
         host_name="standalone",
+        allowed_hosts=tuple(args.allowed_host),
+        allowed_origins=tuple(args.allowed_origin),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Callable
 from aiohttp import web
 
 from .request_guards import Handler, guarded
+from .trust_policy import TrustPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +83,28 @@ COMMON_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
 
 
 class ModelRouteRegistrar:
-    """Binds route definitions to handlers on a ``RouteTableDef`` (ours or the host's)."""
+    """Binds route definitions to handlers on a ``RouteTableDef`` (ours or the host's),
+    each wrapped in the guard of ``policy``."""
 
-    def __init__(self, routes: web.RouteTableDef, *, skip_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, routes: web.RouteTableDef, *, policy: TrustPolicy, skip_paths: frozenset[str] = frozenset()
+    ) -> None:
         self._routes = routes
+        self._policy = policy
         self._skip = skip_paths
         self.registered: list[tuple[str, str]] = []
 
-    def add(self, method: str, path: str, handler: Handler, *, state_changing: bool | None = None) -> None:
+    def add(
+        self, method: str, path: str, handler: Handler, *, state_changing: bool | None = None, extensions: bool = False
+    ) -> None:
+        """Bind one route. ``state_changing`` (default: every method but GET) applies the
+        cross-origin rules; ``extensions`` lets browser extensions' origins make the change."""
         if path in self._skip:
             return
         changes = method != "GET" if state_changing is None else state_changing
-        self._routes.route(method, path)(guarded(handler, state_changing=changes))
+        self._routes.route(method, path)(
+            guarded(handler, policy=self._policy, state_changing=changes, extensions=extensions)
+        )
         self.registered.append((method, path))
 
     def register_definitions(

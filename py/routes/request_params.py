@@ -10,8 +10,10 @@ from typing import Any, Mapping
 
 from aiohttp import web
 
-from ..errors import ValidationError
+from ..errors import UnsupportedMediaType, ValidationError
 
+MAX_JSON_BYTES = 8 * 1024 * 1024  # 10,000 paths of a bulk request fit many times over
+MAX_JSON_DEPTH = 64  # our bodies are two or three levels deep; deeper is an attack
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -68,22 +70,64 @@ def query_list(request: web.Request, name: str, *, max_items: int = 200) -> tupl
     return tuple(values)
 
 
-async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object; anything else is a 400."""
+def is_json_type(content_type: str) -> bool:
+    """``application/json`` or a ``+json`` type (what a form or a ``text/plain`` body is not)."""
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes (read no further); ``ValidationError`` beyond."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ValidationError(f"request body too large (at most {limit // (1024 * 1024)} MiB)")
+    chunks: list[bytes] = []
+    size = 0
     try:
-        raw = await request.read()
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise ValidationError(f"request body too large (at most {limit // (1024 * 1024)} MiB)")
+            chunks.append(chunk)
     except web.HTTPRequestEntityTooLarge:
         raise ValidationError("request body too large") from None
+    return b"".join(chunks)
+
+
+def _check_depth(data: Any, limit: int) -> None:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            raise ValidationError(f"request body is nested more than {limit} levels deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+async def read_json_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object; anything else is a 400.
+
+    A body must be sent as JSON (``Content-Type: application/json``): a ``text/plain`` or
+    form body is what a page of another site can send without asking, so it is a 415.
+    """
+    raw = await read_body(request, MAX_JSON_BYTES)
     if not raw.strip():
         if allow_empty:
             return {}
         raise ValidationError("a JSON object body is required")
+    if not is_json_type(request.content_type):
+        raise UnsupportedMediaType(
+            f"send the body as JSON (Content-Type: application/json), not '{request.content_type[:60]}'"
+        )
     try:
         data = json.loads(raw)
+    except RecursionError:
+        raise ValidationError(f"request body is nested more than {MAX_JSON_DEPTH} levels deep") from None
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ValidationError("request body must be a JSON object")
+    _check_depth(data, MAX_JSON_DEPTH)
     return data
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import NotFoundError, PathOutsideLibrary, ValidationError
-from ..services.sidecar_store import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ..services.settings_manager import READ_ONLY_OVER_HTTP
+from ..services.sidecar_store import IMAGE_SUFFIXES, VIDEO_SUFFIXES, stat_companion
 from .handlers.management_handlers import UndoDeleteHandler
 from .model_route_registrar import ModelRouteRegistrar
 from .request_params import query_str, read_json_object
@@ -57,10 +58,17 @@ class SharedHandlers:
         guarded = self._s.path_guard.check(raw)
         if not guarded.real.lower().endswith(PREVIEW_SUFFIXES):
             raise PathOutsideLibrary(f"'{raw[:200]}' is not a preview file")
+        guard = self._s.path_guard
         try:
-            st = await asyncio.to_thread(os.stat, guarded.real)
+            # The guard resolved the path; a hard link (or a non-file) is refused here too:
+            # its other name may lie anywhere, so it cannot be shown to be inside the library.
+            st = await asyncio.to_thread(stat_companion, guarded.path, contains_real=guard.contains_real)
         except OSError:
             raise NotFoundError(f"no preview at '{raw[:200]}'") from None
+        if st is None:
+            raise PathOutsideLibrary(
+                f"'{raw[:200]}' is not served: it is a hard link, or no file inside the library"
+            )
         etag = f'"{st.st_size:x}-{st.st_mtime_ns:x}"'
         headers = {"Cache-Control": "private, max-age=0, must-revalidate", "ETag": etag}
         if request.headers.get("If-None-Match") == etag:
@@ -70,15 +78,20 @@ class SharedHandlers:
         return web.FileResponse(guarded.real, headers=headers)
 
     async def get_settings(self, request: web.Request) -> web.Response:
-        return web.json_response({"success": True, "settings": self._s.settings.public_view(), **self._key_flag()})
+        return web.json_response({"success": True, "settings": self._s.settings.public_view(), **self._flags()})
 
     async def update_settings(self, request: web.Request) -> web.Response:
         changes = await read_json_object(request)
-        view = await self._s.settings.update(changes)
-        return web.json_response({"success": True, "settings": view, **self._key_flag()})
+        view = await self._s.settings.update_from_http(changes)
+        return web.json_response({"success": True, "settings": view, **self._flags()})
 
-    def _key_flag(self) -> dict[str, bool]:
-        return {"civitai_api_key_set": bool(self._s.settings.get("civitai_api_key"))}
+    def _flags(self) -> dict[str, object]:
+        return {
+            "civitai_api_key_set": bool(self._s.settings.get("civitai_api_key")),
+            # shown read-only in the settings dialog: the file, the environment or the CLI set them
+            "read_only": list(READ_ONLY_OVER_HTTP),
+            "settings_file": str(self._s.settings.path),
+        }
 
     async def health_check(self, request: web.Request) -> web.Response:
         ready = {t.value: s.is_ready for t, s in self._s.model_services.items()}
@@ -139,8 +152,10 @@ def register_shared_routes(registrar: ModelRouteRegistrar, services: "AppService
     registrar.add("GET", "/api/lm/i18n", h.get_i18n)
     registrar.add("GET", "/api/lm/i18n/languages", h.get_languages)
     registrar.add("GET", "/lm/static/{path:.+}", h.get_static)
-    registrar.add("GET", "/ws/fetch-progress", h.fetch_progress_socket)
-    registrar.add("GET", "/ws/init-progress", h.init_progress_socket)
-    registrar.add("GET", "/ws/download-progress", h.download_progress_socket)
+    # A socket streams the library's paths and progress to whoever opens it: it gets the
+    # cross-origin rules of a change (browsers send no CORS check for WebSockets).
+    registrar.add("GET", "/ws/fetch-progress", h.fetch_progress_socket, state_changing=True)
+    registrar.add("GET", "/ws/init-progress", h.init_progress_socket, state_changing=True)
+    registrar.add("GET", "/ws/download-progress", h.download_progress_socket, state_changing=True, extensions=True)
     registrar.add("POST", "/api/lm/undo-delete", UndoDeleteHandler(lifecycle=services.lifecycle).undo_delete)
     return h

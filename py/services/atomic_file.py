@@ -62,14 +62,16 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int |
     if mode is None:
         mode = _existing_mode(target)
     try:
-        with temp_file(directory, name) as (fd, temp):
+        with temp_file(directory, name) as temp:
             while view:
-                written = os.write(fd, view)
+                written = os.write(temp.fd, view)
                 view = view[written:]
-            os.fsync(fd)
+            os.fsync(temp.fd)
             if mode is not None:
-                os.chmod(temp, mode)
-            os.replace(temp, target)
+                os.chmod(temp.path, mode)
+            if RELEASE_BEFORE_RENAME:
+                temp.release()
+            os.replace(temp.path, target)
     except OSError as exc:
         if is_disk_full(exc) and not isinstance(exc, DiskFull):
             raise DiskFull(directory, error_number=exc.errno) from exc
@@ -96,29 +98,50 @@ _in_flight: set[str] = set()
 _in_flight_lock = threading.Lock()
 
 
+class TempFile:
+    """An open, locked temp file: ``fd`` to write, ``path`` to rename into place."""
+
+    __slots__ = ("fd", "path", "_open")
+
+    def __init__(self, fd: int, path: str) -> None:
+        self.fd, self.path, self._open = fd, path, True
+
+    def release(self) -> None:
+        """Close the descriptor (and its lock). Windows renames no open file, so there the
+        caller releases just before the rename; POSIX callers keep it until the end."""
+        if self._open:
+            self._open = False
+            os.close(self.fd)
+
+
+RELEASE_BEFORE_RENAME = os.name == "nt"
+
+
 @contextlib.contextmanager
-def temp_file(directory: str, name: str) -> Iterator[tuple[int, str]]:
+def temp_file(directory: str, name: str) -> Iterator[TempFile]:
     """A new hidden temp file for ``name`` in ``directory``, locked while the block runs.
 
-    Yields ``(fd, path)``; the block writes through ``fd`` and may rename ``path`` into
-    place. On leaving, the descriptor is closed and a temp file still at ``path`` (the
-    block failed or did not rename it) is removed. Blocking.
+    The block writes through ``temp.fd`` and may rename ``temp.path`` into place (calling
+    ``temp.release()`` first where ``RELEASE_BEFORE_RENAME``). On leaving, the descriptor is
+    closed and a temp file still at ``path`` (the block failed or did not rename it) is
+    removed. Blocking.
     """
-    fd, temp = _create_temp(directory, name)
+    fd, path = _create_temp(directory, name)
+    temp = TempFile(fd, path)
     try:
         with _in_flight_lock:
-            _in_flight.add(temp)
+            _in_flight.add(path)
         # A killed writer's lock dies with it: the next scan can tell its temp file is stale.
         with suppress(OSError):
             try_lock(fd, 0, 1)
-        yield fd, temp
+        yield temp
     finally:
-        os.close(fd)
+        temp.release()
         with suppress(OSError):
-            if os.path.lexists(temp):
-                os.unlink(temp)
+            if os.path.lexists(path):
+                os.unlink(path)
         with _in_flight_lock:
-            _in_flight.discard(temp)
+            _in_flight.discard(path)
 
 
 def temp_in_use(path: str) -> bool:

@@ -473,31 +473,37 @@ class CivitaiClient:
         Raises ``_NotFoundHere`` on 404, ``_Unreachable`` on connection failures and
         timeouts, the typed errors otherwise.
         """
-        url = base + path
+        start = URL(base + path)
 
         async def once() -> tuple[int, Any, str | None]:
             session = self._get_session()
+            url = start
+            query: dict[str, str] | None = params
             try:
-                async with session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=self._headers(),
-                    timeout=self._timeout,
-                    allow_redirects=True,
-                ) as resp:
-                    _log.debug("CivitAI %s %s -> %s", method, url, resp.status)
-                    if resp.status == 200:
-                        ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                        body = await resp.read()
-                        return 200, await self._decode(body, ctype, what), None
-                    body = await resp.content.read(_ERROR_BODY_LIMIT)
-                    return resp.status, body, resp.headers.get("Retry-After")
+                for _hop in range(_MAX_REDIRECTS + 1):
+                    # Redirects are followed by hand: the key goes to the configured base's
+                    # origin only, never to wherever a redirect points.
+                    headers = self._headers() if _origin(url) == _origin(start) else {"Accept": "application/json", "User-Agent": USER_AGENT}
+                    async with session.request(
+                        method, url, params=query, json=json_body, headers=headers,
+                        timeout=self._timeout, allow_redirects=False,
+                    ) as resp:
+                        _log.debug("CivitAI %s %s -> %s", method, url.with_query(None), resp.status)
+                        location = resp.headers.get("Location")
+                        if resp.status in _REDIRECTS and location:
+                            url, query = resp.url.join(URL(location)), None
+                            continue
+                        if resp.status == 200:
+                            ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                            body = await resp.read()
+                            return 200, await self._decode(body, ctype, what), None
+                        body = await resp.content.read(_ERROR_BODY_LIMIT)
+                        return resp.status, body, resp.headers.get("Retry-After")
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
-                _log.debug("CivitAI %s %s failed: %s", method, url, kind)
+                _log.debug("CivitAI %s %s failed: %s", method, start, kind)
                 raise _Unreachable(kind) from None
+            raise UpstreamUnavailable(f"too many redirects from CivitAI for {what}")
 
         return await self._with_retries(once, what)
 

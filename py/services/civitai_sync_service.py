@@ -33,7 +33,7 @@ from .model_locks import ModelLocks
 from .model_records import ModelEntry, ModelType
 from .model_service import ModelService
 from .settings_manager import SettingsManager
-from .sidecar_store import PREVIEW_SUFFIXES, read_model_sidecar, write_sidecar
+from .sidecar_store import PREVIEW_SUFFIXES, RealPathCheck, check_rewritable, read_model_sidecar, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -297,9 +297,11 @@ class CivitaiSyncService:
 
         Returns False when the model file is gone. Callers end with ``refresh_paths``.
         """
+        contains_real = self._services[entry.model_type].contains_real
         async with self._locks.hold(entry.file_path):
             return await asyncio.to_thread(
-                _merge_and_write, entry.file_path, _base_fields(entry), version, model, preview, self._clock()
+                _merge_and_write, entry.file_path, _base_fields(entry), version, model, preview, self._clock(),
+                contains_real,
             )
 
     async def fetch_preview(
@@ -461,11 +463,17 @@ def _merge_and_write(
     model: dict[str, Any] | None,
     preview: PreviewInfo | None,
     now: float,
+    contains_real: RealPathCheck | None = None,
 ) -> bool:
-    """Blocking read-merge-write of one sidecar (the caller holds the model lock)."""
+    """Blocking read-merge-write of one sidecar (the caller holds the model lock).
+
+    Raises ``UnsafeSidecar`` for a sidecar it may not read (nothing is overwritten).
+    """
     if not os.path.isfile(path):
         return False
-    base = dict(read_model_sidecar(path).data)
+    read = read_model_sidecar(path, contains_real=contains_real)
+    check_rewritable(read, path)
+    base = dict(read.data)
     for key, value in base_fields.items():
         if base.get(key) in (None, ""):
             base[key] = value

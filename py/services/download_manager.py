@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..errors import AlreadyRunning, LibraryError, NotFoundError, ValidationError
+from ..errors import AlreadyRunning, DiskFull, LibraryError, NotFoundError, ValidationError, is_disk_full
 from .download_records import DownloadJob, DownloadPlan, DownloadStatus
 from .downloader import Downloader
 from .index_cache import IndexCache
@@ -255,6 +255,8 @@ class DownloadManager:
         except asyncio.CancelledError:
             raise  # pause / cancel / shutdown: the caller decides what the job becomes
         except Exception as exc:
+            if is_disk_full(exc) and not isinstance(exc, DiskFull):
+                exc = DiskFull(job.plan.target_dir, error_number=exc.errno)  # type: ignore[attr-defined]
             if isinstance(exc, LibraryError):
                 _log.info("download %s failed: %s", job.id, exc.message)
             else:

@@ -26,9 +26,11 @@ from .atomic_file import write_json_atomic
 from .civitai_client import HTML_INSTEAD_OF_FILE, CivitaiClient
 from .civitai_sync_service import CivitaiSyncService
 from .download_records import DownloadIntegrityError, DownloadJob, DownloadPlan
+from .file_lock import try_lock
 from .file_transfer import TargetExists, move_no_replace
+from .leftover_files import claim_part, release_part
 from .model_records import ModelType
-from .model_scanner import stamp_of
+from .model_scanner import LibraryRoot, stamp_of
 from .model_service import HashStore, ModelService
 from .sidecar_store import sidecar_path
 
@@ -56,6 +58,20 @@ def safe_file_name(name: str, fallback: str) -> str:
     return base[:200] or fallback
 
 
+def check_model_file_name(root: LibraryRoot, file_name: str) -> None:
+    """Refuse a name the library would never list there (``.bashrc``, ``payload.html``):
+    such a file could then never be managed or deleted from the UI. ``ValidationError``."""
+    extension = os.path.splitext(file_name)[1].lower()
+    if extension not in root.extensions:
+        kinds = ", ".join(sorted(root.extensions))
+        what = root.sub_type.replace("_", " ") if root.sub_type else root.model_type.value
+        raise ValidationError(
+            f"CivitAI names the file '{file_name[:200]}', which is not a {what} file the library lists "
+            f"({kinds}); it was not downloaded",
+            extra={"file_name": file_name[:200]},
+        )
+
+
 def content_disposition_name(value: str | None) -> str:
     """The file name of a ``Content-Disposition`` header ('' when none)."""
     if not value:
@@ -70,7 +86,11 @@ def content_disposition_name(value: str | None) -> str:
 
 
 class _PartFile:
-    """The ``.part`` file and its running SHA256; every method blocks (call in a thread)."""
+    """The ``.part`` file and its running SHA256; every method blocks (call in a thread).
+
+    While open it is claimed in this process and locked (byte 0), so the scanner's sweep of
+    abandoned downloads, here or on another host sharing the folder, leaves it alone.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -83,19 +103,37 @@ class _PartFile:
 
     def open_existing(self) -> int:
         """Hash what an earlier run left, keep appending to it; returns its size."""
-        digest = hashlib.sha256()
-        size = 0
-        with open(self.path, "rb") as fh:
-            while chunk := fh.read(8 * 1024 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-        self.digest, self.size = digest, size
-        self._fh = open(self.path, "ab")
+        claim_part(self.path)
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            # Read before the append handle is opened and locked: closing this reader
+            # afterwards would drop the lock (POSIX locks belong to the process).
+            with open(self.path, "rb") as fh:
+                while chunk := fh.read(8 * 1024 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
+            self.digest, self.size = digest, size
+            self._open_locked("ab")
+        except BaseException:
+            release_part(self.path)
+            raise
         return size
 
     def open_new(self) -> None:
-        self.digest, self.size = hashlib.sha256(), 0
-        self._fh = open(self.path, "wb")
+        claim_part(self.path)
+        try:
+            self.digest, self.size = hashlib.sha256(), 0
+            self._open_locked("wb")
+        except BaseException:
+            release_part(self.path)
+            raise
+
+    def _open_locked(self, mode: str) -> None:
+        self._fh = open(self.path, mode)
+        # Advisory and best effort: a filesystem without locks still has the age guard.
+        with suppress(OSError):
+            try_lock(self._fh.fileno(), 0, 1)
 
     def write(self, chunks: list[bytes]) -> None:
         """Append and hash (one thread)."""
@@ -134,8 +172,9 @@ class _PartFile:
             if sync:
                 os.fsync(self._fh.fileno())
         finally:
-            self._fh.close()
+            self._fh.close()  # drops the lock
             self._fh = None
+            release_part(self.path)
             if self._flusher is not None:
                 self._flusher.shutdown(wait=True)
                 self._flusher, self._writeback = None, None
@@ -190,9 +229,11 @@ class Downloader:
     async def run(self, job: DownloadJob, report: Report) -> str:
         """Download, verify, move into place and index; returns the final file path."""
         plan = job.plan
-        if self._services[plan.model_type].root_for(plan.target_dir) is None:
+        root = self._services[plan.model_type].root_for(plan.target_dir)
+        if root is None:
             # a download restored after a restart whose library folder is no longer configured
             raise ValidationError(f"'{plan.target_dir}' is no longer inside a {plan.model_type.value} folder of the library")
+        check_model_file_name(root, plan.file_name)  # before any byte is written
         await asyncio.to_thread(os.makedirs, plan.target_dir, exist_ok=True)
         part = _PartFile(plan.part_path)
         try:

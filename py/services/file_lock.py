@@ -48,7 +48,8 @@ else:
     def try_lock(fd: int, offset: int = 0, length: int = 1) -> bool:
         """Take an exclusive lock of ``length`` bytes at ``offset``; False when another holds it.
 
-        The descriptor must be open for writing (POSIX write locks require it).
+        The descriptor must be open for writing (POSIX write locks require it). ``length``
+        0 means from ``offset`` to the end of the file and beyond (POSIX only).
         """
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, length, offset, os.SEEK_SET)

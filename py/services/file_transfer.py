@@ -2,7 +2,7 @@
 
 Owns which files travel with a model (``companion_paths``), the all-or-nothing move of
 such a group with rollback (``move_group``), the no-replace move (hard link + unlink on POSIX, ``os.rename`` on Windows, which
-refuses existing targets) and the cross-filesystem fallback (copy to a hidden temp file,
+refuses existing targets) and the cross-filesystem fallback (copy to a locked hidden temp file,
 fsync, verify size and SHA-256, link into place, then delete the source). It must not
 decide which files move: callers validate paths and hold the model locks. Blocking code.
 """
@@ -12,9 +12,10 @@ import errno
 import hashlib
 import logging
 import os
-import secrets
 from contextlib import suppress
+from typing import BinaryIO
 
+from .atomic_file import temp_file
 from .sidecar_store import companion_suffixes
 
 __all__ = ["TargetExists", "companion_paths", "move_group", "move_no_replace"]
@@ -110,43 +111,49 @@ def _same_file_other_case(src: str, dst: str) -> bool:
 
 def _copy_verify_delete(src: str, dst: str) -> None:
     directory, name = os.path.split(dst)
-    temp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
-    try:
-        source_digest = _copy(src, temp)
-        if os.path.getsize(temp) != os.path.getsize(src) or _digest(temp) != source_digest:
-            raise OSError(errno.EIO, "copy does not match the source", dst)
-        if _WINDOWS:
-            os.rename(temp, dst)
-        else:
-            try:
-                os.link(temp, dst)
-            except FileExistsError as exc:
-                raise TargetExists(errno.EEXIST, "target exists", dst) from exc
-            os.unlink(temp)
-        with suppress(OSError):
-            st = os.stat(src)
-            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(temp)
-        raise
+    # temp_file locks the copy while it exists, so a scan (here or on another host) can tell
+    # this move in progress from the leftover of one that was killed, and removes only that.
+    with temp_file(directory, name) as temp:
+        source_digest = _copy(src, temp.fd)
+        # Read back through a second descriptor that stays open until the temp name is gone:
+        # closing any descriptor of a file drops this process's POSIX lock on it.
+        check = open(temp.path, "rb")
+        try:
+            if os.fstat(check.fileno()).st_size != os.path.getsize(src) or _digest(check) != source_digest:
+                raise OSError(errno.EIO, "copy does not match the source", dst)
+            if _WINDOWS:
+                check.close()  # Windows renames no open file; its locks are per handle anyway
+                temp.release()
+                os.rename(temp.path, dst)
+            else:
+                try:
+                    os.link(temp.path, dst)
+                except FileExistsError as exc:
+                    raise TargetExists(errno.EEXIST, "target exists", dst) from exc
+                os.unlink(temp.path)
+        finally:
+            check.close()
+    with suppress(OSError):
+        st = os.stat(src)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
     os.unlink(src)
 
 
-def _copy(src: str, temp: str) -> str:
+def _copy(src: str, fd: int) -> str:
+    """Copy ``src`` into the open descriptor ``fd`` and fsync it; returns the SHA-256."""
     digest = hashlib.sha256()
-    with open(src, "rb") as fin, open(temp, "xb") as fout:
+    with open(src, "rb") as fin:
         while chunk := fin.read(_COPY_CHUNK):
             digest.update(chunk)
-            fout.write(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
+    os.fsync(fd)
     return digest.hexdigest()
 
 
-def _digest(path: str) -> str:
+def _digest(fh: BinaryIO) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_COPY_CHUNK):
-            digest.update(chunk)
+    while chunk := fh.read(_COPY_CHUNK):
+        digest.update(chunk)
     return digest.hexdigest()

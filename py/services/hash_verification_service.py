@@ -17,7 +17,7 @@ from .model_records import ModelType
 from .model_scanner import stamp_of
 from .model_service import HashStore, ModelService
 from .mutation_records import DuplicateVerification, HashCheck
-from .sidecar_store import read_model_sidecar, write_sidecar
+from .sidecar_store import RealPathCheck, read_model_sidecar, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class HashVerificationService:
                 checks.append(check)
                 if check.fixed or entry.autov2 != hashes.autov2:
                     await self._hashes.remember(stamp_of(after), hashes.sha256, hashes.autov2)
-                    await asyncio.to_thread(_fix_sidecar_hash, path, hashes.sha256)
+                    await asyncio.to_thread(_fix_sidecar_hash, path, hashes.sha256, service.contains_real)
                     await service.refresh_paths([path], reason="hash_fixed")
         groups: dict[str, list[str]] = {}
         for check in checks:
@@ -70,9 +70,10 @@ class HashVerificationService:
         )
 
 
-def _fix_sidecar_hash(model_path: str, sha256: str) -> None:
-    read = read_model_sidecar(model_path)  # a .civitai.info hash is fixed by writing a sidecar
-    if read.corrupt or "sha256" not in read.data:
+def _fix_sidecar_hash(model_path: str, sha256: str, contains_real: RealPathCheck | None) -> None:
+    # a .civitai.info hash is fixed by writing a sidecar
+    read = read_model_sidecar(model_path, contains_real=contains_real)
+    if read.corrupt or read.refused or "sha256" not in read.data:
         return  # the index took its hash from the hash store, fixed already
     if str(read.data.get("sha256") or "").lower() == sha256:
         return

@@ -76,6 +76,15 @@ def entry_from_row(data: str) -> ModelEntry:
     return ModelEntry(stamp=FileStamp(size=size, mtime_ns=mtime_ns, inode=inode), **fields)
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it copies the database file's
+    mode to its -wal and -shm files), and tighten a cache an older version left 0644."""
+    fd = os.open(path, os.O_CREAT | os.O_RDWR | getattr(os, "O_CLOEXEC", 0), 0o600)
+    os.close(fd)
+    if os.name != "nt":
+        os.chmod(path, 0o600)
+
+
 class IndexCache:
     """SQLite-backed store of entries (per model type), hashes and small key/value data."""
 
@@ -93,11 +102,24 @@ class IndexCache:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
 
+    async def _write(self, fn: Callable[[], None], what: str) -> None:
+        """Run a write; a failure (disk full, locked, read-only) is logged, never raised.
+
+        The files are the truth and a warm start reconciles with them, so a cache that
+        missed a write is only slower, while failing the edit that caused it would be wrong.
+        """
+        try:
+            await self._run(fn)
+        except (sqlite3.Error, OSError) as exc:
+            _log.warning("index cache %s: could not %s (%s); the next start re-reads those files", self.path, what, exc)
+
     async def open(self) -> None:
         await self._run(self._open)
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # the cache names every model file and keeps download history: the owner's only
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private(self.path)
         try:
             self._conn = self._connect()
         except sqlite3.DatabaseError:
@@ -206,7 +228,7 @@ class IndexCache:
                 self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
                 self.conn.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
 
-        await self._run(_write)
+        await self._write(_write, "store hashes")
 
     def _drop_pending(self, paths: Iterable[str]) -> None:
         # a direct write is newer than anything deferred for the same path
@@ -226,7 +248,7 @@ class IndexCache:
                 self.conn.execute("BEGIN")
                 self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
 
-        await self._run(_write)
+        await self._write(_write, "store entries")
 
     async def delete_entries(self, paths: Iterable[str]) -> None:
         paths = list(paths)
@@ -240,7 +262,7 @@ class IndexCache:
                 self.conn.execute("BEGIN")
                 self.conn.executemany("DELETE FROM entries WHERE path=?", keys)
 
-        await self._run(_delete)
+        await self._write(_delete, "delete entries")
 
     async def replace_entries(self, model_type: ModelType, entries: Iterable[ModelEntry]) -> None:
         """Make the stored entries of one type exactly ``entries`` (after a full scan)."""

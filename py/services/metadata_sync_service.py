@@ -7,15 +7,17 @@ with ``refresh_paths``; it must not fetch anything from CivitAI nor move files.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
+from ..errors import ModelNotFound
 from .civitai_metadata_merge import record_user_edits
 from .model_locks import ModelLocks
 from .model_records import ModelEntry, ModelType
 from .model_service import ModelService
 from .mutation_records import MetadataChanges
-from .sidecar_store import read_model_sidecar, write_sidecar
+from .sidecar_store import RealPathCheck, check_rewritable, read_model_sidecar, write_sidecar
 
 SidecarEdit = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -36,13 +38,18 @@ def seed_sidecar(entry: ModelEntry) -> dict[str, Any]:
     return data
 
 
-def rewrite_sidecar(entry: ModelEntry, edit: SidecarEdit) -> None:
+def rewrite_sidecar(entry: ModelEntry, edit: SidecarEdit, *, contains_real: RealPathCheck | None = None) -> None:
     """Read the sidecar (or ``.civitai.info``), apply ``edit``, write it atomically.
 
-    Blocking. A corrupt sidecar is backed up by ``write_sidecar`` and replaced by the
-    seed plus the edit.
+    Blocking; the caller holds the model's lock, so what is read here is what another
+    process left. Raises ``ModelNotFound`` when the model file is gone (another host moved
+    or deleted it): a sidecar is never written beside nothing. A corrupt sidecar is backed
+    up by ``write_sidecar`` and replaced by the seed plus the edit.
     """
-    read = read_model_sidecar(entry.file_path)
+    if not os.path.isfile(entry.file_path):
+        raise ModelNotFound(f"no {entry.model_type.value} file at '{entry.file_path}'")
+    read = read_model_sidecar(entry.file_path, contains_real=contains_real)
+    check_rewritable(read, entry.file_path)
     data = dict(read.data) if read.data and not read.corrupt else seed_sidecar(entry)
     write_sidecar(entry.file_path, edit(data))
 
@@ -99,6 +106,10 @@ class MetadataSyncService:
             data = edit(data)
             return record_user_edits(data, edited) if edited else data
 
-        await asyncio.to_thread(rewrite_sidecar, entry, full_edit)
+        try:
+            await asyncio.to_thread(rewrite_sidecar, entry, full_edit, contains_real=service.contains_real)
+        except ModelNotFound:
+            await service.refresh_paths([path], reason=reason)  # drops the stale entry
+            raise
         fresh = await service.refresh_paths([path], reason=reason)
         return fresh[0] if fresh else service.require(path)

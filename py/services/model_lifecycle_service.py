@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConflictError, LibraryError, ModelNotFound, NotFoundError, ValidationError
+from ..errors import ConflictError, DiskFull, LibraryError, ModelNotFound, NotFoundError, ValidationError, is_disk_full
 from .file_transfer import TargetExists, companion_paths, move_group
 from .metadata_sync_service import MetadataSyncService
 from .model_locks import ModelLocks
@@ -22,7 +22,7 @@ from .model_records import ModelEntry, ModelType
 from .model_service import ModelService
 from .model_trash import ModelTrash
 from .mutation_records import DeleteReport, FileOutcome, RenameResult, UndoReport
-from .sidecar_store import read_sidecar_file, sidecar_path, write_sidecar
+from .sidecar_store import RealPathCheck, read_sidecar_file, sidecar_path, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class ModelLifecycleService:
         report = await self.delete_models(model_type, [path])
         outcome = report.outcomes[0]
         if not outcome.success:
+            if outcome.code == DiskFull.code:
+                raise DiskFull(os.path.dirname(path))
             error = ModelNotFound if outcome.code == ModelNotFound.code else ConflictError
             raise error(outcome.error)
         return report
@@ -135,6 +137,9 @@ class ModelLifecycleService:
                     outcomes.append(FileOutcome(file_path=path, success=True))
                 elif isinstance(error, LibraryError):
                     outcomes.append(FileOutcome(file_path=path, success=False, error=error.message, code=error.code))
+                elif is_disk_full(error):
+                    full = DiskFull(os.path.dirname(path))
+                    outcomes.append(FileOutcome(file_path=path, success=False, error=full.message, code=full.code))
                 else:
                     outcomes.append(FileOutcome(
                         file_path=path, success=False, code="delete_failed",
@@ -234,27 +239,29 @@ class ModelLifecycleService:
         async with self._locks.hold(path, new_path):
             entry = service.require(path)
             try:
-                await asyncio.to_thread(self._rename_files, entry, stem, new_path)
+                await asyncio.to_thread(self._rename_files, entry, stem, new_path, service.contains_real)
             except TargetExists as exc:
                 raise ConflictError(f"'{exc.filename}' already exists; nothing was renamed") from exc
             except FileNotFoundError as exc:
                 raise ModelNotFound(f"no {model_type.value} file at '{path}'") from exc
             except OSError as exc:
+                if is_disk_full(exc):
+                    raise DiskFull(os.path.dirname(path)) from exc
                 raise ConflictError(f"could not rename '{path}': {exc.strerror or exc}") from exc
             finally:
                 await service.refresh_paths([path, new_path], reason="rename")
         return RenameResult(old_path=path, entry=service.require(new_path))
 
     @staticmethod
-    def _rename_files(entry: ModelEntry, stem: str, new_path: str) -> None:
+    def _rename_files(entry: ModelEntry, stem: str, new_path: str, contains_real: RealPathCheck | None) -> None:
         pairs = renamed_pairs(entry.file_path, stem)
         move_group(pairs)
-        update_sidecar_paths(new_path, entry.file_path)
+        update_sidecar_paths(new_path, entry.file_path, contains_real)
 
 
-def update_sidecar_paths(new_model_path: str, old_model_path: str) -> None:
-    """Rewrite the path fields of a moved model's sidecar, if it has one (blocking)."""
-    read = read_sidecar_file(sidecar_path(new_model_path))
+def update_sidecar_paths(new_model_path: str, old_model_path: str, contains_real: RealPathCheck | None) -> None:
+    """Rewrite the path fields of a moved model's sidecar, if it has one it may read (blocking)."""
+    read = read_sidecar_file(sidecar_path(new_model_path), contains_real=contains_real)
     if read.data and not read.corrupt:
         before = dict(read.data)
         after = repoint_sidecar(dict(read.data), new_model_path, old_model_path)

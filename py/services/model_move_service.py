@@ -11,9 +11,10 @@ import asyncio
 import os
 from collections.abc import Mapping
 
-from ..errors import ConflictError, LibraryError, ModelNotFound, ValidationError
+from ..errors import ConflictError, DiskFull, LibraryError, ModelNotFound, ValidationError, is_disk_full
 from .file_transfer import TargetExists, companion_paths, move_group
 from .model_lifecycle_service import MAX_EVENT_PATHS, update_sidecar_paths
+from .sidecar_store import RealPathCheck
 from .model_locks import ModelLocks
 from .model_records import ModelEntry, ModelType
 from .model_service import ModelService
@@ -84,6 +85,8 @@ class ModelMoveService:
         """
         outcome = (await self.move_models(model_type, [path], target_dir, on_conflict=on_conflict))[0]
         if not outcome.success:
+            if outcome.code == DiskFull.code:
+                raise DiskFull(target_dir)
             error = ModelNotFound if outcome.code == ModelNotFound.code else ConflictError
             raise error(outcome.error)
         return outcome
@@ -105,7 +108,9 @@ class ModelMoveService:
                 new_path = ""
                 try:
                     entry = service.require(path)
-                    new_path = await asyncio.to_thread(self._move_one, entry, target_dir, on_conflict)
+                    new_path = await asyncio.to_thread(
+                        self._move_one, entry, target_dir, on_conflict, service.contains_real
+                    )
                 except LibraryError as exc:
                     outcomes.append(FileOutcome(file_path=path, success=False, error=exc.message, code=exc.code))
                 except TargetExists as exc:
@@ -118,9 +123,15 @@ class ModelMoveService:
                         )
                     )
                 except OSError as exc:
-                    outcomes.append(
-                        FileOutcome(file_path=path, success=False, error=f"could not move '{path}': {exc.strerror or exc}", code="move_failed")
-                    )
+                    if is_disk_full(exc):
+                        outcomes.append(FileOutcome(
+                            file_path=path, success=False, error=DiskFull(target_dir).message, code=DiskFull.code,
+                        ))
+                    else:
+                        outcomes.append(FileOutcome(
+                            file_path=path, success=False, error=f"could not move '{path}': {exc.strerror or exc}",
+                            code="move_failed",
+                        ))
                 else:
                     outcomes.append(FileOutcome(file_path=path, success=True, new_path=new_path))
                 finally:
@@ -132,7 +143,7 @@ class ModelMoveService:
         return outcomes
 
     @staticmethod
-    def _move_one(entry: ModelEntry, target_dir: str, on_conflict: str) -> str:
+    def _move_one(entry: ModelEntry, target_dir: str, on_conflict: str, contains_real: RealPathCheck | None) -> str:
         if not os.path.isfile(entry.file_path):
             raise ModelNotFound(f"no {entry.model_type.value} file at '{entry.file_path}'")
         if os.path.dirname(entry.file_path) == target_dir:
@@ -140,5 +151,5 @@ class ModelMoveService:
         pairs = _free_pairs(entry.file_path, target_dir) if on_conflict == "rename" else moved_pairs(entry.file_path, target_dir)
         move_group(pairs)
         new_path = pairs[0][1]
-        update_sidecar_paths(new_path, entry.file_path)
+        update_sidecar_paths(new_path, entry.file_path, contains_real)
         return new_path

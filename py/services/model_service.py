@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import quote
 
-from ..errors import ModelNotFound
+from ..errors import ModelNotFound, PathOutsideLibrary
 from .index_cache import IndexCache
 from .model_index import ListQuery, ModelIndex
 from .model_locks import ModelLocks
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
-from .sidecar_store import preview_kind, read_model_sidecar, write_sidecar
+from .sidecar_store import RealPathCheck, preview_kind, read_model_sidecar, write_sidecar
 from .websocket_manager import WebSocketManager
 
 _log = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class ModelService:
         scanner: ModelScanner | None = None,
         locks: ModelLocks | None = None,
         hash_progress: Callable[[], dict[str, Any]] | None = None,
+        contains_real: RealPathCheck | None = None,
     ) -> None:
         self.model_type = model_type
         self.roots = roots
@@ -108,7 +109,10 @@ class ModelService:
         self._ws = ws
         self._submit_hash = submit_hash
         self._write_hash_sidecars = write_hash_sidecars
-        self._scanner = scanner or ModelScanner()
+        # ``contains_real`` (the path guard's): nothing whose real path leaves the library
+        # is listed or read; without it only plain companion files are read
+        self.contains_real = contains_real
+        self._scanner = scanner or ModelScanner(contains_real=contains_real)
         self._locks = locks or ModelLocks()
         self._published_version = 0
         self._hash_progress = hash_progress
@@ -140,8 +144,14 @@ class ModelService:
         await asyncio.wait_for(self._ready_event.wait(), timeout)
 
     # start-up ------------------------------------------------------------------
-    async def initialize(self) -> None:
-        """Serve the cached index at once (warm) or scan (cold), then reconcile."""
+    async def initialize(self, *, before_walk: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Serve the cached index at once (warm) or scan (cold), then reconcile.
+
+        ``before_walk`` runs after the cache is served and before the first walk of the
+        disk (the host starts its watcher there, so no change slips between walking and
+        watching). A change noted by ``on_disk_change`` while this type was not ready yet
+        leads to one more reconcile once it is.
+        """
         started = time.perf_counter()
         cached = await self._cache.load_entries(self.model_type)
         if cached:
@@ -155,14 +165,37 @@ class ModelService:
             self._mark_ready()
             await self._init_progress("ready", 100, len(self.index), len(self.index))
             _log.info("%s: %d models from cache in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
+            if before_walk is not None:
+                await before_walk()
+            self._changed_before_ready = False  # the walk below starts after any such change
             await self.reconcile()
         else:
             await self._init_progress("scanning", 0, 0, 0)
+            if before_walk is not None:
+                await before_walk()
             await self.reconcile(initial=True)
             settle_memory()
             self._mark_ready()
             await self._init_progress("ready", 100, len(self.index), len(self.index))
             _log.info("%s: cold scan of %d models in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
+            if self._changed_before_ready:
+                # the cold walk may have passed the changed folder before the change
+                self._changed_before_ready = False
+                await self.reconcile()
+
+    # the disk changed before this type was ready (set by ``on_disk_change``)
+    _changed_before_ready: bool = False
+
+    async def on_disk_change(self, scope: Iterable[str] | None = None) -> None:
+        """Reconcile after a change on disk (all roots, or the ``scope`` folders).
+
+        Before the type is ready the change is only noted: ``initialize`` reconciles once
+        more when it is done, instead of a walk racing the initial one.
+        """
+        if not self.is_ready:
+            self._changed_before_ready = True
+            return
+        await self.reconcile(scope=scope)
 
     def _mark_ready(self) -> None:
         self.is_ready = True
@@ -209,9 +242,9 @@ class ModelService:
         stats = ScanStats()
         lookup = self._hashes.lookup
         if scope_dirs is not None:
-            gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats)
+            gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats, sweep=True)
         else:
-            gen = self._scanner.iter_batches(roots, previous, lookup, stats)
+            gen = self._scanner.iter_batches(roots, previous, lookup, stats, sweep=True)
         changed: list[ModelEntry] = []
         sentinel = object()
         next_publish = FIRST_PUBLISH
@@ -248,6 +281,7 @@ class ModelService:
             "built": stats.built,
             "removed": len(removed),
             "total": len(self.index),
+            "leftovers_removed": stats.leftovers_removed,
             "seconds": round(time.perf_counter() - started, 3),
         }
         if (changed or removed) and not initial:
@@ -366,7 +400,7 @@ class ModelService:
                 async with self._locks.hold(path):
                     current = self.index.get(path)
                     if current is not None and current.sidecar_mtime_ns == 0:
-                        await asyncio.to_thread(self._write_hash_only_sidecar, updated)
+                        await asyncio.to_thread(self._write_hash_only_sidecar, updated, self.contains_real)
                 await self.refresh_paths([path], reason="hashed", broadcast=False)
                 self._note_hashed(path)
                 return
@@ -394,20 +428,30 @@ class ModelService:
         await self.broadcast_changed("hashed", paths[:200])
 
     @staticmethod
-    def _write_hash_only_sidecar(entry: ModelEntry) -> int:
-        data = read_model_sidecar(entry.file_path).data
-        data.update(
-            {
-                "file_name": entry.file_name,
-                "model_name": entry.model_name,
-                "file_path": entry.file_path,
-                "size": entry.stamp.size,
-                "modified": entry.stamp.mtime,
-                "sha256": entry.sha256,
-                "base_model": entry.base_model,
-            }
-        )
-        return write_sidecar(entry.file_path, data)
+    def _write_hash_only_sidecar(entry: ModelEntry, contains_real: RealPathCheck | None) -> None:
+        """Write the de-facto fields of a freshly hashed model (under its lock).
+
+        Re-read under the lock: another host may have written a sidecar since the index
+        saw none; then only what it lacks is filled in, and a refused one is left alone.
+        """
+        read = read_model_sidecar(entry.file_path, contains_real=contains_real)
+        if read.refused or read.corrupt:
+            return
+        fields = {
+            "file_name": entry.file_name,
+            "model_name": entry.model_name,
+            "file_path": entry.file_path,
+            "size": entry.stamp.size,
+            "modified": entry.stamp.mtime,
+            "sha256": entry.sha256,
+            "base_model": entry.base_model,
+        }
+        data = dict(read.data)
+        for key, value in fields.items():
+            if data.get(key) in (None, ""):
+                data[key] = value
+        if data != read.data or read.source != "metadata.json":
+            write_sidecar(entry.file_path, data)
 
     # reads -----------------------------------------------------------------------
     def require(self, path: str) -> ModelEntry:
@@ -466,7 +510,19 @@ class ModelService:
         }
 
     async def read_full_metadata(self, path: str) -> dict[str, Any]:
-        """The whole sidecar of a model (unknown keys included), read from disk."""
+        """The whole sidecar of a model (unknown keys included), read from disk.
+
+        Raises ``ModelNotFound`` (not indexed) and ``PathOutsideLibrary`` (the model's real
+        path has left the library since it was indexed). A companion that may not be read
+        (a hard link, a symlink leading out) reads as none.
+        """
         self.require(path)
-        read = await asyncio.to_thread(read_model_sidecar, path)
-        return read.data
+        contains_real = self.contains_real
+
+        def read() -> dict[str, Any]:
+            # checked again at read time: the index may predate a symlink swapped in
+            if contains_real is not None and not contains_real(os.path.realpath(path)):
+                raise PathOutsideLibrary(f"'{path[:200]}' resolves to a place outside the library")
+            return read_model_sidecar(path, contains_real=contains_real).data
+
+        return await asyncio.to_thread(read)

@@ -37,6 +37,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..errors import DiskFull, is_disk_full
 from .atomic_file import write_json_atomic
 from .file_transfer import TargetExists, move_group
 
@@ -134,8 +135,18 @@ class ModelTrash:
         manifest = self._read(batch_dir) or {"batch_id": batch_id, "root": root, "created_at": self._clock(), "models": []}
         already = len(manifest["models"])
         manifest["models"].extend(_model_json(m) for m in planned)
-        os.makedirs(batch_dir, exist_ok=True)
-        write_json_atomic(f"{batch_dir}/{MANIFEST}", manifest)
+        fresh = not os.path.isdir(batch_dir)
+        try:
+            os.makedirs(batch_dir, exist_ok=True)
+            write_json_atomic(f"{batch_dir}/{MANIFEST}", manifest)
+        except OSError as exc:
+            # nothing moved: leave no empty batch behind (a full disk fails right here)
+            if fresh:
+                _remove_empty(batch_dir)
+                _remove_empty(os.path.dirname(batch_dir))
+            if is_disk_full(exc) and not isinstance(exc, DiskFull):
+                raise DiskFull(root, error_number=exc.errno) from exc
+            raise
         results: list[tuple[TrashedModel, OSError | None]] = []
         for model in planned:
             try:

@@ -130,6 +130,23 @@ class PathGuard:
         root = self._match(_key(_normpath(text)), None)
         return (root.path, root.model_type) if root else None
 
+    def contains_real(self, real: str) -> bool:
+        """True when the resolved path ``real`` lies inside the real folder of any root.
+
+        For paths already resolved with ``os.path.realpath`` (the scanner's symlinked files
+        and folders, companions read beside a model): it compares components against the
+        real folders fixed at ``set_roots`` and touches no file. An unresolved path is not
+        resolved here, so a symlinked root's own name does not count; anything that is not
+        an absolute path string is outside. Never raises.
+        """
+        if not isinstance(real, str) or not real or "\x00" in real or len(real) > MAX_PATH_LENGTH:
+            return False
+        text = _slashes(real)
+        if not _is_absolute(text):
+            return False
+        key = _key(_normpath(text))
+        return any(_within(key, root.real_key) for root in self._roots)
+
     def is_inside(self, raw: object, model_type: ModelType | None = None) -> bool:
         """True when ``check(raw, model_type=...)`` would succeed (existence not required)."""
         try:

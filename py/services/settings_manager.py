@@ -1,7 +1,10 @@
-"""User settings: an allow-listed, validated JSON file written atomically.
+"""User settings: an allow-listed, validated JSON file written atomically, readable by its owner only.
 
-Owns the schema (which keys exist, their types and defaults) and the file; it must not
-know who reads a setting. Secrets are write-only: ``public_view`` never returns them.
+Owns the schema (which keys exist, their types and defaults, which of them HTTP may change)
+and the file; it must not know who reads a setting. Secrets are write-only: ``public_view``
+never returns them. Settings that steer where credentials or server-side fetches go (API
+bases, allowed image hosts, allowed names and origins) come from the file, the environment
+or the command line only, never from an HTTP request.
 """
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from ..errors import ValidationError
+from ..errors import SettingNotWritable, ValidationError
 from .atomic_file import write_json_atomic
 
 _log = logging.getLogger(__name__)
@@ -98,6 +101,16 @@ def _host(value: Any) -> str:
     return text
 
 
+def _origin(value: Any) -> str:
+    text = _str(2048)(value).strip()
+    if text == "*":
+        return text
+    parsed = urlparse(text)
+    if not parsed.scheme or not parsed.netloc or parsed.path not in ("", "/"):
+        raise ValueError("must be an origin such as http://mypc.lan:8188")
+    return text.rstrip("/")
+
+
 def _templates(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError("must be an object of model type to template")
@@ -113,11 +126,13 @@ def _templates(value: Any) -> dict[str, str]:
 class SettingSpec:
     default: Any
     check: Callable[[Any], Any]
+    http_writable: bool = True  # False: file, environment or command line only
 
 
 SCHEMA: dict[str, SettingSpec] = {
     "civitai_api_key": SettingSpec("", _str(512)),
-    "civitai_api_base": SettingSpec(["https://civitai.com/api/v1"], _url_or_list),
+    # where the API key goes: never from HTTP
+    "civitai_api_base": SettingSpec(["https://civitai.com/api/v1"], _url_or_list, http_writable=False),
     "language": SettingSpec("en", _choice(LANGUAGES)),
     "blur_mature_content": SettingSpec(True, _bool),
     "mature_blur_level": SettingSpec("R", _choice(NSFW_LEVELS)),
@@ -144,9 +159,19 @@ SCHEMA: dict[str, SettingSpec] = {
         ["character", "style", "concept", "clothing", "poses", "background", "tool", "vehicle", "buildings", "objects", "animal"],
         _str_list(100, _str(64)),
     ),
-    "preview_url_hosts": SettingSpec(["image.civitai.com", "imagecache.civitai.com"], _str_list(50, _host)),
+    # where the server fetches images from, and who may talk to it: never from HTTP
+    "preview_url_hosts": SettingSpec(
+        ["image.civitai.com", "imagecache.civitai.com"], _str_list(50, _host), http_writable=False
+    ),
+    "allowed_hosts": SettingSpec([], _str_list(50, _host), http_writable=False),
+    "allowed_origins": SettingSpec([], _str_list(50, _origin), http_writable=False),
     "show_only_sfw": SettingSpec(False, _bool),
 }
+
+
+READ_ONLY_OVER_HTTP = tuple(key for key, spec in SCHEMA.items() if not spec.http_writable)
+FILE_MODE = 0o600  # the file holds the CivitAI key
+DIR_MODE = 0o700
 
 
 def default_settings_path() -> Path:
@@ -208,6 +233,22 @@ class SettingsManager:
         view["civitai_api_key_set"] = bool(self.get("civitai_api_key"))
         return view
 
+    async def update_from_http(self, changes: Any) -> dict[str, Any]:
+        """``update`` for a request: refuses keys only the file, environment or CLI may set.
+
+        Raises ``SettingNotWritable`` (naming every such key, nothing written) and
+        ``ValidationError``.
+        """
+        if isinstance(changes, dict):
+            refused = sorted(k for k in changes if k in SCHEMA and not SCHEMA[k].http_writable)
+            if refused:
+                raise SettingNotWritable(
+                    f"{', '.join(repr(k) for k in refused)} can be changed only in the settings file "
+                    f"({self.path}), the environment or on the command line",
+                    extra={"settings": refused},
+                )
+        return await self.update(changes)
+
     def validate(self, changes: Any) -> dict[str, Any]:
         if not isinstance(changes, dict) or not changes:
             raise ValidationError("settings must be a non-empty JSON object")
@@ -240,8 +281,8 @@ class SettingsManager:
         return self.public_view()
 
     def _write(self, values: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path, values)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        write_json_atomic(self.path, values, mode=FILE_MODE)
 
     def on_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
         self._listeners.append(listener)

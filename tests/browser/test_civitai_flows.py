@@ -57,7 +57,8 @@ def test_download_dialog_downloads_a_version_and_details_show_it(civitai_server,
         (i["civitai"] or {}).get("modelId") == 501 for i in civitai_server.list_loras(search="tweaker")["items"]
     ), timeout=15)
     # the grid picked the new model up from models_changed, without a reload
-    new_card = page.locator(".lm-card[data-path$='/downloads/Detail_Tweaker_v20.safetensors']")
+    # the grid recycles cards: a hidden one may still carry the path
+    new_card = page.locator(".lm-card:not([hidden])[data-path$='/downloads/Detail_Tweaker_v20.safetensors']")
     page.fill("[data-role='search']", "tweaker")
     new_card.wait_for()
     new_card.click()

@@ -317,3 +317,19 @@ def test_settings_keep_the_api_key_write_only(fresh_server, open_page):
     assert dialog.locator(".lm-badge--ok").inner_text() == "Set"
     assert "secret-key-123" not in page.content()
     assert errors.all() == []
+
+
+def test_settings_show_where_the_server_connects_read_only(fresh_server, open_page, artifacts):
+    """Issue 9: the API base and image hosts are shown, not editable, with where to set them."""
+    page, errors = open_page(f"{fresh_server.base_url}/loras")
+    page.click("[data-tool='settings']")
+    dialog = page.locator("dialog[open]")
+    base = dialog.locator("output[data-setting='civitai_api_base']")
+    base.wait_for()
+    assert base.inner_text() == "https://civitai.com/api/v1"
+    assert "image.civitai.com" in dialog.locator("output[data-setting='preview_url_hosts']").inner_text()
+    assert dialog.locator("output[data-setting='allowed_hosts']").inner_text() == "none"
+    assert dialog.locator("input[data-setting='civitai_api_base'], input[data-setting='preview_url_hosts']").count() == 0
+    assert str(fresh_server.library.settings) in dialog.inner_text()
+    dialog.screenshot(path=str(artifacts / "settings-read-only.png"))
+    assert errors.all() == []

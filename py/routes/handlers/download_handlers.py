@@ -88,16 +88,17 @@ class ModelDownloadHandler:
 
 
 def register_download_routes(registrar: ModelRouteRegistrar, services: "AppServices") -> ModelDownloadHandler | None:
-    """The global download routes (GETs that change state are guarded against cross-site use)."""
+    """The global download routes. GETs that change state get the cross-origin rules; the
+    browser extension that sends downloads to the library may use them from its origin."""
     if services.download_use_case is None or services.download_coordinator is None:
         return None
     h = ModelDownloadHandler(use_case=services.download_use_case, coordinator=services.download_coordinator)
-    registrar.add("POST", "/api/lm/download-model", h.download_model)
-    registrar.add("GET", "/api/lm/download-model-get", h.download_model_get, state_changing=True)
+    registrar.add("POST", "/api/lm/download-model", h.download_model, extensions=True)
+    registrar.add("GET", "/api/lm/download-model-get", h.download_model_get, state_changing=True, extensions=True)
     registrar.add("GET", "/api/lm/download-progress/{download_id}", h.get_download_progress)
-    registrar.add("GET", "/api/lm/cancel-download-get", h.cancel_download, state_changing=True)
-    registrar.add("GET", "/api/lm/pause-download", h.pause_download, state_changing=True)
-    registrar.add("GET", "/api/lm/resume-download", h.resume_download, state_changing=True)
+    registrar.add("GET", "/api/lm/cancel-download-get", h.cancel_download, state_changing=True, extensions=True)
+    registrar.add("GET", "/api/lm/pause-download", h.pause_download, state_changing=True, extensions=True)
+    registrar.add("GET", "/api/lm/resume-download", h.resume_download, state_changing=True, extensions=True)
     registrar.add("GET", "/api/lm/downloads", h.list_downloads)
     registrar.add("GET", "/api/lm/downloads/history", h.download_history)
     return h

@@ -16,7 +16,7 @@ from ..civitai_client import CivitaiClient
 from ..civitai_metadata_merge import civitai_model_type_matches
 from ..download_coordinator import DownloadCoordinator, check_download_id
 from ..download_records import DownloadPlan
-from ..downloader import safe_file_name
+from ..downloader import check_model_file_name, safe_file_name
 from ..model_records import ModelType
 from ..model_service import ModelService
 from ..path_guard import PathGuard
@@ -201,12 +201,19 @@ class DownloadModelUseCase:
                         extra={"file_path": existing[0].file_path, "model_version_id": vid},
                     )
         target_dir = self._target_dir(our_type, version, model, model_root, relative_path, use_default_paths)
+        file_name = safe_file_name(str(file.get("name") or ""), f"civitai_{vid}.safetensors")
+        root = self._services[our_type].root_for(target_dir)
+        if root is not None:  # the guard put target_dir inside a root of our_type
+            try:
+                check_model_file_name(root, file_name)
+            except ValidationError as exc:
+                raise DownloadModelValidationError(exc.message, extra=exc.extra) from None
         return DownloadPlan(
             version_id=vid,
             model_id=int(version.get("modelId") or (model or {}).get("id") or model_id or 0),
             model_type=our_type,
             target_dir=target_dir,
-            file_name=safe_file_name(str(file.get("name") or ""), f"civitai_{vid}.safetensors"),
+            file_name=file_name,
             sha256=sha256,
             file_params=file_params,
             version=version,

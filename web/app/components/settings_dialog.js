@@ -1,6 +1,7 @@
 /**
  * The settings dialog: CivitAI API key (write-only), NSFW blur and level, language, default
- * LoRA strength. Sends only what changed; tells the page when the language changes.
+ * LoRA strength, and (read-only) where the server connects to. Sends only what changed;
+ * tells the page when the language changes.
  */
 import { h } from './dom.js';
 import { openModal } from './modal.js';
@@ -17,10 +18,12 @@ const LEVEL_KEYS = { PG: 'settings.level_pg', PG13: 'settings.level_pg13', R: 's
 export async function openSettingsDialog(deps) {
   const { api, t } = deps;
   let current;
+  let settingsFile = '';
   let languages = Object.keys(LANGUAGE_NAMES);
   try {
     const [data, langs] = await Promise.all([api.settings(), api.languages().catch(() => null)]);
     current = { ...data.settings, civitai_api_key_set: data.civitai_api_key_set };
+    settingsFile = data.settings_file || '';
     if (langs && Array.isArray(langs.languages) && langs.languages.length) languages = langs.languages;
   } catch (err) {
     deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
@@ -41,6 +44,14 @@ export async function openSettingsDialog(deps) {
     languages.map((code) => h('option', { value: code, text: LANGUAGE_NAMES[code] || code, selected: current.language === code })));
   const strength = h('input', { class: 'lm-input lm-input--num', type: 'number', step: '0.05', min: '-10', max: '10', value: current.default_lora_strength ?? 1, dataset: { setting: 'default_lora_strength' } });
   const error = h('p', { class: 'lm-field-error', role: 'alert' });
+  // Where credentials and server-side fetches go is set outside the browser (issue 9).
+  const listText = (value) => {
+    const items = Array.isArray(value) ? value : (value ? [value] : []);
+    return items.length ? items.join(', ') : t('settings.none');
+  };
+  const readOnly = (label, key) => h('div', { class: 'lm-field' },
+    h('span', { class: 'lm-field-label', text: label }),
+    h('output', { class: 'lm-readonly', dataset: { setting: key }, text: listText(current[key]) }));
 
   const content = h('form', { class: 'lm-form lm-settings' },
     h('fieldset', { class: 'lm-fieldset' },
@@ -56,6 +67,12 @@ export async function openSettingsDialog(deps) {
       h('legend', { text: t('settings.general') }),
       h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('settings.language') }), language),
       h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('settings.default_strength') }), strength)),
+    h('fieldset', { class: 'lm-fieldset lm-fieldset--readonly' },
+      h('legend', { text: t('settings.connections') }),
+      readOnly(t('settings.api_base'), 'civitai_api_base'),
+      readOnly(t('settings.preview_hosts'), 'preview_url_hosts'),
+      readOnly(t('settings.allowed_hosts'), 'allowed_hosts'),
+      h('p', { class: 'lm-field-help', text: t('settings.read_only_help', { file: settingsFile }) })),
     error);
 
   clearButton.addEventListener('click', () => {

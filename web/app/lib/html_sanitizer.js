@@ -2,6 +2,8 @@
  * Allow-list HTML sanitiser for CivitAI descriptions: parses into an inert document with
  * DOMParser and rebuilds only allowed elements/attributes as fresh nodes of the target document.
  * Nothing parsed is ever inserted as-is; scripts, styles, event handlers and non-http(s) URLs drop.
+ * Images from other origins become links: our pages load only their own images (their CSP),
+ * which also keeps CivitAI's image servers from learning when a description is opened.
  */
 
 const ALLOWED_TAGS = new Set([
@@ -10,9 +12,11 @@ const ALLOWED_TAGS = new Set([
   'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'a', 'img', 'table', 'thead', 'tbody', 'tr', 'th', 'td',
 ]);
 
+const DROPPED_STYLE = 'lm-dropped-style';
+
 /** Elements removed with their whole content. */
 const DROPPED_TAGS = new Set([
-  'script', 'style', 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'template',
+  'script', 'style', DROPPED_STYLE, 'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'template',
   'noscript', 'svg', 'math', 'form', 'input', 'textarea', 'select', 'button', 'link', 'meta',
   'base', 'head', 'title', 'video', 'audio', 'source', 'track', 'canvas', 'portal',
 ]);
@@ -75,7 +79,14 @@ function rebuild(node, doc, parent, depth) {
       rebuild(child, doc, parent, depth + 1);
       continue;
     }
-    if (tag === 'img' && !safeHttpUrl(child.getAttribute('src'))) continue;
+    if (tag === 'img') {
+      const src = safeHttpUrl(child.getAttribute('src'));
+      if (!src) continue;
+      if (new URL(src).origin !== doc.location?.origin) {
+        parent.append(imageLink(child, src, doc));
+        continue;
+      }
+    }
     const copy = doc.createElement(tag);
     copyAttributes(child, copy, tag);
     rebuild(child, doc, copy, depth + 1);
@@ -83,11 +94,31 @@ function rebuild(node, doc, parent, depth) {
   }
 }
 
+/** A link to a remote image, named by its alt text (or the file name). */
+function imageLink(img, src, doc) {
+  const link = doc.createElement('a');
+  link.setAttribute('href', src);
+  link.setAttribute('target', '_blank');
+  link.setAttribute('rel', 'noopener noreferrer nofollow');
+  link.className = 'lm-remote-image';
+  const name = (img.getAttribute('alt') || '').trim() || decodeURIComponent(new URL(src).pathname.split('/').pop() || 'image');
+  link.textContent = `🖼 ${name}`;
+  return link;
+}
+
+/** Event handlers, style attributes and style elements renamed before parsing. Not a safety
+ * measure (the inert document never applies them and the rebuild drops them): the browser
+ * reports each one it parses as a CSP violation on the console, burying real problems. */
+function quietInline(html) {
+  return html.replace(/<\/?style\b/gi, (tag) => tag.replace(/style/i, DROPPED_STYLE))
+    .replace(/<[^>]+>/g, (tag) => tag.replace(/([\s/"'])(on[a-z-]+|style)(\s*=)/gi, '$1data-dropped-$2$3'));
+}
+
 /** A DocumentFragment of `targetDoc` holding the allowed subset of `html`. */
 export function sanitizeHtml(html, targetDoc = document) {
   const fragment = targetDoc.createDocumentFragment();
   if (!html) return fragment;
-  const inert = new DOMParser().parseFromString(String(html), 'text/html');
+  const inert = new DOMParser().parseFromString(quietInline(String(html)), 'text/html');
   rebuild(inert.body, targetDoc, fragment, 0);
   return fragment;
 }
