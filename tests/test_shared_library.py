@@ -31,7 +31,7 @@ from lm_plugin.py.services.model_scanner import ModelScanner
 from lm_plugin.py.services.model_service import ModelService
 from lm_plugin.py.services.network_mounts import network_filesystem, network_fs_of, parse_proc_mounts
 
-from .comfyui.harness import free_port, get_json, wait_until
+from .comfyui.harness import StandaloneServer, get_json, wait_until
 from .fixtures import LibraryBuilder, services_of
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
@@ -191,26 +191,13 @@ def test_the_lock_byte_is_the_stem_s_whatever_the_path_or_case(tmp_path):
 # --- two real servers over one library ----------------------------------------------------------
 
 
-class Server:
+class Server(StandaloneServer):
     """``python standalone.py`` on the library with its own settings and cache, watching."""
 
     def __init__(self, library: LibraryBuilder, state: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        state.mkdir(parents=True)
-        env = {**os.environ, "XDG_CONFIG_HOME": str(state / "config"), "XDG_CACHE_HOME": str(state / "cache-home")}
-        args = [
-            sys.executable, str(PLUGIN_DIR / "standalone.py"), "--port", str(self.port),
-            "--settings", str(state / "settings.json"), "--cache-dir", str(state / "cache"),
-            "--loras", str(library.loras), "--checkpoints", str(library.checkpoints),
-            "--diffusion-models", str(library.diffusion_models), "--embeddings", str(library.embeddings),
-            "--log-level", "WARNING",
-        ]
-        self.log_path = state / "server.log"
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(PLUGIN_DIR), env=env)
+        super().__init__(library.base, state, watch=True)
 
-    def wait_ready(self) -> None:
+    def wait_ready(self) -> None:  # type: ignore[override]
         def ready() -> bool:
             assert self.process.poll() is None, self.log_path.read_text()
             return all(get_json(f"{self.url}/api/lm/health-check")["ready"].values())
@@ -232,16 +219,6 @@ class Server:
     def listed_tags(self, path: str) -> set[str]:
         items = get_json(f"{self.url}/api/lm/loras/list?page_size=100")["items"]
         return next(set(i["tags"]) for i in items if i["file_path"] == path)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
 
 
 def test_two_servers_editing_one_model_at_the_same_moment_lose_no_tag(library, tmp_path):

@@ -2,6 +2,7 @@
 local CivitAI test server, then the details dialog's description and versions of the result."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -60,6 +61,8 @@ def test_download_dialog_downloads_a_version_and_details_show_it(civitai_server,
     # the grid recycles cards: a hidden one may still carry the path
     new_card = page.locator(".lm-card:not([hidden])[data-path$='/downloads/Detail_Tweaker_v20.safetensors']")
     page.fill("[data-role='search']", "tweaker")
+    # the filtered list is on screen (a recycled card of the full list may still carry the path)
+    page.locator(".lm-result-count", has_text=re.compile(r"^1 model$")).wait_for()
     new_card.wait_for()
     new_card.click()
     details = page.locator("dialog.lm-details-modal[open]")

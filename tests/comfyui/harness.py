@@ -68,9 +68,9 @@ def get_json(url: str, *, method: str = "GET", timeout: float = 5.0) -> Any:
 
 
 class StandaloneServer:
-    """`python standalone.py` on a library folder, in a subprocess."""
+    """`python standalone.py` on a library folder, in a subprocess, with its own settings and cache."""
 
-    def __init__(self, library_base: Path, state: Path) -> None:
+    def __init__(self, library_base: Path, state: Path, *, watch: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         state.mkdir(parents=True, exist_ok=True)
@@ -80,9 +80,11 @@ class StandaloneServer:
             "--settings", str(state / "settings.json"), "--cache-dir", str(state / "cache"),
             "--loras", str(library_base / "loras"), "--checkpoints", str(library_base / "checkpoints"),
             "--diffusion-models", str(library_base / "diffusion_models"),
-            "--embeddings", str(library_base / "embeddings"), "--no-watch", "--log-level", "WARNING",
+            "--embeddings", str(library_base / "embeddings"), "--log-level", "WARNING",
+            *([] if watch else ["--no-watch"]),
         ]
-        self.log = open(state / "standalone.log", "wb")
+        self.log_path = state / "standalone.log"
+        self.log = open(self.log_path, "wb")
         self.process = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(REPO), env=env)
 
     def wait_ready(self, expected: dict[str, int], timeout: float = 60.0) -> None:

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -246,3 +247,25 @@ def test_models_changed_pushed_on_comfyuis_socket_updates_the_open_tab(page, com
     page.wait_for_function("() => window.lmEvents.length > 0", timeout=15000)
     card(page, "zz_live_added").wait_for(timeout=15000)
     assert page.problems == []
+
+
+def _status(url: str, headers: dict[str, str], *, method: str = "GET", body: bytes | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, method=method, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def test_inside_comfyui_our_routes_refuse_a_rebound_name_and_comfyuis_own_are_untouched(comfyui):
+    """Issue 9: the Host allow-list and our headers apply to our routes only."""
+    rebound = {"Host": "attacker.example:8188"}
+    assert _status(f"{comfyui}/api/lm/loras/list", rebound)[0] == 403
+    assert _status(f"{comfyui}/loras", {**rebound, "Accept": "text/html"})[0] == 403
+    same_site = {"Sec-Fetch-Site": "same-site"}
+    assert _status(f"{comfyui}/api/lm/pause-download?download_id=x", same_site)[0] == 403
+    status, headers = _status(f"{comfyui}/api/lm/loras/list", {})
+    assert status == 200 and headers.get("X-Content-Type-Options") == "nosniff"
+    status, headers = _status(f"{comfyui}/system_stats", rebound)
+    assert status == 200 and "X-Content-Type-Options" not in headers and "Content-Security-Policy" not in headers

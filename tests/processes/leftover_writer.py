@@ -12,22 +12,13 @@ in the state the test wants, then sleeps until killed:
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import sys
 import time
 from pathlib import Path
 
-
-def load_plugin(plugin_dir: Path) -> None:
-    """Import the plugin folder as the package ``lm_plugin``, as ComfyUI would."""
-    spec = importlib.util.spec_from_file_location(
-        "lm_plugin", plugin_dir / "__init__.py", submodule_search_locations=[str(plugin_dir)]
-    )
-    assert spec and spec.loader
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["lm_plugin"] = package
-    spec.loader.exec_module(package)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plugin_package import load_plugin  # noqa: E402
 
 
 def announce(text: str) -> None:

@@ -7,20 +7,15 @@ prints ``released`` and exits.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from plugin_package import load_plugin  # noqa: E402
+
 
 def load_model_locks(plugin_dir: Path):
-    """The plugin's ``model_locks`` module, imported inside the plugin package as ComfyUI would."""
-    spec = importlib.util.spec_from_file_location(
-        "lm_plugin", plugin_dir / "__init__.py", submodule_search_locations=[str(plugin_dir)]
-    )
-    assert spec and spec.loader
-    package = importlib.util.module_from_spec(spec)
-    sys.modules["lm_plugin"] = package
-    spec.loader.exec_module(package)
+    load_plugin(plugin_dir)
     from lm_plugin.py.services import model_locks
 
     return model_locks
