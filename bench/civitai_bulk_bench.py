@@ -124,7 +124,7 @@ def load_plugin():
         module = importlib.util.module_from_spec(spec)
         sys.modules["lm_plugin"] = module
         spec.loader.exec_module(module)
-    from lm_plugin.py.services.civitai_client import CivitaiClient  # type: ignore[import-not-found]
+    from lm_plugin.py.services.civitai.civitai_client import CivitaiClient  # type: ignore[import-not-found]
 
     return CivitaiClient
 

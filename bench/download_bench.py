@@ -107,7 +107,7 @@ async def run(args: argparse.Namespace) -> None:
     _load("lm_plugin", REPO / "__init__.py")
     from lm_plugin.py.app import build_app  # type: ignore[import-not-found]
     from lm_plugin.py.app_services import LibraryConfig, roots_from_paths  # type: ignore[import-not-found]
-    from lm_plugin.py.services.model_records import ModelType  # type: ignore[import-not-found]
+    from lm_plugin.py.services.library.model_records import ModelType  # type: ignore[import-not-found]
 
     loras = work / "loras"
     loras.mkdir()

@@ -443,7 +443,7 @@ def hasher_vs_hashlib(path: Path, repeats: int = 3) -> dict[str, Any]:
         module = importlib.util.module_from_spec(spec)
         sys.modules["lm_plugin"] = module
         spec.loader.exec_module(module)
-    from lm_plugin.py.services.model_hasher import hash_file  # type: ignore[import-not-found]
+    from lm_plugin.py.services.library.model_hasher import hash_file  # type: ignore[import-not-found]
 
     size = path.stat().st_size
     with open(path, "rb") as fh:  # read once: every run below reads from the page cache

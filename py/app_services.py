@@ -16,37 +16,37 @@ from typing import Any, Callable
 
 import jinja2
 
-from .services.civitai_client import CivitaiClient
-from .services.civitai_not_found_cache import NotFoundCache
-from .services.civitai_not_found_store import NotFoundStore
-from .services.civitai_rate_limiter import CivitaiRateLimiter
-from .services.civitai_sync_service import CivitaiSyncService
-from .services.download_coordinator import DownloadCoordinator
-from .services.download_manager import DownloadManager
-from .services.downloader import Downloader
-from .services.hash_verification_service import HashVerificationService
-from .services.hash_waiters import HashWaiters
-from .services.index_cache import IndexCache, default_cache_dir
-from .services.library_watcher import LibraryWatcher
-from .services.model_hasher import FileHashes, HashQueue
-from .services.metadata_sync_service import MetadataSyncService
-from .services.model_file_service import ModelFileService
-from .services.model_lifecycle_service import ModelLifecycleService
-from .services.model_locks import ModelLocks
-from .services.model_move_service import ModelMoveService
-from .services.model_records import ModelType
-from .services.model_scanner import LibraryRoot
-from .services.model_service import HashStore, ModelService
-from .services.model_trash import ModelTrash, default_os_trash
-from .services.path_guard import PathGuard
-from .services.preview_asset_service import PreviewAssetService
-from .services.server_i18n import ServerI18n
-from .services.settings_manager import SettingsManager, default_settings_path
-from .services.tag_update_service import TagUpdateService
+from .services.civitai.civitai_client import CivitaiClient
+from .services.civitai.civitai_not_found_cache import NotFoundCache
+from .services.civitai.civitai_not_found_store import NotFoundStore
+from .services.civitai.civitai_rate_limiter import CivitaiRateLimiter
+from .services.civitai.civitai_sync_service import CivitaiSyncService
+from .services.downloads.download_coordinator import DownloadCoordinator
+from .services.downloads.download_manager import DownloadManager
+from .services.downloads.downloader import Downloader
+from .services.edits.hash_verification_service import HashVerificationService
+from .services.library.hash_waiters import HashWaiters
+from .services.library.index_cache import IndexCache, default_cache_dir
+from .services.library.library_watcher import LibraryWatcher
+from .services.library.model_hasher import FileHashes, HashQueue
+from .services.edits.metadata_edit_service import MetadataEditService
+from .services.organize.auto_organize_service import AutoOrganizeService
+from .services.edits.model_lifecycle_service import ModelLifecycleService
+from .services.shared.model_locks import ModelLocks
+from .services.edits.model_move_service import ModelMoveService
+from .services.library.model_records import ModelType
+from .services.library.model_scanner import LibraryRoot
+from .services.library.type_library import HashStore, TypeLibrary
+from .services.edits.model_trash import ModelTrash, default_os_trash
+from .services.shared.path_guard import PathGuard
+from .services.edits.preview_asset_service import PreviewAssetService
+from .services.shared.server_i18n import ServerI18n
+from .services.shared.settings_manager import SettingsManager, default_settings_path
+from .services.edits.tag_update_service import TagUpdateService
 from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase
 from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.download_model import DownloadModelUseCase
-from .services.websocket_manager import EventForwarder, WebSocketManager
+from .services.shared.websocket_manager import EventForwarder, WebSocketManager
 from .routes.trust_policy import TrustPolicy
 
 _log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class AppServices:
     model_locks: ModelLocks = field(default_factory=ModelLocks)
     # library mutations (issue 3), set by build_services once the model services exist
     trash: ModelTrash = field(init=False, repr=False)
-    metadata_sync: MetadataSyncService = field(init=False, repr=False)
+    metadata_sync: MetadataEditService = field(init=False, repr=False)
     lifecycle: ModelLifecycleService = field(init=False, repr=False)
     previews: PreviewAssetService = field(init=False, repr=False)
     tags: TagUpdateService = field(init=False, repr=False)
@@ -104,19 +104,19 @@ class AppServices:
     download_coordinator: DownloadCoordinator | None = None
     download_use_case: DownloadModelUseCase | None = None
     # auto-organize (issue 5): one file service, one use case per type sharing ws.auto_organize_lock
-    file_service: ModelFileService = field(init=False, repr=False)
+    file_service: AutoOrganizeService = field(init=False, repr=False)
     auto_organize: dict[ModelType, AutoOrganizeUseCase] = field(default_factory=dict)
-    model_services: dict[ModelType, ModelService] = field(default_factory=dict)
+    model_services: dict[ModelType, TypeLibrary] = field(default_factory=dict)
     watcher: LibraryWatcher | None = None
     route_controllers: list[Any] = field(default_factory=list)
     _tasks: list[asyncio.Task] = field(default_factory=list)
     on_started: list[Callable[["AppServices"], Any]] = field(default_factory=list)
     on_stopping: list[Callable[["AppServices"], Any]] = field(default_factory=list)
 
-    def service(self, model_type: ModelType) -> ModelService:
+    def service(self, model_type: ModelType) -> TypeLibrary:
         return self.model_services[model_type]
 
-    def service_for_path(self, path: str) -> ModelService | None:
+    def service_for_path(self, path: str) -> TypeLibrary | None:
         for service in self.model_services.values():
             if service.root_for(path) is not None:
                 return service
@@ -211,7 +211,7 @@ def build_services(config: LibraryConfig) -> AppServices:
     )
     services_ref["app"] = app_services
     for model_type in ModelType:
-        app_services.model_services[model_type] = ModelService(
+        app_services.model_services[model_type] = TypeLibrary(
             model_type=model_type,
             roots=config.roots.get(model_type, []),
             cache=cache,
@@ -226,7 +226,7 @@ def build_services(config: LibraryConfig) -> AppServices:
     _build_mutation_services(app_services)
     _build_civitai_services(app_services, submit_hash_now)
     _build_download_services(app_services)
-    app_services.file_service = ModelFileService(
+    app_services.file_service = AutoOrganizeService(
         model_services=app_services.model_services, moves=app_services.moves, guard=guard, settings=settings
     )
     for model_type in ModelType:
@@ -292,7 +292,7 @@ def _build_mutation_services(app: AppServices) -> None:
     """The services behind the mutation routes (issue 3); they share the model locks."""
     models, locks = app.model_services, app.model_locks
     app.trash = ModelTrash(os_trash=default_os_trash())
-    app.metadata_sync = MetadataSyncService(model_services=models, locks=locks)
+    app.metadata_sync = MetadataEditService(model_services=models, locks=locks)
     app.lifecycle = ModelLifecycleService(model_services=models, locks=locks, trash=app.trash, metadata=app.metadata_sync)
     app.previews = PreviewAssetService(model_services=models, locks=locks, metadata=app.metadata_sync, settings=app.settings)
     app.tags = TagUpdateService(metadata=app.metadata_sync)
@@ -324,7 +324,7 @@ async def _initialize_all(app: AppServices) -> None:
     The watcher starts once the first type has served its cache (a warm start lists at
     once) and before that type walks the disk, so a change another process or host makes
     while the library is still listing is never lost: a type not ready yet notes it and
-    reconciles once more after its initialize (``ModelService.on_disk_change``).
+    reconciles once more after its initialize (``TypeLibrary.on_disk_change``).
     """
 
     async def on_change(folders: list[str] | None) -> None:

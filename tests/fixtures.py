@@ -19,7 +19,7 @@ from safetensors.numpy import save_file
 from lm_plugin.py.app import build_app
 from lm_plugin.py.app_keys import SERVICES
 from lm_plugin.py.app_services import LibraryConfig, roots_from_paths
-from lm_plugin.py.services.model_records import ModelType
+from lm_plugin.py.services.library.model_records import ModelType
 
 SDXL_KOHYA = {"ss_base_model_version": "sdxl_base_v1-0", "ss_output_name": "x"}
 SD15_KOHYA = {"ss_base_model_version": "sd_v1", "ss_output_name": "x"}

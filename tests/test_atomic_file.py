@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lm_plugin.py.services import atomic_file
-from lm_plugin.py.services.atomic_file import is_atomic_temp_name, write_bytes_atomic, write_json_atomic
+from lm_plugin.py.services.shared import atomic_file
+from lm_plugin.py.services.shared.atomic_file import is_atomic_temp_name, write_bytes_atomic, write_json_atomic
 
 from .processes.atomic_payload import make_payload
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from lm_plugin.py.services.path_template import sanitize_folder_name
+from lm_plugin.py.services.organize.path_template import sanitize_folder_name
 
 from .fixtures import services_of
 

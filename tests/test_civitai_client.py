@@ -20,13 +20,13 @@ from lm_plugin.py.errors import (
     UpstreamUnavailable,
     ValidationError,
 )
-from lm_plugin.py.services.civitai_client import (
+from lm_plugin.py.services.civitai.civitai_client import (
     HTML_INSTEAD_OF_FILE,
     CivitaiClient,
     download_url_for,
 )
-from lm_plugin.py.services.civitai_not_found_cache import NotFoundCache
-from lm_plugin.py.services.civitai_rate_limiter import CivitaiRateLimiter
+from lm_plugin.py.services.civitai.civitai_not_found_cache import NotFoundCache
+from lm_plugin.py.services.civitai.civitai_rate_limiter import CivitaiRateLimiter
 
 from .civitai_fixtures import civitai  # noqa: F401
 from .civitai_server import CivitaiTestServer, start_civitai_server

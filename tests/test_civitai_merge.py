@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from lm_plugin.py.services.civitai_metadata_merge import (
+from lm_plugin.py.services.civitai.civitai_metadata_merge import (
     NO_NSFW_LIMIT,
     choose_preview_image,
     civitai_model_type_matches,
@@ -16,7 +16,7 @@ from lm_plugin.py.services.civitai_metadata_merge import (
     nsfw_threshold_from_settings,
     record_user_edits,
 )
-from lm_plugin.py.services.model_records import ModelType
+from lm_plugin.py.services.library.model_records import ModelType
 
 from .civitai_server import CivitaiTestServer
 

@@ -420,7 +420,7 @@ async def test_preview_from_a_host_outside_the_allow_list_is_not_fetched(app_for
 
 
 async def test_a_preview_that_is_a_web_page_or_too_big_is_skipped(app_for, library, civitai, monkeypatch):
-    from lm_plugin.py.services import civitai_preview_fetcher
+    from lm_plugin.py.services.civitai import civitai_preview_fetcher
 
     first = place(library, civitai.add_version(), "html_preview")
     second = place(library, civitai.add_version(), "huge_preview")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiohttp import FormData
 
-from lm_plugin.py.services import atomic_file
+from lm_plugin.py.services.shared import atomic_file
 
 from .fixtures import LibraryBuilder, png_bytes
 from .mutation_helpers import disk_snapshot

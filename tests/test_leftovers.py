@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lm_plugin.py.services.atomic_file import is_atomic_temp_name, temp_file
-from lm_plugin.py.services.downloader import _PartFile
+from lm_plugin.py.services.shared.atomic_file import is_atomic_temp_name, temp_file
+from lm_plugin.py.services.downloads.downloader import _PartFile
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 WRITER = Path(__file__).resolve().parent / "processes" / "leftover_writer.py"
@@ -131,8 +131,8 @@ async def test_a_temp_held_by_a_live_process_is_kept_until_it_dies(make_client, 
 
 
 def test_a_hidden_file_that_is_not_our_temp_is_left_alone(library, tmp_path):
-    from lm_plugin.py.services.model_records import ModelType
-    from lm_plugin.py.services.model_scanner import LibraryRoot, ModelScanner, ScanStats
+    from lm_plugin.py.services.library.model_records import ModelType
+    from lm_plugin.py.services.library.model_scanner import LibraryRoot, ModelScanner, ScanStats
 
     foreign = [library.loras / ".DS_Store", library.loras / ".model.metadata.json.tmp",
                library.loras / ".x.0123456789AB.tmp", library.loras / "model.tmp"]
@@ -172,8 +172,8 @@ async def test_a_sigkilled_cross_filesystem_move_leaves_no_temp_after_restart(ma
 
 
 def test_a_cross_filesystem_move_locks_its_temp_while_copying(library, monkeypatch):
-    from lm_plugin.py.services import file_transfer
-    from lm_plugin.py.services.atomic_file import temp_in_use
+    from lm_plugin.py.services.shared import file_transfer
+    from lm_plugin.py.services.shared.atomic_file import temp_in_use
 
     source = library.add_lora("big")
     target = library.loras / "moved.safetensors"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lm_plugin.py.services.model_hasher import (
+from lm_plugin.py.services.library.model_hasher import (
     AUTOV1_LENGTH,
     AUTOV1_OFFSET,
     FileHashes,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lm_plugin.py.services import file_transfer
-from lm_plugin.py.services.file_transfer import TargetExists, move_group, move_no_replace
-from lm_plugin.py.services.model_trash import MANIFEST, TRASH_DIR, ModelTrash
+from lm_plugin.py.services.shared import file_transfer
+from lm_plugin.py.services.shared.file_transfer import TargetExists, move_group, move_no_replace
+from lm_plugin.py.services.edits.model_trash import MANIFEST, TRASH_DIR, ModelTrash
 
 
 class Clock:

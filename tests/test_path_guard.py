@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lm_plugin.py.errors import LibraryError, NotFoundError, PathOutsideLibrary, ValidationError
-from lm_plugin.py.services.model_records import ModelType
-from lm_plugin.py.services.path_guard import MAX_PATH_LENGTH, GuardedPath, PathGuard
+from lm_plugin.py.services.library.model_records import ModelType
+from lm_plugin.py.services.shared.path_guard import MAX_PATH_LENGTH, GuardedPath, PathGuard
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX path forms and symlinks")
 

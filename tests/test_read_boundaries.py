@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lm_plugin.py.services.model_records import MetadataStatus, ModelType
-from lm_plugin.py.services.model_scanner import LibraryRoot, ModelScanner, ScanStats
-from lm_plugin.py.services.path_guard import PathGuard
+from lm_plugin.py.services.library.model_records import MetadataStatus, ModelType
+from lm_plugin.py.services.library.model_scanner import LibraryRoot, ModelScanner, ScanStats
+from lm_plugin.py.services.shared.path_guard import PathGuard
 
 from .fixtures import LibraryBuilder, png_bytes
 

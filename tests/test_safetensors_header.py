@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from lm_plugin.py.services.safetensors_header import (
+from lm_plugin.py.services.library.safetensors_header import (
     HeaderError,
     SafetensorsHeader,
     autov3_from_metadata,

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from lm_plugin.py.services.model_records import HashStatus, MetadataStatus, ModelType
-from lm_plugin.py.services.model_scanner import LibraryRoot, ModelScanner, ScanStats
+from lm_plugin.py.services.library.model_records import HashStatus, MetadataStatus, ModelType
+from lm_plugin.py.services.library.model_scanner import LibraryRoot, ModelScanner, ScanStats
 
 from .fixtures import SD15_KOHYA, LibraryBuilder
 
@@ -76,7 +76,7 @@ def test_an_unreadable_file_is_listed_with_a_flag(library):  # pragma: no cover 
 
 def test_an_unreadable_file_is_listed_with_a_flag_even_as_root(library, monkeypatch):
     """Root reads anything, so simulate the OS refusing the read."""
-    from lm_plugin.py.services import model_scanner
+    from lm_plugin.py.services.library import model_scanner
 
     library.add_lora("secret")
 

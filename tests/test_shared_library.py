@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 
 from lm_plugin.py.errors import ConflictError
-from lm_plugin.py.services import library_watcher, network_mounts
-from lm_plugin.py.services.cross_process_locks import LOCK_FILE_NAME, CrossProcessLocks, LockSlot, slot_for
-from lm_plugin.py.services.library_watcher import LibraryWatcher, changed_folders, stamp_folders
-from lm_plugin.py.services.model_locks import ModelLocks
-from lm_plugin.py.services.model_scanner import ModelScanner
-from lm_plugin.py.services.model_service import ModelService
-from lm_plugin.py.services.network_mounts import network_filesystem, network_fs_of, parse_proc_mounts
+from lm_plugin.py.services.library import library_watcher, network_mounts
+from lm_plugin.py.services.shared.cross_process_locks import LOCK_FILE_NAME, CrossProcessLocks, LockSlot, slot_for
+from lm_plugin.py.services.library.library_watcher import LibraryWatcher, changed_folders, stamp_folders
+from lm_plugin.py.services.shared.model_locks import ModelLocks
+from lm_plugin.py.services.library.model_scanner import ModelScanner
+from lm_plugin.py.services.library.type_library import TypeLibrary
+from lm_plugin.py.services.library.network_mounts import network_filesystem, network_fs_of, parse_proc_mounts
 
 from .comfyui.harness import StandaloneServer, get_json, wait_until
 from .fixtures import LibraryBuilder, services_of
@@ -265,7 +265,7 @@ async def test_a_change_made_while_the_first_scan_runs_is_listed_without_a_manua
     library.add_lora("present")
     walk = ModelScanner.iter_batches
     arrived, noticed = threading.Event(), threading.Event()
-    on_disk_change = ModelService.on_disk_change
+    on_disk_change = TypeLibrary.on_disk_change
 
     async def noting(self, *args, **kwargs):
         noticed.set()
@@ -279,7 +279,7 @@ async def test_a_change_made_while_the_first_scan_runs_is_listed_without_a_manua
             noticed.wait(timeout=10)  # the scan is still running when the change is seen
 
     monkeypatch.setattr(ModelScanner, "iter_batches", walk_then_change)
-    monkeypatch.setattr(ModelService, "on_disk_change", noting)
+    monkeypatch.setattr(TypeLibrary, "on_disk_change", noting)
     client = await make_client(library, watch=True)
 
     async def listed() -> bool:

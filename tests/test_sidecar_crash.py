@@ -26,7 +26,7 @@ spec = importlib.util.spec_from_file_location("lm_plugin", {str(ROOT / "__init__
 module = importlib.util.module_from_spec(spec)
 sys.modules["lm_plugin"] = module
 spec.loader.exec_module(module)
-from lm_plugin.py.services.sidecar_store import write_sidecar
+from lm_plugin.py.services.shared.sidecar_store import write_sidecar
 model = sys.argv[1]
 version = 0
 while True:

@@ -349,7 +349,7 @@ async def test_settings_and_cache_are_readable_by_their_owner_only(client):
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
 async def test_a_new_settings_folder_is_private(tmp_path):
-    from lm_plugin.py.services.settings_manager import SettingsManager
+    from lm_plugin.py.services.shared.settings_manager import SettingsManager
 
     settings = SettingsManager(path=tmp_path / "config" / "comfyui-model-library" / "settings.json")
     await settings.update({"civitai_api_key": "sekrit-key"})
@@ -369,7 +369,7 @@ async def test_an_existing_world_readable_settings_file_is_tightened_on_write(cl
 
 def test_the_demo_uses_its_own_settings_and_cache(tmp_path):
     from lm_plugin.py.host.standalone import config_from_args, parse_args
-    from lm_plugin.py.services.settings_manager import default_settings_path
+    from lm_plugin.py.services.shared.settings_manager import default_settings_path
 
     demo = tmp_path / "demo"
     config = config_from_args(parse_args(["--demo", "--demo-dir", str(demo)]))

@@ -33,9 +33,9 @@ async def eventually(check, timeout: float = 10.0):
 async def test_warm_start_serves_cache_then_reconciles_changes_made_while_down(
     aiohttp_client, library, tmp_path, monkeypatch, rebuild_threshold
 ):
-    from lm_plugin.py.services import model_service
+    from lm_plugin.py.services.library import type_library
 
-    monkeypatch.setattr(model_service, "BULK_REBUILD_THRESHOLD", rebuild_threshold)
+    monkeypatch.setattr(type_library, "BULK_REBUILD_THRESHOLD", rebuild_threshold)
     state = tmp_path / "state"
     keep = library.add_lora("keep", sidecar={"tags": ["old"]})
     change = library.add_lora("change")

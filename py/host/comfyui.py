@@ -11,8 +11,8 @@ from typing import Any
 
 from ..app import close_sockets, library_lifetime, register_routes
 from ..app_services import AppServices, LibraryConfig, build_services, roots_from_paths
-from ..services.model_records import ModelType
-from ..services.settings_manager import SettingsManager, default_settings_path
+from ..services.library.model_records import ModelType
+from ..services.shared.settings_manager import SettingsManager, default_settings_path
 
 _log = logging.getLogger(__name__)
 

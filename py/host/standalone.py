@@ -14,8 +14,8 @@ from aiohttp import web
 
 from ..app import build_app
 from ..app_services import LibraryConfig, roots_from_paths
-from ..services.model_records import ModelType
-from ..services.settings_manager import SettingsManager, default_settings_path
+from ..services.library.model_records import ModelType
+from ..services.shared.settings_manager import SettingsManager, default_settings_path
 
 _log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def config_from_args(args: argparse.Namespace) -> LibraryConfig:
     embeddings = args.embeddings or settings.get("embedding_roots")
     cache_dir = args.cache_dir
     if demo_dir is not None:
-        from ..services.demo_library import create_demo_library
+        from .demo_library import create_demo_library
 
         folders = create_demo_library(demo_dir)
         loras = [str(folders["loras"])]

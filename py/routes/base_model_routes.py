@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import ServiceNotReady
-from ..services.model_queries import ModelQueries
-from ..services.model_records import ModelType
-from ..services.model_service import ModelService
+from ..services.library.model_queries import ModelQueries
+from ..services.library.model_records import ModelType
+from ..services.library.type_library import TypeLibrary
 from .handlers.auto_organize_handlers import ModelAutoOrganizeHandler
 from .handlers.civitai_handlers import ModelCivitaiHandler
 from .handlers.management_handlers import ModelManagementHandler
@@ -39,7 +39,7 @@ class BaseModelRoutes:
 
     def __init__(self, *, services: "AppServices") -> None:
         self.services = services
-        self.service: ModelService | None = None
+        self.service: TypeLibrary | None = None
         self._handler_set: ModelHandlerSet | None = None
         self._handlers: dict[str, Handler] = {}
 
@@ -47,12 +47,12 @@ class BaseModelRoutes:
     def prefix(self) -> str:
         return self.model_type.prefix
 
-    def attach_service(self, service: ModelService) -> None:
+    def attach_service(self, service: TypeLibrary) -> None:
         self.service = service
         self._handler_set = self._create_handler_set(service)
         self._handlers = self._handler_set.to_route_mapping()
 
-    def _context(self, service: ModelService) -> HandlerContext:
+    def _context(self, service: TypeLibrary) -> HandlerContext:
         s = self.services
         return HandlerContext(
             model_type=self.model_type,
@@ -62,7 +62,7 @@ class BaseModelRoutes:
             settings=s.settings,
         )
 
-    def _create_handler_set(self, service: ModelService) -> ModelHandlerSet:
+    def _create_handler_set(self, service: TypeLibrary) -> ModelHandlerSet:
         s = self.services
         ctx = self._context(service)
         return ModelHandlerSet(

@@ -1,7 +1,7 @@
 """Embedding routes: the common set plus info by name."""
 from __future__ import annotations
 
-from ..services.model_records import ModelType
+from ..services.library.model_records import ModelType
 from .base_model_routes import BaseModelRoutes
 from .model_route_registrar import ModelRouteRegistrar
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import NotFoundError, PathOutsideLibrary, ValidationError
-from ..services.settings_manager import READ_ONLY_OVER_HTTP
-from ..services.sidecar_store import IMAGE_SUFFIXES, VIDEO_SUFFIXES, stat_companion
+from ..services.shared.settings_manager import READ_ONLY_OVER_HTTP
+from ..services.shared.sidecar_store import IMAGE_SUFFIXES, VIDEO_SUFFIXES, stat_companion
 from .handlers.management_handlers import UndoDeleteHandler
 from .model_route_registrar import ModelRouteRegistrar
 from .request_params import query_str, read_json_object

@@ -12,7 +12,7 @@ from plugin_package import load_plugin  # noqa: E402
 
 def main() -> None:
     load_plugin(Path(sys.argv[1]))
-    from lm_plugin.py.services import atomic_file
+    from lm_plugin.py.services.shared import atomic_file
 
     target, version = sys.argv[2], int(sys.argv[3])
     while True:

@@ -32,7 +32,7 @@ def sleep_forever() -> None:
 
 
 def hold(directory: str, name: str) -> None:
-    from lm_plugin.py.services.atomic_file import temp_file
+    from lm_plugin.py.services.shared.atomic_file import temp_file
 
     with temp_file(directory, name) as temp:
         announce(temp.path)
@@ -40,7 +40,7 @@ def hold(directory: str, name: str) -> None:
 
 
 def part(path: str) -> None:
-    from lm_plugin.py.services.downloader import _PartFile
+    from lm_plugin.py.services.downloads.downloader import _PartFile
 
     part_file = _PartFile(path)
     part_file.open_new()
@@ -50,7 +50,7 @@ def part(path: str) -> None:
 
 
 def move(src: str, dst: str) -> None:
-    from lm_plugin.py.services.file_transfer import move_no_replace
+    from lm_plugin.py.services.shared.file_transfer import move_no_replace
 
     real_link, real_fsync = os.link, os.fsync
 

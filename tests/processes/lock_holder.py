@@ -16,7 +16,7 @@ from plugin_package import load_plugin  # noqa: E402
 
 def load_model_locks(plugin_dir: Path):
     load_plugin(plugin_dir)
-    from lm_plugin.py.services import model_locks
+    from lm_plugin.py.services.shared import model_locks
 
     return model_locks
 

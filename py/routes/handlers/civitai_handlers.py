@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ...errors import ValidationError
-from ...services.civitai_sync_service import CivitaiSyncService
+from ...services.civitai.civitai_sync_service import CivitaiSyncService
 from ...services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase, RefreshStatus
 from ..model_route_registrar import ModelRouteRegistrar
 from ..request_params import body_bool, body_str, query_str, read_json_object

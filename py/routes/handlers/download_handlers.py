@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ...errors import ValidationError
-from ...services.download_coordinator import DownloadCoordinator, check_download_id
-from ...services.download_records import DownloadStatus
+from ...services.downloads.download_coordinator import DownloadCoordinator, check_download_id
+from ...services.downloads.download_records import DownloadStatus
 from ...services.use_cases.download_model import DownloadModelEarlyAccessError, DownloadModelUseCase
 from ..model_route_registrar import ModelRouteRegistrar
 from ..request_params import query_bool, query_str, read_json_object

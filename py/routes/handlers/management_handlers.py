@@ -13,12 +13,12 @@ import aiohttp
 from aiohttp import BodyPartReader, web
 
 from ...errors import ConflictError, PayloadTooLarge, ValidationError
-from ...services.hash_verification_service import HashVerificationService
-from ...services.metadata_sync_service import MetadataSyncService
-from ...services.model_lifecycle_service import ModelLifecycleService
-from ...services.mutation_records import FileOutcome, MetadataChanges, normalize_tags, parse_nsfw_level
-from ...services.preview_asset_service import PreviewAssetService
-from ...services.tag_update_service import TagUpdateService
+from ...services.edits.hash_verification_service import HashVerificationService
+from ...services.edits.metadata_edit_service import MetadataEditService
+from ...services.edits.model_lifecycle_service import ModelLifecycleService
+from ...services.edits.mutation_records import FileOutcome, MetadataChanges, normalize_tags, parse_nsfw_level
+from ...services.edits.preview_asset_service import PreviewAssetService
+from ...services.edits.tag_update_service import TagUpdateService
 from ..request_params import body_str_list, read_json_object
 from .model_handlers import HandlerContext, ok
 
@@ -100,7 +100,7 @@ class ModelManagementHandler:
         *,
         ctx: HandlerContext,
         lifecycle: ModelLifecycleService,
-        metadata: MetadataSyncService,
+        metadata: MetadataEditService,
         previews: PreviewAssetService,
         tags: TagUpdateService,
         hash_verification: HashVerificationService,

@@ -15,13 +15,13 @@ import jinja2
 from aiohttp import web
 
 from ...errors import NotFoundError, ValidationError
-from ...services.model_index import DEFAULT_DIRECTION, SORT_KEYS, ListQuery
-from ...services.model_queries import ModelQueries, civitai_url
-from ...services.model_records import ModelEntry, ModelType
-from ...services.model_service import ModelService
-from ...services.path_guard import PathGuard
-from ...services.server_i18n import ServerI18n
-from ...services.settings_manager import SettingsManager
+from ...services.library.model_index import DEFAULT_DIRECTION, SORT_KEYS, ListQuery
+from ...services.library.model_queries import ModelQueries, civitai_url
+from ...services.library.model_records import ModelEntry, ModelType
+from ...services.library.type_library import TypeLibrary
+from ...services.shared.path_guard import PathGuard
+from ...services.shared.server_i18n import ServerI18n
+from ...services.shared.settings_manager import SettingsManager
 from ..request_params import query_bool, query_int, query_list, query_str
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -39,7 +39,7 @@ class HandlerContext:
     """What every handler of one model type may use."""
 
     model_type: ModelType
-    service: ModelService
+    service: TypeLibrary
     queries: ModelQueries
     guard: PathGuard
     settings: SettingsManager

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...errors import ValidationError
-from ...services.model_move_service import ON_CONFLICT, ModelMoveService
+from ...services.edits.model_move_service import ON_CONFLICT, ModelMoveService
 from ..request_params import read_json_object
 from .management_handlers import guarded_paths, model_path_of, results_json
 from .model_handlers import HandlerContext, ok

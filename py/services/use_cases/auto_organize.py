@@ -2,7 +2,7 @@
 
 Owns single-flight (the WebSocketManager's shared lock plus the stored run status, checked
 before the file service is called) and the run's progress snapshot, kept for polling until
-cleared. It must not plan or move files itself (``ModelFileService`` does).
+cleared. It must not plan or move files itself (``AutoOrganizeService`` does).
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ...errors import AlreadyRunning
-from ..model_file_service import ModelFileService
-from ..model_records import ModelType
-from ..organize_records import SNAPSHOT_KEY, AutoOrganizeJob, OrganizeResult
-from ..websocket_manager import WebSocketManager
+from ..organize.auto_organize_service import AutoOrganizeService
+from ..library.model_records import ModelType
+from ..organize.organize_records import SNAPSHOT_KEY, AutoOrganizeJob, OrganizeResult
+from ..shared.websocket_manager import WebSocketManager
 
 _log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class AutoOrganizeUseCase:
     active, ``ValidationError`` for a bad template or pattern list.
     """
 
-    def __init__(self, *, model_type: ModelType, file_service: ModelFileService, ws: WebSocketManager) -> None:
+    def __init__(self, *, model_type: ModelType, file_service: AutoOrganizeService, ws: WebSocketManager) -> None:
         self.model_type = model_type
         self._files = file_service
         self._ws = ws

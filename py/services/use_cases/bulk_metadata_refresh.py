@@ -16,11 +16,11 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from ...errors import AlreadyRunning, AuthenticationRequired, LibraryError
-from ..civitai_client import BATCH_LIMIT, CivitaiClient
-from ..civitai_sync_service import CivitaiSyncService, PreviewInfo, has_civitai_data
-from ..model_records import ModelEntry, ModelType
-from ..model_service import ModelService
-from ..websocket_manager import WebSocketManager
+from ..civitai.civitai_client import BATCH_LIMIT, CivitaiClient
+from ..civitai.civitai_sync_service import CivitaiSyncService, PreviewInfo, has_civitai_data
+from ..library.model_records import ModelEntry, ModelType
+from ..library.type_library import TypeLibrary
+from ..shared.websocket_manager import WebSocketManager
 
 _log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class BulkMetadataRefreshUseCase:
         self,
         *,
         model_type: ModelType,
-        service: ModelService,
+        service: TypeLibrary,
         sync: CivitaiSyncService,
         client: CivitaiClient,
         ws: WebSocketManager,

@@ -12,16 +12,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import ConflictError, EarlyAccessRequired, LibraryError, UpstreamNotFound, ValidationError
-from ..civitai_client import CivitaiClient
-from ..civitai_metadata_merge import civitai_model_type_matches
-from ..download_coordinator import DownloadCoordinator, check_download_id
-from ..download_records import DownloadPlan
-from ..downloader import check_model_file_name, safe_file_name
-from ..model_records import ModelType
-from ..model_service import ModelService
-from ..path_guard import PathGuard
-from ..path_template import render_template, values_for_civitai
-from ..settings_manager import SettingsManager
+from ..civitai.civitai_client import CivitaiClient
+from ..civitai.civitai_metadata_merge import civitai_model_type_matches
+from ..downloads.download_coordinator import DownloadCoordinator, check_download_id
+from ..downloads.download_records import DownloadPlan
+from ..downloads.downloader import check_model_file_name, safe_file_name
+from ..library.model_records import ModelType
+from ..library.type_library import TypeLibrary
+from ..shared.path_guard import PathGuard
+from ..organize.path_template import render_template, values_for_civitai
+from ..shared.settings_manager import SettingsManager
 
 FILE_PARAM_KEYS = ("type", "format", "size", "fp")
 _TRUE = {"1", "true", "yes", "on"}
@@ -115,7 +115,7 @@ class DownloadModelUseCase:
         *,
         coordinator: DownloadCoordinator,
         client: CivitaiClient,
-        model_services: Mapping[ModelType, ModelService],
+        model_services: Mapping[ModelType, TypeLibrary],
         guard: PathGuard,
         settings: SettingsManager,
     ) -> None:

@@ -1,0 +1,146 @@
+"""Read-only questions about one model type's library (tags, folders, duplicates, ...).
+
+Owns the derivations from the index; never mutates it. Answers are plain data the
+handlers wrap in ``{"success": true, ...}``.
+"""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+from .model_index import natural_key
+from .model_records import ModelEntry
+from .type_library import TypeLibrary
+
+
+def _letter_of(name: str) -> str:
+    first = name[:1].upper()
+    if first.isascii() and first.isalpha():
+        return first
+    if first.isdigit():
+        return "0-9"
+    return "#" if not first.isalpha() else "@"
+
+
+class ModelQueries:
+    """Read-side helpers over a ``TypeLibrary``'s index."""
+
+    def __init__(self, *, service: TypeLibrary) -> None:
+        self._service = service
+
+    @property
+    def _index(self):
+        return self._service.index
+
+    def _visible(self) -> list[ModelEntry]:
+        return [e for e in self._index.entries.values() if not e.exclude]
+
+    def top_tags(self, limit: int) -> list[dict[str, Any]]:
+        return [{"tag": tag, "count": count} for tag, count in self._index.top_tags(limit)]
+
+    def search_tags(self, text: str, limit: int) -> list[dict[str, Any]]:
+        needle = text.casefold().strip()
+        matches = [(t, c) for t, c in self._index.tag_counts.items() if needle in t]
+        matches.sort(key=lambda tc: (not tc[0].startswith(needle), -tc[1], tc[0]))
+        return [{"tag": t, "count": c} for t, c in matches[:limit]]
+
+    def base_models(self, limit: int) -> list[dict[str, Any]]:
+        items = sorted(self._index.base_model_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [{"name": name, "count": count} for name, count in items[:limit]]
+
+    def folders(self) -> list[str]:
+        return self._index.folders()
+
+    def folder_tree(self, model_root: str) -> dict[str, Any]:
+        folders = [folder for (root, folder) in self._index.folder_counts if root == model_root and folder]
+        return _tree(folders)
+
+    def unified_folder_tree(self) -> dict[str, Any]:
+        return _tree([folder for (_, folder) in self._index.folder_counts if folder])
+
+    def duplicates(self) -> list[dict[str, Any]]:
+        groups: dict[str, list[ModelEntry]] = defaultdict(list)
+        for entry in self._index.entries.values():
+            if entry.sha256:
+                groups[entry.sha256].append(entry)
+        out = []
+        for sha, entries in sorted(groups.items()):
+            if len(entries) > 1:
+                entries.sort(key=lambda e: e.file_path)
+                out.append({"hash": sha, "models": [self._service.format_response(e) for e in entries]})
+        return out
+
+    def filename_conflicts(self) -> list[dict[str, Any]]:
+        groups: dict[str, list[ModelEntry]] = defaultdict(list)
+        for entry in self._index.entries.values():
+            groups[entry.file_name.casefold()].append(entry)
+        out = []
+        for _, entries in sorted(groups.items()):
+            if len(entries) > 1:
+                entries.sort(key=lambda e: e.file_path)
+                out.append({"file_name": entries[0].file_name, "models": [self._service.format_response(e) for e in entries]})
+        return out
+
+    def relative_paths(self, search: str, limit: int) -> list[str]:
+        needle = search.casefold()
+        out: list[str] = []
+        for path in self._index.order("name"):
+            entry = self._index.entries[path]
+            if entry.exclude:
+                continue
+            rel = entry.relative_path
+            if needle in rel.casefold():
+                out.append(rel)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def excluded(self) -> list[ModelEntry]:
+        return sorted((e for e in self._index.entries.values() if e.exclude), key=lambda e: natural_key(e.display_name))
+
+    def letter_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = defaultdict(int)
+        for entry in self._visible():
+            counts[_letter_of(entry.display_name)] += 1
+        return dict(sorted(counts.items()))
+
+    def find_by_relative_path(self, relative_path: str) -> ModelEntry | None:
+        wanted = relative_path.replace("\\", "/").strip("/")
+        wanted_noext = os.path.splitext(wanted)[0]
+        for entry in self._index.entries.values():
+            rel = entry.relative_path
+            if rel == wanted or os.path.splitext(rel)[0] == wanted_noext:
+                return entry
+        return None
+
+    def find_by_name(self, name: str) -> ModelEntry | None:
+        """Match a loader's file name: relative path, file name with or without extension."""
+        entry = self.find_by_relative_path(name)
+        if entry is not None:
+            return entry
+        base = os.path.splitext(os.path.basename(name.replace("\\", "/")))[0].casefold()
+        for entry in self._index.entries.values():
+            if entry.file_name.casefold() == base:
+                return entry
+        return None
+
+
+def _tree(folders: list[str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for folder in sorted(set(folders), key=natural_key):
+        node = tree
+        for part in folder.split("/"):
+            node = node.setdefault(part, {})
+    return tree
+
+
+def civitai_url(entry: ModelEntry) -> str:
+    model_id = entry.civitai.get("modelId")
+    version_id = entry.civitai.get("id")
+    if not model_id:
+        return ""
+    url = f"https://civitai.com/models/{model_id}"
+    if version_id:
+        url += f"?modelVersionId={version_id}"
+    return url

@@ -1,0 +1,528 @@
+"""The library of one model type: start-up, reconcile, hashing results and reads.
+
+Owns the index of its type and keeps it, the hash index and the SQLite cache in step
+with the disk; emits ``models_changed`` and init progress. Blocking work (walks, header
+reads, SQLite) runs in worker threads. It must not parse HTTP requests.
+"""
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import quote
+
+from ...errors import ModelNotFound, PathOutsideLibrary
+from .index_cache import IndexCache
+from .model_index import ListQuery, ModelIndex
+from ..shared.model_locks import ModelLocks
+from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
+from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
+from ..shared.sidecar_store import RealPathCheck, preview_kind, read_model_sidecar, write_sidecar
+from ..shared.websocket_manager import WebSocketManager
+
+_log = logging.getLogger(__name__)
+
+
+class HashStore:
+    """Known hashes by file stamp, shared by every model type (one disk, one table)."""
+
+    def __init__(self, *, cache: IndexCache) -> None:
+        self._cache = cache
+        self._known: dict[tuple[int, int, int], tuple[str, str]] = {}
+
+    async def load(self) -> None:
+        self._known = await self._cache.load_hashes()
+
+    def lookup(self, stamp: FileStamp) -> tuple[str, str] | None:
+        return self._known.get((stamp.inode, stamp.size, stamp.mtime_ns))
+
+    async def remember(self, stamp: FileStamp, sha256: str, autov2: str) -> None:
+        self._known[(stamp.inode, stamp.size, stamp.mtime_ns)] = (sha256, autov2)
+        self._cache.defer_hash(stamp, sha256, autov2)
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class Page:
+    items: list[ModelEntry]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def total_pages(self) -> int:
+        return (self.total + self.page_size - 1) // self.page_size if self.total else 0
+
+
+HashSubmitter = Callable[[ModelType, str], None]
+# more changes than this are applied by rebuilding the index in a worker thread
+BULK_REBUILD_THRESHOLD = 1000
+# finished hashes are announced to browsers at most this often (seconds)
+HASH_NOTICE_INTERVAL = 1.0
+# a cold scan first shows what it found once it has this many models
+FIRST_PUBLISH = 500
+
+
+def settle_memory() -> None:
+    """Move everything alive now out of the garbage collector's sight.
+
+    The index is tens of thousands of long-lived, cycle-free objects; without this every
+    full collection walks all of them and freezes every thread (ComfyUI's included) for
+    up to hundreds of milliseconds. Objects freed later by reference counting still go.
+    """
+    gc.freeze()
+
+
+def _index_of(entries: list[ModelEntry]) -> ModelIndex:
+    index = ModelIndex()
+    index.add_many(entries)
+    settle_memory()
+    return index
+
+
+class TypeLibrary:
+    """Everything the routes read about one model type, and the scans that feed it."""
+
+    def __init__(
+        self,
+        *,
+        model_type: ModelType,
+        roots: list[LibraryRoot],
+        cache: IndexCache,
+        hashes: HashStore,
+        ws: WebSocketManager,
+        submit_hash: HashSubmitter,
+        write_hash_sidecars: Callable[[], bool] = lambda: False,
+        scanner: ModelScanner | None = None,
+        locks: ModelLocks | None = None,
+        hash_progress: Callable[[], dict[str, Any]] | None = None,
+        contains_real: RealPathCheck | None = None,
+    ) -> None:
+        self.model_type = model_type
+        self.roots = roots
+        self.index = ModelIndex()
+        self._cache = cache
+        self._hashes = hashes
+        self._ws = ws
+        self._submit_hash = submit_hash
+        self._write_hash_sidecars = write_hash_sidecars
+        # ``contains_real`` (the path guard's): nothing whose real path leaves the library
+        # is listed or read; without it only plain companion files are read
+        self.contains_real = contains_real
+        self._scanner = scanner or ModelScanner(contains_real=contains_real)
+        self._locks = locks or ModelLocks()
+        self._published_version = 0
+        self._hash_progress = hash_progress
+        self._hashed_paths: list[str] = []
+        self._hash_notice: asyncio.TimerHandle | None = None
+        self._notice_task: asyncio.Future | None = None
+        self.is_ready = False
+        self._reconcile_lock = asyncio.Lock()
+        self._reconcile_again = False
+        self._ready_event = asyncio.Event()
+        self.last_scan: dict[str, Any] = {}
+
+    @property
+    def prefix(self) -> str:
+        return self.model_type.prefix
+
+    def root_paths(self, sub_type: str | None = None) -> list[str]:
+        return [r.path for r in self.roots if sub_type is None or r.sub_type == sub_type]
+
+    def root_for(self, path: str) -> LibraryRoot | None:
+        best: LibraryRoot | None = None
+        for root in self.roots:
+            if path == root.path or path.startswith(root.path.rstrip("/") + "/"):
+                if best is None or len(root.path) > len(best.path):
+                    best = root
+        return best
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready_event.wait(), timeout)
+
+    # start-up ------------------------------------------------------------------
+    async def initialize(self, *, before_walk: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Serve the cached index at once (warm) or scan (cold), then reconcile.
+
+        ``before_walk`` runs after the cache is served and before the first walk of the
+        disk (the host starts its watcher there, so no change slips between walking and
+        watching). A change noted by ``on_disk_change`` while this type was not ready yet
+        leads to one more reconcile once it is.
+        """
+        started = time.perf_counter()
+        cached = await self._cache.load_entries(self.model_type)
+        if cached:
+            # built off the loop into a fresh index, then swapped in: readers never see
+            # a half-built index, and the loop is never blocked by 50,000 inserts
+            self.index = await asyncio.to_thread(
+                _index_of, [e for p, e in cached.items() if self.root_for(p) is not None]
+            )
+        if len(self.index):
+            settle_memory()
+            self._mark_ready()
+            await self._init_progress("ready", 100, len(self.index), len(self.index))
+            _log.info("%s: %d models from cache in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
+            if before_walk is not None:
+                await before_walk()
+            self._changed_before_ready = False  # the walk below starts after any such change
+            await self.reconcile()
+        else:
+            await self._init_progress("scanning", 0, 0, 0)
+            if before_walk is not None:
+                await before_walk()
+            await self.reconcile(initial=True)
+            settle_memory()
+            self._mark_ready()
+            await self._init_progress("ready", 100, len(self.index), len(self.index))
+            _log.info("%s: cold scan of %d models in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
+            if self._changed_before_ready:
+                # the cold walk may have passed the changed folder before the change
+                self._changed_before_ready = False
+                await self.reconcile()
+
+    # the disk changed before this type was ready (set by ``on_disk_change``)
+    _changed_before_ready: bool = False
+
+    async def on_disk_change(self, scope: Iterable[str] | None = None) -> None:
+        """Reconcile after a change on disk (all roots, or the ``scope`` folders).
+
+        Before the type is ready the change is only noted: ``initialize`` reconciles once
+        more when it is done, instead of a walk racing the initial one.
+        """
+        if not self.is_ready:
+            self._changed_before_ready = True
+            return
+        await self.reconcile(scope=scope)
+
+    def _mark_ready(self) -> None:
+        self.is_ready = True
+        self._ready_event.set()
+
+    async def _init_progress(self, stage: str, progress: int, scanned: int, total: int) -> None:
+        await self._ws.broadcast_init_progress(
+            {
+                "model_type": self.model_type.value,
+                "stage": stage,
+                "progress": progress,
+                "scanned": scanned,
+                "total": total,
+                "ready": stage == "ready",
+            }
+        )
+
+    # reconcile -----------------------------------------------------------------
+    async def reconcile(self, *, initial: bool = False, scope: Iterable[str] | None = None) -> dict[str, int]:
+        """Stat-only walk of the roots (or of ``scope`` folders); apply the difference.
+
+        Coalesces: a call while one runs makes exactly one more run afterwards.
+        """
+        if self._reconcile_lock.locked():
+            self._reconcile_again = True
+            async with self._reconcile_lock:
+                return dict(self.last_scan)
+        async with self._reconcile_lock:
+            result = await self._reconcile_once(initial=initial, scope=scope)
+            while self._reconcile_again:
+                self._reconcile_again = False
+                result = await self._reconcile_once(initial=False, scope=None)
+            return result
+
+    async def _reconcile_once(self, *, initial: bool, scope: Iterable[str] | None) -> dict[str, int]:
+        started = time.perf_counter()
+        roots = self.roots
+        scope_dirs = sorted(set(scope)) if scope is not None else None
+        if scope_dirs is not None:
+            pairs = [(owner, folder) for folder in scope_dirs if (owner := self.root_for(folder)) is not None]
+            roots = [owner for owner, _ in pairs]
+            scope_dirs = [folder for _, folder in pairs]
+        previous = dict(self.index.entries)
+        stats = ScanStats()
+        lookup = self._hashes.lookup
+        if scope_dirs is not None:
+            gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats, sweep=True)
+        else:
+            gen = self._scanner.iter_batches(roots, previous, lookup, stats, sweep=True)
+        changed: list[ModelEntry] = []
+        sentinel = object()
+        next_publish = FIRST_PUBLISH
+        while True:
+            batch = await asyncio.to_thread(next, gen, sentinel)
+            if batch is sentinel:
+                break
+            fresh = [e for e in batch if previous.get(e.file_path) is not e]
+            if fresh:
+                changed.extend(fresh)
+                settle_memory()  # what the walk found lives on: keep it out of GC passes
+                if initial and len(changed) >= next_publish:
+                    # a cold scan publishes what it has found so far, so the first page
+                    # lists at once; rebuilds double in size, so all of them together
+                    # cost about two full builds, all off the event loop
+                    await self._publish(changed)
+                    next_publish = len(changed) * 2
+                    await self._init_progress("scanning", 0, len(changed), 0)
+        if initial:
+            await self._publish(changed)
+        in_scope = (
+            (lambda p: True)
+            if scope_dirs is None
+            else (lambda p: any(p.startswith(d.rstrip("/") + "/") for d in scope_dirs))
+        )
+        removed = [p for p in previous if in_scope(p) and p not in stats.seen]
+        if not initial:
+            await self._apply_changes(changed, removed)
+        await self._cache.upsert_entries(changed)
+        await self._cache.delete_entries(removed)
+        await self._queue_hashes(changed)
+        self.last_scan = {
+            "reused": stats.reused,
+            "built": stats.built,
+            "removed": len(removed),
+            "total": len(self.index),
+            "leftovers_removed": stats.leftovers_removed,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        if (changed or removed) and not initial:
+            await self.broadcast_changed(
+                "scan", [e.file_path for e in changed][:200] + removed[:200]
+            )
+        return dict(self.last_scan)
+
+    async def _queue_hashes(self, entries: list[ModelEntry]) -> None:
+        """Queue the pending hashes, yielding to the loop between chunks (50,000 queue
+        insertions in one go would stall it for a tenth of a second)."""
+        for n, entry in enumerate(entries, 1):
+            if entry.hash_status is HashStatus.PENDING:
+                self._submit_hash(self.model_type, entry.file_path)
+            if n % 2000 == 0:
+                await asyncio.sleep(0)
+
+    async def _publish(self, entries: list[ModelEntry]) -> None:
+        """Swap in an index of ``entries`` built in a worker thread (cold scans only).
+
+        A mutation that reached the index since the last swap would be lost by the swap,
+        so it schedules one more (ordinary) reconcile after the scan.
+        """
+        if self.index.version != self._published_version:
+            self._reconcile_again = True
+        self.index = await asyncio.to_thread(_index_of, list(entries))
+        self._published_version = self.index.version
+
+    async def _apply_changes(self, changed: list[ModelEntry], removed: list[str]) -> None:
+        """Put scan results into the index without blocking the loop for long."""
+        if len(changed) + len(removed) > BULK_REBUILD_THRESHOLD:
+            base = self.index
+            version = base.version
+            merged = dict(base.entries)
+            for path in removed:
+                merged.pop(path, None)
+            for entry in changed:
+                merged[entry.file_path] = entry
+            rebuilt = await asyncio.to_thread(_index_of, list(merged.values()))
+            if self.index is base and base.version == version:
+                self.index = rebuilt
+                settle_memory()
+                return
+            # the index changed meanwhile (a mutation): apply incrementally instead
+        if len(changed) > 50:
+            self.index.add_many(changed)
+        else:
+            for entry in changed:
+                self.index.upsert(entry)
+        for path in removed:
+            self.index.remove(path)
+
+    async def broadcast_changed(self, reason: str, paths: list[str]) -> None:
+        await self._ws.broadcast(
+            {"type": "models_changed", "model_type": self.model_type.value, "reason": reason, "paths": paths}
+        )
+
+    async def refresh_paths(self, paths: Iterable[str], *, reason: str = "update", broadcast: bool = True) -> list[ModelEntry]:
+        """Re-read the given model files from disk into the index and cache.
+
+        A path that no longer exists is removed. Returns the fresh entries. Every
+        mutation ends here, so the index always equals what a fresh scan would build.
+        """
+        fresh: list[ModelEntry] = []
+        gone: list[str] = []
+        items: list[tuple[LibraryRoot, str]] = []
+        results: list[tuple[str, ModelEntry | None]] = []
+        for path in dict.fromkeys(paths):
+            root = self.root_for(path)
+            if root is None:
+                results.append((path, None))
+            else:
+                items.append((root, path))
+        if items:
+            results += await asyncio.to_thread(self._scanner.scan_paths, items, self._hashes.lookup)
+        for path, entry in results:
+            if entry is None:
+                if self.index.remove(path) is not None:
+                    gone.append(path)
+                continue
+            self.index.upsert(entry)
+            fresh.append(entry)
+            if entry.hash_status is HashStatus.PENDING:
+                self._submit_hash(self.model_type, entry.file_path)
+        await self._cache.upsert_entries(fresh)
+        await self._cache.delete_entries(gone)
+        if broadcast and (fresh or gone):
+            await self.broadcast_changed(reason, [e.file_path for e in fresh] + gone)
+        return fresh
+
+    # hashing -------------------------------------------------------------------
+    async def on_hash_done(self, path: str, sha256: str | None, autov2: str | None, error: BaseException | None) -> None:
+        entry = self.index.get(path)
+        if entry is None:
+            return
+        try:
+            st = await asyncio.to_thread(os.stat, path)
+        except OSError:
+            return
+        stamp = stamp_of(st)
+        if stamp != entry.stamp:
+            return  # the file changed while it was hashed: the reconcile queues it again
+        if error is None and sha256:
+            await self._hashes.remember(stamp, sha256, autov2 or sha256[:10])
+        # re-read after the awaits: a mutation may have refreshed (or removed) the entry
+        entry = self.index.get(path)
+        if entry is None or stamp != entry.stamp or entry.hash_status is HashStatus.DONE:
+            return  # gone, changed (the reconcile queues it again) or its hash known meanwhile
+        if error is not None or not sha256:
+            updated = entry.evolve(hash_status=HashStatus.FAILED)
+        else:
+            updated = entry.evolve(sha256=sha256, autov2=autov2 or sha256[:10], hash_status=HashStatus.DONE)
+            if self._write_hash_sidecars() and entry.sidecar_mtime_ns == 0:
+                # under the model's lock, like every other sidecar writer; then re-read
+                # from disk so the index equals what a fresh scan builds
+                async with self._locks.hold(path):
+                    current = self.index.get(path)
+                    if current is not None and current.sidecar_mtime_ns == 0:
+                        await asyncio.to_thread(self._write_hash_only_sidecar, updated, self.contains_real)
+                await self.refresh_paths([path], reason="hashed", broadcast=False)
+                self._note_hashed(path)
+                return
+        self.index.upsert(updated)
+        self._cache.defer_upsert(updated)
+        self._note_hashed(path)
+
+    def _note_hashed(self, path: str) -> None:
+        """Tell browsers about finished hashes, at most once a second (one message per
+        burst, not one per file of a 10,000-file backlog)."""
+        self._hashed_paths.append(path)
+        if self._hash_notice is None:
+            loop = asyncio.get_running_loop()
+            self._hash_notice = loop.call_later(HASH_NOTICE_INTERVAL, self._send_hash_notice)
+
+    def _send_hash_notice(self) -> None:
+        self._hash_notice = None
+        paths, self._hashed_paths = self._hashed_paths, []
+        self._notice_task = asyncio.ensure_future(self._announce_hashed(paths))
+
+    async def _announce_hashed(self, paths: list[str]) -> None:
+        settle_memory()  # the fresh entries of this burst are long-lived too
+        progress = self._hash_progress() if self._hash_progress else {}
+        await self._ws.broadcast({"type": "hash_progress", "model_type": self.model_type.value, "hashed": len(paths), **progress})
+        await self.broadcast_changed("hashed", paths[:200])
+
+    @staticmethod
+    def _write_hash_only_sidecar(entry: ModelEntry, contains_real: RealPathCheck | None) -> None:
+        """Write the de-facto fields of a freshly hashed model (under its lock).
+
+        Re-read under the lock: another host may have written a sidecar since the index
+        saw none; then only what it lacks is filled in, and a refused one is left alone.
+        """
+        read = read_model_sidecar(entry.file_path, contains_real=contains_real)
+        if read.refused or read.corrupt:
+            return
+        fields = {
+            "file_name": entry.file_name,
+            "model_name": entry.model_name,
+            "file_path": entry.file_path,
+            "size": entry.stamp.size,
+            "modified": entry.stamp.mtime,
+            "sha256": entry.sha256,
+            "base_model": entry.base_model,
+        }
+        data = dict(read.data)
+        for key, value in fields.items():
+            if data.get(key) in (None, ""):
+                data[key] = value
+        if data != read.data or read.source != "metadata.json":
+            write_sidecar(entry.file_path, data)
+
+    # reads -----------------------------------------------------------------------
+    def require(self, path: str) -> ModelEntry:
+        entry = self.index.get(path)
+        if entry is None:
+            raise ModelNotFound(f"no {self.model_type.value} at '{path}'")
+        return entry
+
+    def get_paginated_data(self, query: ListQuery, page: int, page_size: int) -> Page:
+        paths = self.index.query(query)
+        start = (page - 1) * page_size
+        entries = self.index.entries
+        items = [entries[p] for p in paths[start : start + page_size]]
+        return Page(items=items, total=len(paths), page=page, page_size=page_size)
+
+    def find_by_hash(self, value: str) -> list[ModelEntry]:
+        paths = self.index.hash_index.get(value.casefold(), set())
+        return [self.index.entries[p] for p in sorted(paths)]
+
+    def format_response(self, entry: ModelEntry) -> dict[str, Any]:
+        """The JSON listing item of one entry."""
+        preview_url = ""
+        if entry.preview_path:
+            version = entry.sidecar_mtime_ns or entry.stamp.mtime_ns
+            preview_url = f"/api/lm/previews?path={quote(entry.preview_path, safe='/')}&v={version}"
+        return {
+            "model_type": entry.model_type.value,
+            "model_name": entry.model_name,
+            "file_name": entry.file_name,
+            "file_path": entry.file_path,
+            "relative_path": entry.relative_path,
+            "folder": entry.folder,
+            "model_root": entry.root,
+            "size": entry.stamp.size,
+            "modified": entry.stamp.mtime,
+            "sha256": entry.sha256,
+            "autov2": entry.autov2,
+            "autov3": entry.autov3,
+            "hash_status": entry.hash_status.value,
+            "base_model": entry.base_model,
+            "sub_type": entry.sub_type,
+            "preview_url": preview_url,
+            "preview_type": preview_kind(entry.preview_path),
+            "preview_nsfw_level": entry.preview_nsfw_level,
+            "tags": list(entry.tags),
+            "trigger_words": list(entry.trigger_words),
+            "civitai_trigger_words": list(entry.civitai.get("trainedWords") or []),
+            "favorite": entry.favorite,
+            "notes": entry.notes,
+            "usage_tips": entry.usage_tips,
+            "from_civitai": entry.from_civitai,
+            "civitai": dict(entry.civitai),
+            "creator": entry.creator,
+            "metadata_status": entry.metadata_status.value,
+            "exclude": entry.exclude,
+        }
+
+    async def read_full_metadata(self, path: str) -> dict[str, Any]:
+        """The whole sidecar of a model (unknown keys included), read from disk.
+
+        Raises ``ModelNotFound`` (not indexed) and ``PathOutsideLibrary`` (the model's real
+        path has left the library since it was indexed). A companion that may not be read
+        (a hard link, a symlink leading out) reads as none.
+        """
+        self.require(path)
+        contains_real = self.contains_real
+
+        def read() -> dict[str, Any]:
+            # checked again at read time: the index may predate a symlink swapped in
+            if contains_real is not None and not contains_real(os.path.realpath(path)):
+                raise PathOutsideLibrary(f"'{path[:200]}' resolves to a place outside the library")
+            return read_model_sidecar(path, contains_real=contains_real).data
+
+        return await asyncio.to_thread(read)
