@@ -26,6 +26,14 @@ class LibraryError(Exception):
         body.update(self.extra)
         return body
 
+    def with_extra(self, **extra: Any) -> "LibraryError":
+        """A copy of this error whose JSON body carries ``extra`` too (the original is kept)."""
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.args = self.args
+        copy.extra = {**self.extra, **extra}
+        return copy
+
 
 class ValidationError(LibraryError):
     status = 400

@@ -6,7 +6,6 @@ in the de-facto format and real images (Pillow); ``make_app_client`` starts the 
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from pathlib import Path
@@ -18,8 +17,8 @@ from safetensors.numpy import save_file
 
 from lm_plugin.py.app import build_app
 from lm_plugin.py.app_keys import SERVICES
-from lm_plugin.py.app_services import LibraryConfig, roots_from_paths
-from lm_plugin.py.services.library.model_records import ModelType
+from lm_plugin.py.app_services import LibraryConfig
+from lm_plugin.py.services.library.model_scanner import library_roots
 
 SDXL_KOHYA = {"ss_base_model_version": "sdxl_base_v1-0", "ss_output_name": "x"}
 SD15_KOHYA = {"ss_base_model_version": "sd_v1", "ss_output_name": "x"}
@@ -91,12 +90,10 @@ class LibraryBuilder:
 
     def config(self, *, state_dir: Path, watch: bool = False, **kwargs: Any) -> LibraryConfig:
         return LibraryConfig(
-            roots={
-                ModelType.LORA: roots_from_paths(ModelType.LORA, [str(self.loras)]),
-                ModelType.CHECKPOINT: roots_from_paths(ModelType.CHECKPOINT, [str(self.checkpoints)], "checkpoint")
-                + roots_from_paths(ModelType.CHECKPOINT, [str(self.diffusion_models)], "diffusion_model"),
-                ModelType.EMBEDDING: roots_from_paths(ModelType.EMBEDDING, [str(self.embeddings)]),
-            },
+            roots=library_roots(
+                loras=[str(self.loras)], checkpoints=[str(self.checkpoints)],
+                diffusion_models=[str(self.diffusion_models)], embeddings=[str(self.embeddings)],
+            ),
             settings_path=state_dir / "settings.json",
             cache_dir=state_dir / "cache",
             watch=watch,
@@ -106,11 +103,10 @@ class LibraryBuilder:
 
 async def wait_ready(app, timeout: float = 20.0) -> None:
     services = app[SERVICES]
-    for service in services.model_services.values():
+    for service in services.library.values():
         await service.wait_ready(timeout)
     # the initial task also starts the watcher; let it finish so tests see a settled app
-    for task in list(services._tasks):
-        await asyncio.wait_for(asyncio.shield(task), timeout)
+    await services.library.wait_started(timeout)
 
 
 async def make_app_client(aiohttp_client, lib: LibraryBuilder, *, state_dir: Path, watch: bool = False, **kwargs: Any):

@@ -59,7 +59,7 @@ async def assert_matches_fresh_scan(aiohttp_client, client, library: LibraryBuil
     await wait_hashed(client)
     running = await listing_snapshot(client)
     services = services_of(client)
-    for model_type, service in services.model_services.items():
+    for model_type, service in services.library.items():
         cached = await services.cache.load_entries(model_type)
         assert cached == service.index.entries, f"{model_type.value}: the SQLite cache differs from the index"
     fresh_client = await make_app_client(aiohttp_client, library, state_dir=tmp_path / f"fresh-{next(_fresh_ids)}")

@@ -51,7 +51,7 @@ async def test_dry_run_plans_without_touching_files_and_the_real_run_does_the_sa
     assert [(s["file_path"], s["reason"]) for s in dry["skipped"]] == [
         (f"{root}/SDXL 1.0/style/in_place.safetensors", "already_in_place")
     ]
-    assert services_of(client).ws.get_task_snapshot("auto_organize") is None  # a dry run leaves no progress
+    assert services_of(client).organize_jobs.latest("auto_organize") is None  # a dry run leaves no progress
 
     status, real = await organize(client)
     assert status == 200, real

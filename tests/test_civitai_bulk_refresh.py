@@ -161,7 +161,7 @@ async def test_bulk_refresh_cancel_abandons_hung_preview_downloads(app_for, libr
     # whole chunks of writes, none waiting for a preview; disk and index agree
     assert snap["processed"] == snap["updated"] < 120
     assert not list(library.loras.rglob("*.webp"))
-    service = services_of(client).service_for_path(str(library.loras / "x"))
+    service = services_of(client).library.for_path(str(library.loras / "x"))
     on_disk = {str(p)[: -len(".metadata.json")] + ".safetensors" for p in library.loras.rglob("*.metadata.json")}
     in_index = {e.file_path for e in service.index.entries.values() if e.from_civitai}
     assert on_disk == in_index and len(on_disk) == snap["updated"]

@@ -98,8 +98,8 @@ async def test_fetch_civitai_hashes_a_pending_model_once(app_for, library, civit
     done_before = services.hash_queue.snapshot()["done"]
     path = place(library, version, "fresh_file")
     await client.post("/api/lm/loras/scan")
-    assert services.model_services[next(iter(services.model_services))].index.get(str(path)) is not None
-    entry = services.service_for_path(str(path)).index.get(str(path))
+    assert services.library[next(iter(services.library))].index.get(str(path)) is not None
+    entry = services.library.for_path(str(path)).index.get(str(path))
     assert entry.hash_status.value == "pending"
     resp = await fetch(client, path)
     assert resp.status == 200, await resp.text()
@@ -280,7 +280,7 @@ async def test_versions_mark_exists_locally_from_hashes(app_for, library, civita
     path = place(library, have, "only_v1", folder="sub")
     client = await app_for()
     await wait_hashed(client)
-    service = services_of(client).service_for_path(str(path))
+    service = services_of(client).library.for_path(str(path))
     entries_before = dict(service.index.entries)
     resp = await client.get(f"/api/lm/loras/civitai/versions/{model.id}")
     assert resp.status == 200, await resp.text()

@@ -89,7 +89,7 @@ async def test_import_registers_routes_on_the_prompt_server(fake_comfyui, librar
     from importlib import import_module
 
     host = import_module("custom_nodes_x_model_library_under_test.py.host.comfyui")
-    for service in host._registered.model_services.values():
+    for service in host._registered.library.values():
         await service.wait_ready(10)
     body = await (await client.get("/api/lm/loras/list")).json()
     assert [i["relative_path"] for i in body["items"]] == ["sub/in_comfy.safetensors"]

@@ -28,7 +28,7 @@ async def app_for(make_client, library, civitai: CivitaiTestServer, monkeypatch)
     async def factory():
         client = await make_client(library)
         fast_limiter(client)
-        services_of(client).download_manager._downloader.retry_delay = 0.01
+        services_of(client).downloads.downloader.retry_delay = 0.01
         return client
 
     return factory
@@ -270,7 +270,7 @@ async def test_invalid_payloads_are_400_and_leave_no_progress_entry(app_for, civ
         body = await resp.json()
         assert resp.status == 400 and body["code"] == "invalid_input", (payload, body)
     assert (await client.get("/api/lm/download-progress/d1")).status == 404
-    assert services_of(client).ws.has_download("d1") is False
+    assert services_of(client).downloads.jobs.get("d1") is None
     assert (await (await client.get("/api/lm/downloads")).json())["downloads"] == []
     assert civitai.count("download") == 0
 

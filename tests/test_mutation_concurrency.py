@@ -53,7 +53,7 @@ async def test_parallel_tag_edits_and_renames_lose_no_update(aiohttp_client, mak
     assert sorted(sidecar["tags"]) == sorted(["base", *TAGS]) and sidecar["custom_key"] == 1
     assert sorted(json.loads((library.loras / "bystander.metadata.json").read_text())["tags"]) == TAGS
 
-    service = next(s for s in services_of(client).model_services.values() if s.prefix == "loras")
+    service = next(s for s in services_of(client).library.values() if s.prefix == "loras")
     assert sorted(service.index.get(final).tags) == sorted(["base", *TAGS])
     assert service.index.get(paths[0]) is None
     assert service.index.tag_counts["tag07"] == 2

@@ -6,6 +6,7 @@ import json
 import os
 
 import aiohttp
+from aiohttp import web
 
 import pytest
 
@@ -164,19 +165,22 @@ async def test_page_shows_the_initializing_view_while_cold(aiohttp_client, libra
     services = build_services(library.config(state_dir=tmp_path / "s"))
     app = web.Application()
     routes = web.RouteTableDef()
-    register_routes(routes, services)
+    _, controllers = register_routes(routes, services)
     app.add_routes(routes)
-    for controller in services.route_controllers:  # attached, but nothing scanned yet
-        controller.attach_service(services.model_services[controller.model_type])
+    for controller in controllers:  # attached, but nothing scanned yet
+        controller.attach_service(services.library[controller.model_type])
     client = await aiohttp_client(app)
     html = await (await client.get("/loras")).text()
     assert 'data-initializing="true"' in html and 'id="initializing"' in html
 
 
 async def test_translation_filter_is_registered_once_per_environment(client):
+    from lm_plugin.py.app import register_routes
+
     services = services_of(client)
     env = services.jinja_env
     first = env.filters["t"]
-    for controller in services.route_controllers:
-        controller.attach_service(services.model_services[controller.model_type])
+    _, controllers = register_routes(web.RouteTableDef(), services)
+    for controller in controllers:
+        controller.attach_service(services.library[controller.model_type])
     assert env.filters["t"] is first

@@ -72,4 +72,4 @@ async def test_sigkilled_sidecar_writer_leaves_old_or_new_file(make_client, libr
     client = await make_client(library)
     body = await (await client.get("/api/lm/loras/list")).json()
     assert [i["metadata_status"] for i in body["items"]] == ["ok"]
-    assert services_of(client).model_services  # the app started over the crashed folder
+    assert services_of(client).library  # the app started over the crashed folder

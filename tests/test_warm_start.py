@@ -60,7 +60,7 @@ async def test_warm_start_serves_cache_then_reconciles_changes_made_while_down(
     assert set(after) == {"keep", "change", "added", "steady"}
     assert after["keep"]["tags"] == ["new"]
     assert after["change"]["size"] == before["change"]["size"] + 16
-    scan = services_of(second).model_services[next(iter(services_of(second).model_services))].last_scan
+    scan = services_of(second).library[next(iter(services_of(second).library))].last_scan
     assert (scan["reused"], scan["built"], scan["removed"]) == (1, 3, 1)
     # the hash of an unchanged file is not computed again; the changed one is re-hashed
     await wait_hashed(second)
@@ -142,4 +142,4 @@ async def test_a_file_name_that_is_not_utf8_is_listed_and_cached(aiohttp_client,
     second = await make_app_client(aiohttp_client, library, state_dir=tmp_path / "state")
     items = await listing(second)
     assert set(items) == names and next(iter(items.values()))["hash_status"] == "done"
-    assert services_of(second).model_services[next(iter(services_of(second).model_services))].last_scan["reused"] == 1
+    assert services_of(second).library[next(iter(services_of(second).library))].last_scan["reused"] == 1

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..app import close_sockets, library_lifetime, register_routes
-from ..app_services import AppServices, LibraryConfig, build_services, roots_from_paths
-from ..services.library.model_records import ModelType
+from ..app import mount, register_routes
+from ..app_services import AppServices, LibraryConfig, build_services
+from ..services.library.model_scanner import LibraryRoot, library_roots
+from ..services.shared.model_types import ModelType
 from ..services.shared.settings_manager import SettingsManager, default_settings_path
 
 _log = logging.getLogger(__name__)
@@ -45,21 +46,14 @@ def _folder_paths(name: str, *legacy: str) -> list[str]:
     return []
 
 
-def comfyui_roots(settings: SettingsManager) -> dict[ModelType, list[Any]]:
-    return {
-        ModelType.LORA: roots_from_paths(ModelType.LORA, _folder_paths("loras") + settings.get("lora_roots")),
-        ModelType.CHECKPOINT: roots_from_paths(
-            ModelType.CHECKPOINT, _folder_paths("checkpoints") + settings.get("checkpoint_roots"), "checkpoint"
-        )
-        + roots_from_paths(
-            ModelType.CHECKPOINT,
-            _folder_paths("diffusion_models", "unet") + settings.get("diffusion_model_roots"),
-            "diffusion_model",
-        ),
-        ModelType.EMBEDDING: roots_from_paths(
-            ModelType.EMBEDDING, _folder_paths("embeddings") + settings.get("embedding_roots")
-        ),
-    }
+def comfyui_roots(settings: SettingsManager) -> dict[ModelType, list[LibraryRoot]]:
+    """ComfyUI's folders (``extra_model_paths.yaml`` included), plus extra ones from the settings."""
+    return library_roots(
+        loras=_folder_paths("loras") + settings.get("lora_roots"),
+        checkpoints=_folder_paths("checkpoints") + settings.get("checkpoint_roots"),
+        diffusion_models=_folder_paths("diffusion_models", "unet") + settings.get("diffusion_model_roots"),
+        embeddings=_folder_paths("embeddings") + settings.get("embedding_roots"),
+    )
 
 
 def comfyui_trusted_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -106,9 +100,8 @@ def register_with_comfyui() -> AppServices:
         allowed_origins=origins,
     )
     services = build_services(config)
-    register_routes(instance.routes, services, skip_paths=CORE_ROUTE_CLASHES)
-    instance.app.cleanup_ctx.append(library_lifetime(services))
-    instance.app.on_shutdown.append(close_sockets(services))
+    _, controllers = register_routes(instance.routes, services, skip_paths=CORE_ROUTE_CLASHES)
+    mount(instance.app, services, controllers)
     _registered = services
     _log.info("model library: routes registered (%d LoRA, %d checkpoint, %d embedding roots)",
               len(config.roots[ModelType.LORA]), len(config.roots[ModelType.CHECKPOINT]),

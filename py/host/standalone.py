@@ -13,8 +13,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ..app import build_app
-from ..app_services import LibraryConfig, roots_from_paths
-from ..services.library.model_records import ModelType
+from ..app_services import LibraryConfig
+from ..services.library.model_scanner import library_roots
 from ..services.shared.settings_manager import SettingsManager, default_settings_path
 
 _log = logging.getLogger(__name__)
@@ -68,12 +68,7 @@ def config_from_args(args: argparse.Namespace) -> LibraryConfig:
         diffusion = [str(folders["diffusion_models"])]
         embeddings = [str(folders["embeddings"])]
         cache_dir = cache_dir or demo_dir / ".state" / "cache"
-    roots = {
-        ModelType.LORA: roots_from_paths(ModelType.LORA, list(loras)),
-        ModelType.CHECKPOINT: roots_from_paths(ModelType.CHECKPOINT, list(checkpoints), "checkpoint")
-        + roots_from_paths(ModelType.CHECKPOINT, list(diffusion), "diffusion_model"),
-        ModelType.EMBEDDING: roots_from_paths(ModelType.EMBEDDING, list(embeddings)),
-    }
+    roots = library_roots(loras=loras, checkpoints=checkpoints, diffusion_models=diffusion, embeddings=embeddings)
     for model_type, items in roots.items():
         for root in items:
             if not os.path.isdir(root.path):

@@ -1,8 +1,8 @@
 """Route controller shared by every model type.
 
-Builds the handler graph through ``_create_handler_set`` once the model service is
-attached; until then every route answers 503 ``Service not ready``. Subclasses name
-their type and add ``setup_specific_routes``.
+Builds the handler graph through ``_create_handler_set`` once the library of its type is
+attached (at start-up); until then every route answers 503 ``Service not ready``.
+Subclasses name their type and add ``setup_specific_routes``.
 """
 from __future__ import annotations
 
@@ -11,22 +11,16 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..errors import ServiceNotReady
-from ..services.library.model_queries import ModelQueries
-from ..services.library.model_records import ModelType
 from ..services.library.type_library import TypeLibrary
+from ..services.shared.model_types import ModelType
 from .handlers.auto_organize_handlers import ModelAutoOrganizeHandler
 from .handlers.civitai_handlers import ModelCivitaiHandler
+from .handlers.handler_set import ModelHandlerSet
 from .handlers.management_handlers import ModelManagementHandler
-from .handlers.model_handlers import (
-    Handler,
-    HandlerContext,
-    ModelHandlerSet,
-    ModelListingHandler,
-    ModelPageView,
-    ModelQueryHandler,
-)
+from .handlers.model_handlers import Handler, HandlerContext, ModelListingHandler, ModelPageView, ModelQueryHandler
 from .handlers.move_handlers import ModelMoveHandler
-from .model_route_registrar import COMMON_ROUTE_DEFINITIONS, ModelRouteRegistrar
+from .model_route_registrar import ModelRouteRegistrar
+from .route_table import COMMON_ROUTE_DEFINITIONS, TYPE_SPECIFIC_ROUTE_DEFINITIONS
 
 if TYPE_CHECKING:
     from ..app_services import AppServices
@@ -39,8 +33,6 @@ class BaseModelRoutes:
 
     def __init__(self, *, services: "AppServices") -> None:
         self.services = services
-        self.service: TypeLibrary | None = None
-        self._handler_set: ModelHandlerSet | None = None
         self._handlers: dict[str, Handler] = {}
 
     @property
@@ -48,23 +40,17 @@ class BaseModelRoutes:
         return self.model_type.prefix
 
     def attach_service(self, service: TypeLibrary) -> None:
-        self.service = service
-        self._handler_set = self._create_handler_set(service)
-        self._handlers = self._handler_set.to_route_mapping()
-
-    def _context(self, service: TypeLibrary) -> HandlerContext:
-        s = self.services
-        return HandlerContext(
-            model_type=self.model_type,
-            service=service,
-            queries=ModelQueries(service=service),
-            guard=s.path_guard,
-            settings=s.settings,
-        )
+        self._handlers = self._create_handler_set(service).to_route_mapping()
 
     def _create_handler_set(self, service: TypeLibrary) -> ModelHandlerSet:
         s = self.services
-        ctx = self._context(service)
+        ctx = HandlerContext(
+            model_type=self.model_type,
+            service=service,
+            queries=s.queries[self.model_type],
+            guard=s.path_guard,
+            settings=s.settings,
+        )
         return ModelHandlerSet(
             page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version),
             listing=ModelListingHandler(ctx=ctx),
@@ -72,16 +58,14 @@ class BaseModelRoutes:
             management=ModelManagementHandler(
                 ctx=ctx,
                 lifecycle=s.lifecycle,
-                metadata=s.metadata_sync,
+                metadata=s.metadata,
                 previews=s.previews,
                 tags=s.tags,
                 hash_verification=s.hash_verification,
             ),
             move=ModelMoveHandler(ctx=ctx, moves=s.moves),
             auto_organize=ModelAutoOrganizeHandler(ctx=ctx, use_case=s.auto_organize[self.model_type]),
-            civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type])
-            if s.civitai_sync is not None
-            else None,
+            civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type]),
         )
 
     def _proxy(self, name: str) -> Handler:
@@ -95,8 +79,9 @@ class BaseModelRoutes:
         return proxy
 
     def register(self, registrar: ModelRouteRegistrar) -> None:
-        registrar.register_definitions(COMMON_ROUTE_DEFINITIONS, self.prefix, self._proxy)
+        registrar.register_definitions(COMMON_ROUTE_DEFINITIONS, self._proxy, self.prefix)
         self.setup_specific_routes(registrar, self.prefix)
 
     def setup_specific_routes(self, registrar: ModelRouteRegistrar, prefix: str) -> None:
-        """Routes only this model type has; subclasses override."""
+        """Routes only this model type has (``TYPE_SPECIFIC_ROUTE_DEFINITIONS``)."""
+        registrar.register_definitions(TYPE_SPECIFIC_ROUTE_DEFINITIONS[self.model_type], self._proxy, prefix)

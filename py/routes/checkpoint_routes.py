@@ -1,15 +1,13 @@
-"""Checkpoint routes: the common set plus info by name and the two root kinds."""
+"""Checkpoint routes: the common set plus info by name and the two root kinds.
+
+The type-specific URLs are in ``route_table.TYPE_SPECIFIC_ROUTE_DEFINITIONS``; the base
+class's ``setup_specific_routes`` binds them.
+"""
 from __future__ import annotations
 
-from ..services.library.model_records import ModelType
+from ..services.shared.model_types import ModelType
 from .base_model_routes import BaseModelRoutes
-from .model_route_registrar import ModelRouteRegistrar
 
 
 class CheckpointRoutes(BaseModelRoutes):
     model_type = ModelType.CHECKPOINT
-
-    def setup_specific_routes(self, registrar: ModelRouteRegistrar, prefix: str) -> None:
-        registrar.add("GET", f"/api/lm/{prefix}/info/{{name:.+}}", self._proxy("get_model_info"))
-        registrar.add("GET", f"/api/lm/{prefix}/checkpoints_roots", self._proxy("get_checkpoint_roots"))
-        registrar.add("GET", f"/api/lm/{prefix}/unet_roots", self._proxy("get_unet_roots"))

@@ -1,15 +1,13 @@
-"""LoRA routes: the common set plus letter counts, trigger words and usage tips."""
+"""LoRA routes: the common set plus letter counts, trigger words and usage tips.
+
+The type-specific URLs are in ``route_table.TYPE_SPECIFIC_ROUTE_DEFINITIONS``; the base
+class's ``setup_specific_routes`` binds them.
+"""
 from __future__ import annotations
 
-from ..services.library.model_records import ModelType
+from ..services.shared.model_types import ModelType
 from .base_model_routes import BaseModelRoutes
-from .model_route_registrar import ModelRouteRegistrar
 
 
 class LoraRoutes(BaseModelRoutes):
     model_type = ModelType.LORA
-
-    def setup_specific_routes(self, registrar: ModelRouteRegistrar, prefix: str) -> None:
-        registrar.add("GET", f"/api/lm/{prefix}/letter-counts", self._proxy("get_letter_counts"))
-        registrar.add("GET", f"/api/lm/{prefix}/get-trigger-words", self._proxy("get_trigger_words"))
-        registrar.add("GET", f"/api/lm/{prefix}/usage-tips-by-path", self._proxy("get_usage_tips_by_path"))

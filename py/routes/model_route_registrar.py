@@ -1,7 +1,7 @@
-"""The declarative table of routes every model type shares, and binding helpers.
+"""Binding the route table to handlers: each one wrapped in the guard, on our routes or the host's.
 
-One screen shows every per-type URL. ``{prefix}`` stands for ``loras``, ``checkpoints``
-or ``embeddings``; other ``{...}`` parts are aiohttp path variables.
+The routes themselves are declared in ``route_table`` (one screen shows every URL); this
+module only knows how to turn a ``RouteDefinition`` into a registered, guarded handler.
 """
 from __future__ import annotations
 
@@ -16,70 +16,22 @@ from .trust_policy import TrustPolicy
 
 @dataclass(frozen=True, slots=True)
 class RouteDefinition:
+    """One URL: method, path template (``{prefix}`` = ``loras`` ...), handler name, and how
+    it is guarded (``state_changing``: the cross-origin rules; default: every method but
+    GET; ``extensions``: browser extensions' origins may make the change)."""
+
     method: str
     path: str
     handler_name: str
-    state_changing: bool | None = None  # default: every method but GET changes state
+    state_changing: bool | None = None
+    extensions: bool = False
 
     @property
     def changes_state(self) -> bool:
         return self.method != "GET" if self.state_changing is None else self.state_changing
 
-
-COMMON_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
-    # page
-    RouteDefinition("GET", "/{prefix}", "handle_models_page"),
-    RouteDefinition("GET", "/lm/{prefix}", "handle_models_page"),
-    # listing
-    RouteDefinition("GET", "/api/lm/{prefix}/list", "get_models"),
-    # read-only queries
-    RouteDefinition("GET", "/api/lm/{prefix}/top-tags", "get_top_tags"),
-    RouteDefinition("GET", "/api/lm/{prefix}/search-tags", "search_tags"),
-    RouteDefinition("GET", "/api/lm/{prefix}/base-models", "get_base_models"),
-    RouteDefinition("GET", "/api/lm/{prefix}/roots", "get_model_roots"),
-    RouteDefinition("GET", "/api/lm/{prefix}/folders", "get_folders"),
-    RouteDefinition("GET", "/api/lm/{prefix}/folder-tree", "get_folder_tree"),
-    RouteDefinition("GET", "/api/lm/{prefix}/unified-folder-tree", "get_unified_folder_tree"),
-    RouteDefinition("GET", "/api/lm/{prefix}/find-duplicates", "find_duplicate_models"),
-    RouteDefinition("GET", "/api/lm/{prefix}/find-filename-conflicts", "find_filename_conflicts"),
-    RouteDefinition("GET", "/api/lm/{prefix}/metadata", "get_model_metadata"),
-    RouteDefinition("GET", "/api/lm/{prefix}/model-description", "get_model_description"),
-    RouteDefinition("GET", "/api/lm/{prefix}/get-notes", "get_model_notes"),
-    RouteDefinition("GET", "/api/lm/{prefix}/preview-url", "get_model_preview_url"),
-    RouteDefinition("GET", "/api/lm/{prefix}/civitai-url", "get_model_civitai_url"),
-    RouteDefinition("GET", "/api/lm/{prefix}/relative-paths", "get_relative_paths"),
-    RouteDefinition("GET", "/api/lm/{prefix}/excluded", "get_excluded_models"),
-    # library maintenance
-    RouteDefinition("POST", "/api/lm/{prefix}/scan", "scan_models"),
-    # mutations (issue 3): ModelManagementHandler, ModelMoveHandler
-    RouteDefinition("POST", "/api/lm/{prefix}/delete", "delete_model"),
-    RouteDefinition("POST", "/api/lm/{prefix}/bulk-delete", "bulk_delete_models"),
-    RouteDefinition("POST", "/api/lm/{prefix}/exclude", "exclude_model"),
-    RouteDefinition("POST", "/api/lm/{prefix}/unexclude", "unexclude_model"),
-    RouteDefinition("POST", "/api/lm/{prefix}/save-metadata", "save_metadata"),
-    RouteDefinition("POST", "/api/lm/{prefix}/add-tags", "add_tags"),
-    RouteDefinition("POST", "/api/lm/{prefix}/remove-tags", "remove_tags"),
-    RouteDefinition("POST", "/api/lm/{prefix}/replace-preview", "replace_preview"),
-    RouteDefinition("POST", "/api/lm/{prefix}/set-preview-from-url", "set_preview_from_url"),
-    RouteDefinition("POST", "/api/lm/{prefix}/rename", "rename_model"),
-    RouteDefinition("POST", "/api/lm/{prefix}/verify-duplicates", "verify_duplicates"),
-    RouteDefinition("POST", "/api/lm/{prefix}/move_model", "move_model"),
-    RouteDefinition("POST", "/api/lm/{prefix}/move_models_bulk", "move_models_bulk"),
-    # CivitAI (issue 4): ModelCivitaiHandler
-    RouteDefinition("POST", "/api/lm/{prefix}/fetch-civitai", "fetch_civitai"),
-    RouteDefinition("POST", "/api/lm/{prefix}/fetch-all-civitai", "fetch_all_civitai"),
-    RouteDefinition("GET", "/api/lm/{prefix}/fetch-all-civitai-progress", "get_fetch_all_civitai_progress"),
-    RouteDefinition("POST", "/api/lm/{prefix}/cancel-task", "cancel_task"),
-    RouteDefinition("POST", "/api/lm/{prefix}/relink-civitai", "relink_civitai"),
-    RouteDefinition("GET", "/api/lm/{prefix}/civitai/versions/{model_id}", "get_civitai_versions"),
-    RouteDefinition("GET", "/api/lm/{prefix}/civitai/model/version/{version_id}", "get_civitai_model_by_version"),
-    RouteDefinition("GET", "/api/lm/{prefix}/civitai/model/hash/{hash}", "get_civitai_model_by_hash"),
-    # auto-organize (issue 5): ModelAutoOrganizeHandler; its GET moves files, so it is guarded
-    RouteDefinition("GET", "/api/lm/{prefix}/auto-organize", "auto_organize", state_changing=True),
-    RouteDefinition("POST", "/api/lm/{prefix}/auto-organize", "auto_organize"),
-    RouteDefinition("GET", "/api/lm/{prefix}/auto-organize-progress", "get_auto_organize_progress"),
-    RouteDefinition("POST", "/api/lm/{prefix}/auto-organize-clear", "clear_auto_organize"),
-)
+    def for_prefix(self, prefix: str) -> str:
+        return self.path.replace("{prefix}", prefix)
 
 
 class ModelRouteRegistrar:
@@ -110,14 +62,14 @@ class ModelRouteRegistrar:
     def register_definitions(
         self,
         definitions: tuple[RouteDefinition, ...],
-        prefix: str,
         handler_for: Callable[[str], Handler],
+        prefix: str = "",
     ) -> None:
         for definition in definitions:
-            path = definition.path.replace("{prefix}", prefix)
             self.add(
                 definition.method,
-                path,
+                definition.for_prefix(prefix),
                 handler_for(definition.handler_name),
                 state_changing=definition.changes_state,
+                extensions=definition.extensions,
             )

@@ -229,8 +229,9 @@ def test_settings_are_declared_with_translation_keys_in_every_locale(host):
 
 
 def test_every_sidebar_text_has_an_english_locale_entry(host):
-    source = (LOCALES.parent / "web" / "comfyui" / "model_library.js").read_text(encoding="utf-8")
-    used = set(re.findall(r"\btr\('([A-Za-z]+)'", source))
+    # the entry and the modules it is made of (web/app/comfyui/)
+    sources = [LOCALES.parent / "web" / "comfyui" / "model_library.js", *sorted((LOCALES.parent / "web" / "app" / "comfyui").glob("*.js"))]
+    used = {key for path in sources for key in re.findall(r"\btr\('([A-Za-z]+)'", path.read_text(encoding="utf-8"))}
     english = json.loads((LOCALES / "en" / "main.json").read_text(encoding="utf-8"))["modelLibrary"]
     assert used and used <= set(english)
     defaults = host.js("async (url) => Object.keys((await import(url)).DEFAULT_TEXT)", f"/extensions/{PLUGIN_NAME}/model_library.js")

@@ -52,7 +52,7 @@ class ModelAutoOrganizeHandler:
 
     async def auto_organize(self, request: web.Request) -> web.Response:
         file_paths, patterns, dry_run = await self._parse(request)
-        result = await self._use_case.execute(file_paths, None, exclusion_patterns=patterns, dry_run=dry_run)
+        result = await self._use_case.execute(file_paths, exclusion_patterns=patterns, dry_run=dry_run)
         return ok(**result.to_json())
 
     async def get_auto_organize_progress(self, request: web.Request) -> web.Response:

@@ -7,19 +7,15 @@ the JSON; typed errors are rendered by the registrar's guard (upstream failures 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
 from ...errors import ValidationError
 from ...services.civitai.civitai_sync_service import CivitaiSyncService
-from ...services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase, RefreshStatus
-from ..model_route_registrar import ModelRouteRegistrar
+from ...services.jobs.job import JobStatus
+from ...services.use_cases.bulk_metadata_refresh import IDLE, MESSAGE_TYPE, BulkMetadataRefreshUseCase
 from ..request_params import body_bool, body_str, query_str, read_json_object
 from .model_handlers import HandlerContext, ok
 
-if TYPE_CHECKING:
-    from ...app_services import AppServices
 
 
 class ModelCivitaiHandler:
@@ -41,26 +37,22 @@ class ModelCivitaiHandler:
         force = body_bool(data, "force", False)
         wait = body_bool(data, "wait", True)
         if not wait:
-            job = self._bulk.start(force=force)
+            job = await self._bulk.start(force=force)
             return ok(**job.snapshot())
-        job = await self._bulk.execute_with_error_handling(force=force)
-        if job.status is RefreshStatus.ERROR:
+        job = await self._bulk.run_to_end(force=force)
+        if job.status is JobStatus.FAILED and job.error is not None:
             # the upstream's reason and status (502/503/401), with the summary of what was done
-            return web.json_response(
-                {"success": False, "error": job.error, "code": job.error_code, "summary": job.snapshot()},
-                status=job.error_status or 500,
-            )
+            raise job.error.with_extra(summary=job.snapshot())
         return ok(**job.snapshot())
 
     async def get_fetch_all_civitai_progress(self, request: web.Request) -> web.Response:
         snapshot = self._bulk.progress()
         if snapshot is None:
-            return ok(type="civitai_fetch_progress", model_type=self._ctx.model_type.value, status=RefreshStatus.IDLE.value)
+            return ok(type=MESSAGE_TYPE, model_type=self._ctx.model_type.value, status=IDLE)
         return ok(**snapshot)
 
     async def cancel_task(self, request: web.Request) -> web.Response:
-        cancelled = self._bulk.cancel()
-        return ok(cancelled=cancelled)
+        return ok(cancelled=await self._bulk.cancel())
 
     async def relink_civitai(self, request: web.Request) -> web.Response:
         data = await read_json_object(request)
@@ -117,13 +109,3 @@ class CivitaiGlobalHandlers:
             for v in result.versions
         ]
         return ok(modelId=result.model_id, name=result.name, type=result.type, versions=versions)
-
-
-def register_civitai_routes(registrar: ModelRouteRegistrar, services: "AppServices") -> CivitaiGlobalHandlers | None:
-    """Bind the global CivitAI routes (the per-type ones are in ``COMMON_ROUTE_DEFINITIONS``)."""
-    if services.civitai_sync is None:
-        return None
-    handlers = CivitaiGlobalHandlers(sync=services.civitai_sync)
-    registrar.add("GET", "/api/lm/check-model-exists", handlers.check_model_exists)
-    registrar.add("GET", "/api/lm/model-versions-status", handlers.model_versions_status)
-    return handlers

@@ -264,30 +264,3 @@ class ModelQueryHandler:
 
     async def get_unet_roots(self, request: web.Request) -> web.Response:
         return ok(roots=self._ctx.service.root_paths("diffusion_model"))
-
-
-@dataclass(slots=True)
-class ModelHandlerSet:
-    """Every handler object of one type, flattened into name → callable."""
-
-    page_view: ModelPageView
-    listing: ModelListingHandler
-    query: ModelQueryHandler
-    management: object | None = None
-    civitai: object | None = None
-    move: object | None = None
-    auto_organize: object | None = None
-
-    def to_route_mapping(self) -> dict[str, Handler]:
-        mapping: dict[str, Handler] = {}
-        handlers = (self.page_view, self.listing, self.query, self.management, self.civitai, self.move, self.auto_organize)
-        for handler in handlers:
-            if handler is None:
-                continue
-            for name in dir(handler):
-                if name.startswith("_"):
-                    continue
-                attr = getattr(handler, name)
-                if callable(attr) and getattr(attr, "__self__", None) is handler:
-                    mapping[name] = attr
-        return mapping

@@ -29,21 +29,17 @@ from .civitai_metadata_merge import (
 )
 from .civitai_preview_fetcher import CivitaiPreviewFetcher, PreviewMedia, PreviewUnavailable, store_preview
 from ..library.hash_waiters import HashWaiters
+from ..library.model_hasher import HashQueue, hash_key
 from ..shared.model_locks import ModelLocks
 from ..library.model_records import ModelEntry, ModelType
+from ..library.model_library import ModelLibrary
 from ..library.type_library import TypeLibrary
 from ..shared.settings_manager import SettingsManager
 from ..shared.sidecar_store import PREVIEW_SUFFIXES, RealPathCheck, check_rewritable, read_model_sidecar, write_sidecar
 
 _log = logging.getLogger(__name__)
 
-HashSubmit = Callable[[str, str, int], None]  # (queue key, path, priority)
 HASH_WAIT_TIMEOUT = 30 * 60.0  # a 20 GB checkpoint on a slow disk
-
-
-def hash_queue_key(model_type: ModelType, path: str) -> str:
-    """The key the composition root uses for a model file in the hash queue."""
-    return f"{model_type.value}\x00{path}"
 
 
 def has_civitai_data(entry: ModelEntry) -> bool:
@@ -162,18 +158,18 @@ class CivitaiSyncService:
         client: CivitaiClient,
         settings: SettingsManager,
         locks: ModelLocks,
-        model_services: Mapping[ModelType, TypeLibrary],
+        library: ModelLibrary,
         hash_waiters: HashWaiters,
-        submit_hash: HashSubmit,
+        hash_queue: HashQueue,
         preview_fetcher: CivitaiPreviewFetcher | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self._settings = settings
         self._locks = locks
-        self._services = model_services
+        self._library = library
         self._waiters = hash_waiters
-        self._submit_hash = submit_hash
+        self._hash_queue = hash_queue
         self.previews = preview_fetcher or CivitaiPreviewFetcher(allowed_hosts=self.allowed_preview_hosts)
         self._clock = clock
 
@@ -190,7 +186,7 @@ class CivitaiSyncService:
         return hosts
 
     def service(self, model_type: ModelType) -> TypeLibrary:
-        return self._services[model_type]
+        return self._library[model_type]
 
     # ----------------------------------------------------------------- hashing
 
@@ -203,10 +199,10 @@ class CivitaiSyncService:
         for entry in entries:
             if entry.sha256:
                 continue
-            key = hash_queue_key(entry.model_type, entry.file_path)
+            key = hash_key(entry.model_type, entry.file_path)
             waits.append((key, self._waiters.register(key)))
             if not self._waiters.is_finishing(key):  # else its result is being recorded right now
-                self._submit_hash(key, entry.file_path, 0)
+                self._hash_queue.submit(key, entry.file_path, priority=0)  # ahead of the backlog
         if waits:
             try:
                 await asyncio.wait_for(asyncio.gather(*(f for _, f in waits)), HASH_WAIT_TIMEOUT)
@@ -215,7 +211,7 @@ class CivitaiSyncService:
                     self._waiters.forget(key, future)
         fresh: list[ModelEntry] = []
         for entry in entries:
-            current = self._services[entry.model_type].index.get(entry.file_path)
+            current = self._library[entry.model_type].index.get(entry.file_path)
             if current is not None:
                 fresh.append(current)
         return fresh
@@ -280,7 +276,7 @@ class CivitaiSyncService:
         return await self._refreshed(entry)
 
     async def _refreshed(self, entry: ModelEntry) -> ModelEntry:
-        fresh = await self._services[entry.model_type].refresh_paths([entry.file_path], reason="civitai")
+        fresh = await self._library[entry.model_type].refresh_paths([entry.file_path], reason="civitai")
         if not fresh:
             raise ModelNotFound(f"no {entry.model_type.value} at '{entry.file_path}'")
         return fresh[0]
@@ -297,7 +293,7 @@ class CivitaiSyncService:
 
         Returns False when the model file is gone. Callers end with ``refresh_paths``.
         """
-        contains_real = self._services[entry.model_type].contains_real
+        contains_real = self._library[entry.model_type].contains_real
         async with self._locks.hold(entry.file_path):
             return await asyncio.to_thread(
                 _merge_and_write, entry.file_path, _base_fields(entry), version, model, preview, self._clock(),
@@ -373,7 +369,7 @@ class CivitaiSyncService:
         model = await self.client.get_model(mid)
         if model is None:
             raise UpstreamNotFound(f"CivitAI has no model {mid}")
-        types = list(self._services)
+        types = list(self._library)
         return CivitaiModelVersions(
             model_id=mid,
             name=str(model.get("name") or ""),
@@ -386,7 +382,7 @@ class CivitaiSyncService:
         mid = _positive_int(model_id, "modelId")
         vid = _positive_int(version_id, "modelVersionId") if version_id not in (None, "") else None
         matches: list[LocalModelMatch] = []
-        for model_type, service in self._services.items():
+        for model_type, service in self._library.items():
             for entry in service.index.entries.values():
                 civitai = entry.civitai
                 if civitai.get("modelId") != mid:
@@ -409,12 +405,12 @@ class CivitaiSyncService:
             paths: list[str] = []
             if sha:
                 for model_type in types:
-                    paths.extend(sorted(self._services[model_type].index.hash_index.get(sha, ())))
+                    paths.extend(sorted(self._library[model_type].index.hash_index.get(sha, ())))
             files.append(LocalFile(id=file.get("id"), name=str(file.get("name") or ""), sha256=sha, local_paths=tuple(paths)))
         vid = version.get("id")
         linked: list[str] = []
         for model_type in types:
-            for entry in self._services[model_type].index.entries.values():
+            for entry in self._library[model_type].index.entries.values():
                 if vid is not None and entry.civitai.get("id") == vid and entry.civitai.get("modelId") in (model_id, None):
                     linked.append(entry.file_path)
         return LocalVersion(version={**version, "modelId": model_id}, files=tuple(files), linked_paths=tuple(sorted(linked)))

@@ -1,34 +1,40 @@
-"""Records of model downloads: the plan, the job (progress, status, error) and its errors.
+"""Records of model downloads: the plan, the detail of a download job (bytes, rate, phase)
+and the stored form of a job.
 
-Owns the one snapshot shape every transport shows and the stored form of a job (history and
-restart-resume); it must not do I/O. Jobs change only through their methods.
+Owns the one snapshot shape every transport shows (in the status words download clients
+have always read) and the record that keeps history and restart-resume; it must not do
+I/O. A job's status is the job runtime's; the detail only counts bytes and names the phase.
 """
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...errors import ConflictError, LibraryError, UpstreamUnavailable
+from ..jobs.job import Job, JobStatus
 from ..library.model_records import ModelType
 
 MESSAGE_TYPE = "download_progress"
+JOB_KIND = "download"
 _RATE_WINDOW_SECONDS = 3.0
 _SAMPLE_SPACING_SECONDS = 0.1
 
-
-class DownloadStatus(str, Enum):
-    QUEUED = "queued"
-    DOWNLOADING = "downloading"
-    PAUSED = "paused"
-    VERIFYING = "verifying"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-TERMINAL = frozenset({DownloadStatus.COMPLETED, DownloadStatus.FAILED, DownloadStatus.CANCELLED})
+QUEUED, DOWNLOADING, VERIFYING = "queued", "downloading", "verifying"
+# job status → the wire word (a running job says its phase: still opening counts as queued)
+_WIRE_STATUS = {
+    JobStatus.QUEUED: QUEUED,
+    JobStatus.PAUSED: "paused",
+    JobStatus.DONE: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
+_STATUS_OF_WIRE = {
+    QUEUED: JobStatus.QUEUED, DOWNLOADING: JobStatus.QUEUED, VERIFYING: JobStatus.QUEUED,
+    "paused": JobStatus.PAUSED, "completed": JobStatus.DONE, "failed": JobStatus.FAILED,
+    "cancelled": JobStatus.CANCELLED,
+}
 
 
 class DownloadIntegrityError(UpstreamUnavailable):
@@ -59,9 +65,13 @@ class DownloadPlan:
     model: dict[str, Any] | None = None
 
     @property
-    def key(self) -> tuple[int, tuple[tuple[str, str], ...]]:
+    def key(self) -> str:
         """Same key → same download: a second request joins the active job."""
-        return (self.version_id, tuple(sorted(self.file_params.items())))
+        params = "&".join(f"{k}={v}" for k, v in sorted(self.file_params.items()))
+        return f"model version {self.version_id}" + (f" ({params})" if params else "")
+
+    def renamed(self, file_name: str) -> "DownloadPlan":
+        return replace(self, file_name=file_name)
 
     @property
     def part_path(self) -> str:
@@ -98,54 +108,27 @@ class DownloadPlan:
 
 
 @dataclass(slots=True)
-class DownloadJob:
-    """One download's progress; updated in place only through its methods."""
+class DownloadProgress:
+    """The detail of a download job: its plan, bytes, rate and phase; updated in place."""
 
-    id: str
     plan: DownloadPlan
-    kind: str = "download"
-    status: DownloadStatus = DownloadStatus.QUEUED
+    phase: str = QUEUED  # QUEUED while connecting, then DOWNLOADING, then VERIFYING
     bytes_downloaded: int = 0
     total_bytes: int = 0
     bytes_per_second: float = 0.0
     file_path: str = ""
     message: str = ""
-    error: str = ""
-    error_code: str = ""
-    error_status: int = 0
-    error_extra: dict[str, Any] = field(default_factory=dict)
-    created_at: float = field(default_factory=time.time)
-    started_at: float | None = None
-    finished_at: float | None = None
+    # set once bytes flow, or the job paused or ended: what a waiting request waits for
+    opened: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _samples: list[tuple[float, int]] = field(default_factory=list, repr=False)
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
-
-    @property
-    def progress(self) -> float:
-        if self.status is DownloadStatus.COMPLETED:
-            return 100.0
-        if self.total_bytes <= 0:
-            return 0.0
-        return round(min(100.0, 100.0 * self.bytes_downloaded / self.total_bytes), 2)
-
-    @property
-    def eta_seconds(self) -> float | None:
-        if self.status is not DownloadStatus.DOWNLOADING or self.bytes_per_second <= 0 or self.total_bytes <= 0:
-            return None
-        return round(max(0, self.total_bytes - self.bytes_downloaded) / self.bytes_per_second, 1)
-
-    # transitions ----------------------------------------------------------------
     def start(self, *, offset: int, total: int, now: float | None = None) -> None:
         """Bytes start flowing (from ``offset`` when resuming)."""
         now = time.monotonic() if now is None else now
-        self.status = DownloadStatus.DOWNLOADING
+        self.phase = DOWNLOADING
         self.bytes_downloaded = offset
         self.total_bytes = total
         self.message = "resuming" if offset else ""
-        self.started_at = self.started_at or time.time()
         self._samples = [(now, offset)]
 
     def advance(self, received: int, *, now: float | None = None) -> None:
@@ -160,66 +143,44 @@ class DownloadJob:
         if now > first_time:
             self.bytes_per_second = round((self.bytes_downloaded - first_bytes) / (now - first_time), 1)
 
-    def rewind(self, offset: int) -> None:
-        """The server ignored a resume: counting starts again at ``offset``."""
-        self.bytes_downloaded = offset
-        self._samples = [(time.monotonic(), offset)]
-
     def verify(self) -> None:
-        self.status = DownloadStatus.VERIFYING
+        self.phase = VERIFYING
         self.bytes_per_second = 0.0
 
-    def pause(self) -> None:
-        self.status = DownloadStatus.PAUSED
+    def stopped(self) -> None:
+        """Paused, queued again or ended: no rate, and the next run starts by connecting."""
+        self.phase = QUEUED
         self.bytes_per_second = 0.0
-
-    def requeue(self) -> None:
-        self.status = DownloadStatus.QUEUED
-        self.bytes_per_second = 0.0
-
-    def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, LibraryError):
-            self.error, self.error_code, self.error_status = exc.message, exc.code, exc.status
-            self.error_extra = {k: v for k, v in exc.extra.items() if isinstance(v, (str, int, float, bool)) or v is None}
-        else:
-            self.error, self.error_code, self.error_status = "internal error; see the server log", "internal_error", 500
-        self._end(DownloadStatus.FAILED)
-
-    def cancel(self) -> None:
-        self._end(DownloadStatus.CANCELLED)
 
     def finish(self, file_path: str) -> None:
         self.file_path = file_path
         self.bytes_downloaded = max(self.bytes_downloaded, self.total_bytes)
-        self._end(DownloadStatus.COMPLETED)
 
-    def _end(self, status: DownloadStatus) -> None:
-        self.status = status
-        self.bytes_per_second = 0.0
-        self.finished_at = time.time()
+    def wire_status(self, job: Job[Any]) -> str:
+        if job.status in (JobStatus.RUNNING, JobStatus.CANCELLING):
+            return self.phase
+        return _WIRE_STATUS[job.status]
 
-    def error_object(self) -> LibraryError:
-        """The failure as a typed error (for a waiting request); cancelled → 409."""
-        if self.status is DownloadStatus.CANCELLED:
-            return DownloadCancelledError(f"download {self.id} was cancelled", extra={"download_id": self.id})
-        error = LibraryError(self.error or "download failed", extra={**self.error_extra, "download_id": self.id})
-        error.status = self.error_status or 500
-        error.code = self.error_code or "download_failed"
-        return error
-
-    # wire and disk forms -------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, job: Job[Any]) -> dict[str, Any]:
         """The one shape pushed over the WebSocket and returned by polling."""
         plan = self.plan
+        status = self.wire_status(job)
+        done = job.status is JobStatus.DONE
+        progress = 100.0 if done else (
+            round(min(100.0, 100.0 * self.bytes_downloaded / self.total_bytes), 2) if self.total_bytes > 0 else 0.0
+        )
+        eta = None
+        if status == DOWNLOADING and self.bytes_per_second > 0 and self.total_bytes > 0:
+            eta = round(max(0, self.total_bytes - self.bytes_downloaded) / self.bytes_per_second, 1)
         data: dict[str, Any] = {
             "type": MESSAGE_TYPE,
-            "download_id": self.id,
-            "status": self.status.value,
-            "progress": self.progress,
+            "download_id": job.id,
+            "status": status,
+            "progress": progress,
             "bytes_downloaded": self.bytes_downloaded,
             "total_bytes": self.total_bytes,
-            "bytes_per_second": self.bytes_per_second,
-            "eta_seconds": self.eta_seconds,
+            "bytes_per_second": self.bytes_per_second if status == DOWNLOADING else 0.0,
+            "eta_seconds": eta,
             "file_path": self.file_path,
             "file_name": plan.file_name,
             "target_dir": plan.target_dir,
@@ -229,47 +190,65 @@ class DownloadJob:
             "model_name": str((plan.model or {}).get("name") or (plan.version.get("model") or {}).get("name") or ""),
             "version_name": str(plan.version.get("name") or ""),
             "message": self.message,
-            "error": self.error or None,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "error": job.error.message if job.error is not None else None,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
         }
-        if self.error:
-            data["code"] = self.error_code
-            data.update({k: v for k, v in self.error_extra.items() if k not in data})
+        if job.error is not None:
+            data.update({k: v for k, v in job.error_fields().items() if k not in data or k == "code"})
         return data
 
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "plan": self.plan.to_json(),
-            "status": self.status.value,
-            "bytes_downloaded": self.bytes_downloaded,
-            "total_bytes": self.total_bytes,
-            "file_path": self.file_path,
-            "error": self.error,
-            "error_code": self.error_code,
-            "error_status": self.error_status,
-            "error_extra": self.error_extra,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-        }
 
-    @classmethod
-    def from_record(cls, data: dict[str, Any]) -> "DownloadJob":
-        return cls(
-            id=str(data["id"]),
-            plan=DownloadPlan.from_json(data["plan"]),
-            status=DownloadStatus(data.get("status", "queued")),
-            bytes_downloaded=int(data.get("bytes_downloaded") or 0),
-            total_bytes=int(data.get("total_bytes") or 0),
-            file_path=str(data.get("file_path") or ""),
-            error=str(data.get("error") or ""),
-            error_code=str(data.get("error_code") or ""),
-            error_status=int(data.get("error_status") or 0),
-            error_extra=dict(data.get("error_extra") or {}),
-            created_at=float(data.get("created_at") or time.time()),
-            started_at=data.get("started_at"),
-            finished_at=data.get("finished_at"),
-        )
+DownloadJob = Job[DownloadProgress]
+
+
+def new_download_job(plan: DownloadPlan, job_id: str) -> DownloadJob:
+    return Job(kind=JOB_KIND, key=plan.key, id=job_id, detail=DownloadProgress(plan=plan))
+
+
+def job_record(job: DownloadJob) -> dict[str, Any]:
+    """The stored form of a download (history, and resume after a restart)."""
+    d = job.detail
+    error = job.error
+    return {
+        "id": job.id,
+        "plan": d.plan.to_json(),
+        "status": d.wire_status(job),
+        "bytes_downloaded": d.bytes_downloaded,
+        "total_bytes": d.total_bytes,
+        "file_path": d.file_path,
+        "error": error.message if error else "",
+        "error_code": error.code if error else "",
+        "error_status": error.status if error else 0,
+        "error_extra": {k: v for k, v in (error.extra if error else {}).items()
+                        if isinstance(v, (str, int, float, bool)) or v is None},
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def job_from_record(data: dict[str, Any]) -> DownloadJob:
+    """A download job as stored; one that was running comes back queued (it resumes).
+
+    Raises ``KeyError``/``ValueError``/``TypeError`` for a record that does not read.
+    """
+    plan = DownloadPlan.from_json(data["plan"])
+    job = new_download_job(plan, str(data["id"]))
+    job.detail.bytes_downloaded = int(data.get("bytes_downloaded") or 0)
+    job.detail.total_bytes = int(data.get("total_bytes") or 0)
+    job.detail.file_path = str(data.get("file_path") or "")
+    error: LibraryError | None = None
+    if data.get("error"):
+        error = LibraryError(str(data["error"]), extra=dict(data.get("error_extra") or {}))
+        error.status = int(data.get("error_status") or 500)
+        error.code = str(data.get("error_code") or "download_failed")
+    job.restore(
+        _STATUS_OF_WIRE[str(data.get("status", QUEUED))], error=error,
+        created_at=float(data.get("created_at") or time.time()),
+        started_at=data.get("started_at"), finished_at=data.get("finished_at"),
+    )
+    if job.is_terminal:
+        job.detail.opened.set()
+    return job

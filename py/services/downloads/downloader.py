@@ -15,7 +15,6 @@ import logging
 import os
 import re
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any, BinaryIO
 
@@ -29,14 +28,12 @@ from .download_records import DownloadIntegrityError, DownloadJob, DownloadPlan
 from ..shared.file_lock import try_lock
 from ..shared.file_transfer import TargetExists, move_no_replace
 from ..library.leftover_files import claim_part, release_part
-from ..library.model_records import ModelType
 from ..library.model_scanner import LibraryRoot, stamp_of
-from ..library.type_library import HashStore, TypeLibrary
+from ..library.model_library import ModelLibrary
+from ..library.type_library import HashStore
 from ..shared.sidecar_store import sidecar_path
 
 _log = logging.getLogger(__name__)
-
-Report = Callable[[], Awaitable[None]]
 
 STATE_SUFFIX = ".json"  # after ".part"
 WRITE_BATCH = 4 * 1024 * 1024  # bytes handed to the writer threads at once
@@ -198,9 +195,9 @@ class Downloader:
 
     ``run`` raises the client's typed errors (401/403/404/410/502), ``DownloadIntegrityError``
     (hash or size mismatch, a web page instead of the file: the partial file is removed) and
-    ``CancelledError`` (pause or cancel: the ``.part`` stays; the manager removes it on
-    cancel). Writes the model, its sidecar and preview; ``refresh_paths`` broadcasts
-    ``models_changed``.
+    ``CancelledError`` (pause or cancel: the ``.part`` stays; the download service removes
+    it on cancel). Progress goes into the job's detail and out through ``job.publish()``.
+    Writes the model, its sidecar and preview; ``refresh_paths`` broadcasts ``models_changed``.
     """
 
     def __init__(
@@ -208,13 +205,13 @@ class Downloader:
         *,
         client: CivitaiClient,
         sync: CivitaiSyncService,
-        model_services: Mapping[ModelType, TypeLibrary],
+        library: ModelLibrary,
         hashes: HashStore,
         retry_delay: float = 0.5,
     ) -> None:
         self._client = client
         self._sync = sync
-        self._services = model_services
+        self._library = library
         self._hashes = hashes
         self.retry_delay = retry_delay
 
@@ -226,10 +223,10 @@ class Downloader:
         """Remove the ``.part`` and its state file (cancel, failure)."""
         await asyncio.to_thread(_remove_quietly, *self.part_files(plan))
 
-    async def run(self, job: DownloadJob, report: Report) -> str:
+    async def run(self, job: DownloadJob) -> str:
         """Download, verify, move into place and index; returns the final file path."""
-        plan = job.plan
-        root = self._services[plan.model_type].root_for(plan.target_dir)
+        plan = job.detail.plan
+        root = self._library[plan.model_type].root_for(plan.target_dir)
         if root is None:
             # a download restored after a restart whose library folder is no longer configured
             raise ValidationError(f"'{plan.target_dir}' is no longer inside a {plan.model_type.value} folder of the library")
@@ -238,13 +235,13 @@ class Downloader:
         part = _PartFile(plan.part_path)
         try:
             offset = await asyncio.to_thread(self._prepare_part, part, plan)
-            await self._stream(job, plan, part, offset, report)
+            await self._stream(job, plan, part, offset)
             await asyncio.to_thread(part.close, sync=True)
         except BaseException:
             await asyncio.to_thread(part.close)
             raise
-        job.verify()
-        await report()
+        job.detail.verify()
+        await job.publish()
         try:
             self._check_integrity(plan, part)
         except DownloadIntegrityError:
@@ -274,12 +271,12 @@ class Downloader:
         part.open_new()
         return 0
 
-    async def _stream(self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, offset: int, report: Report) -> None:
+    async def _stream(self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, offset: int) -> None:
         stalled = 0
         while True:
             if plan.size and offset >= plan.size:
-                if job.total_bytes == 0:
-                    job.start(offset=offset, total=plan.size)
+                if job.detail.total_bytes == 0:
+                    job.detail.start(offset=offset, total=plan.size)
                 return
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
@@ -288,7 +285,7 @@ class Downloader:
                 if offset and exc.extra.get("upstream_status") == 416:
                     # Nothing after ``offset``: an earlier run got every byte but stopped before
                     # the rename. The hash check decides whether the part is the file.
-                    job.start(offset=offset, total=offset)
+                    job.detail.start(offset=offset, total=offset)
                     return
                 if exc.message == HTML_INSTEAD_OF_FILE or stalled >= MAX_STALLED_ATTEMPTS:
                     raise
@@ -299,7 +296,7 @@ class Downloader:
             before = part.size
             try:
                 async with resp:
-                    offset = await self._receive(job, plan, part, resp, offset, report)
+                    offset = await self._receive(job, plan, part, resp, offset)
                 return
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as exc:
                 offset = part.size
@@ -313,7 +310,7 @@ class Downloader:
                 await asyncio.sleep(self.retry_delay * stalled)
 
     async def _receive(
-        self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, resp: aiohttp.ClientResponse, offset: int, report: Report
+        self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, resp: aiohttp.ClientResponse, offset: int
     ) -> int:
         """Append the response body to the part; returns the part's size at the end."""
         length = resp.content_length
@@ -329,8 +326,8 @@ class Downloader:
                 await asyncio.to_thread(part.open_new)
                 raise aiohttp.ClientPayloadError("unexpected Content-Range; restarting from zero")
         total = offset + length if length is not None else plan.size
-        job.start(offset=offset, total=total)
-        await report()
+        job.detail.start(offset=offset, total=total)
+        await job.publish()
         loop = asyncio.get_running_loop()
         batch: list[bytes] = []
         batch_size = 0
@@ -348,7 +345,7 @@ class Downloader:
                         raise DownloadIntegrityError(HTML_INSTEAD_OF_FILE)
                 batch.append(chunk)
                 batch_size += len(chunk)
-                job.advance(len(chunk))
+                job.detail.advance(len(chunk))
                 if batch_size >= WRITE_BATCH:
                     # Batches are written and hashed in worker threads, in order, while the
                     # next ones arrive; a few may queue so a slow disk moment does not stall reading.
@@ -361,10 +358,10 @@ class Downloader:
                     now = loop.time()
                     if now - last_report >= REPORT_INTERVAL:
                         last_report = now
-                        await report()
+                        await job.publish()
                 elif loop.time() - last_report >= REPORT_INTERVAL:  # slow streams report too
                     last_report = loop.time()
-                    await report()
+                    await job.publish()
         finally:
             # Whatever arrived is kept (also on cancel or a dropped connection): the next
             # attempt resumes from the part's real size.
@@ -411,7 +408,7 @@ class Downloader:
 
     async def _add_to_library(self, plan: DownloadPlan, path: str, sha256: str) -> None:
         """Record the hash, write sidecar and preview, index the file, broadcast the change."""
-        service = self._services[plan.model_type]
+        service = self._library[plan.model_type]
         st = await asyncio.to_thread(os.stat, path)
         await self._hashes.remember(stamp_of(st), sha256, sha256[:10])
         entries = await service.refresh_paths([path], reason="download", broadcast=False)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
 
 from ..library.model_hasher import hash_file
 from ..shared.model_locks import ModelLocks
 from ..library.model_records import ModelType
 from ..library.model_scanner import stamp_of
-from ..library.type_library import HashStore, TypeLibrary
+from ..library.model_library import ModelLibrary
+from ..library.type_library import HashStore
 from .mutation_records import DuplicateVerification, HashCheck
 from ..shared.sidecar_store import RealPathCheck, read_model_sidecar, write_sidecar
 
@@ -25,8 +25,8 @@ _log = logging.getLogger(__name__)
 class HashVerificationService:
     """Re-hashes models off the event loop and fixes hashes that were stored wrong."""
 
-    def __init__(self, *, model_services: Mapping[ModelType, TypeLibrary], locks: ModelLocks, hashes: HashStore) -> None:
-        self._services = model_services
+    def __init__(self, *, library: ModelLibrary, locks: ModelLocks, hashes: HashStore) -> None:
+        self._library = library
         self._locks = locks
         self._hashes = hashes
 
@@ -37,7 +37,7 @@ class HashVerificationService:
         SHA-256 that differs from the bytes is replaced in the sidecar (when it holds one),
         the hash store, the index and the cache; broadcasts ``models_changed`` then.
         """
-        service = self._services[model_type]
+        service = self._library[model_type]
         checks: list[HashCheck] = []
         for path in dict.fromkeys(paths):
             entry = service.index.get(path)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Callable
 
 from ...errors import ModelNotFound
 from ..civitai.civitai_metadata_merge import record_user_edits
 from ..shared.model_locks import ModelLocks
 from ..library.model_records import ModelEntry, ModelType
-from ..library.type_library import TypeLibrary
+from ..library.model_library import ModelLibrary
 from .mutation_records import MetadataChanges
 from ..shared.sidecar_store import RealPathCheck, check_rewritable, read_model_sidecar, write_sidecar
 
@@ -57,8 +57,8 @@ def rewrite_sidecar(entry: ModelEntry, edit: SidecarEdit, *, contains_real: Real
 class MetadataEditService:
     """Edits sidecars of indexed models one writer at a time and re-reads them into the index."""
 
-    def __init__(self, *, model_services: Mapping[ModelType, TypeLibrary], locks: ModelLocks) -> None:
-        self._services = model_services
+    def __init__(self, *, library: ModelLibrary, locks: ModelLocks) -> None:
+        self._library = library
         self._locks = locks
 
     async def save_metadata(self, model_type: ModelType, path: str, changes: MetadataChanges) -> ModelEntry:
@@ -99,7 +99,7 @@ class MetadataEditService:
     async def _update(
         self, model_type: ModelType, path: str, edit: SidecarEdit, edited: list[str], reason: str
     ) -> ModelEntry:
-        service = self._services[model_type]
+        service = self._library[model_type]
         entry = service.require(path)
 
         def full_edit(data: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from ...errors import ConflictError, DiskFull, LibraryError, ModelNotFound, NotFoundError, ValidationError, is_disk_full
@@ -19,7 +18,7 @@ from ..shared.file_transfer import TargetExists, companion_paths, move_group
 from .metadata_edit_service import MetadataEditService
 from ..shared.model_locks import ModelLocks
 from ..library.model_records import ModelEntry, ModelType
-from ..library.type_library import TypeLibrary
+from ..library.model_library import ModelLibrary
 from .model_trash import ModelTrash
 from .mutation_records import DeleteReport, FileOutcome, RenameResult, UndoReport
 from ..shared.sidecar_store import RealPathCheck, read_sidecar_file, sidecar_path, write_sidecar
@@ -92,12 +91,12 @@ class ModelLifecycleService:
     def __init__(
         self,
         *,
-        model_services: Mapping[ModelType, TypeLibrary],
+        library: ModelLibrary,
         locks: ModelLocks,
         trash: ModelTrash,
         metadata: MetadataEditService,
     ) -> None:
-        self._services = model_services
+        self._library = library
         self._locks = locks
         self._trash = trash
         self._metadata = metadata
@@ -124,7 +123,7 @@ class ModelLifecycleService:
         Holds the locks of all of them while they move (an edit waiting for one then
         finds no model); broadcasts one ``models_changed`` for the batch.
         """
-        service = self._services[model_type]
+        service = self._library[model_type]
         batch_id = self._trash.new_batch_id()
         unique = list(dict.fromkeys(paths))
         async with self._locks.hold(*unique):
@@ -188,7 +187,7 @@ class ModelLifecycleService:
                 if outcome.restored:
                     by_type.setdefault(outcome.model_type, []).append(outcome.model_path)
             for type_value, paths in by_type.items():
-                service = next((s for t, s in self._services.items() if t.value == type_value), None)
+                service = next((s for t, s in self._library.items() if t.value == type_value), None)
                 if service is not None:  # a manifest names its type; an unknown one refreshes nothing
                     await service.refresh_paths(paths, reason="undo_delete")
         outcomes = tuple(
@@ -205,7 +204,7 @@ class ModelLifecycleService:
         return UndoReport(batch_id=batch_id, outcomes=outcomes, remaining=sum(1 for o in outcomes if not o.success))
 
     def _all_roots(self) -> list[str]:
-        return sorted({root.path for service in self._services.values() for root in service.roots})
+        return sorted({root.path for service in self._library.values() for root in service.roots})
 
     # exclude ---------------------------------------------------------------------------
     async def set_excluded(self, model_type: ModelType, path: str, excluded: bool) -> ModelEntry:
@@ -230,7 +229,7 @@ class ModelLifecycleService:
         ``ConflictError`` (a target exists: nothing is overwritten or moved);
         broadcasts ``models_changed`` for the old and new path.
         """
-        service = self._services[model_type]
+        service = self._library[model_type]
         entry = service.require(path)
         stem = validate_new_stem(new_file_name, entry.extension)
         new_path = f"{os.path.dirname(path)}/{stem}{entry.extension}"

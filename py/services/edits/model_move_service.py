@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
 
 from ...errors import ConflictError, DiskFull, LibraryError, ModelNotFound, ValidationError, is_disk_full
 from ..shared.file_transfer import TargetExists, companion_paths, move_group
@@ -17,7 +16,7 @@ from .model_lifecycle_service import MAX_EVENT_PATHS, update_sidecar_paths
 from ..shared.sidecar_store import RealPathCheck
 from ..shared.model_locks import ModelLocks
 from ..library.model_records import ModelEntry, ModelType
-from ..library.type_library import TypeLibrary
+from ..library.model_library import ModelLibrary
 from .mutation_records import FileOutcome
 from ..shared.path_guard import GuardedPath
 
@@ -49,8 +48,8 @@ def _free_pairs(model_path: str, target_dir: str) -> list[tuple[str, str]]:
 class ModelMoveService:
     """Moves one model, or many with a per-model report, refreshing the index for each."""
 
-    def __init__(self, *, model_services: Mapping[ModelType, TypeLibrary], locks: ModelLocks) -> None:
-        self._services = model_services
+    def __init__(self, *, library: ModelLibrary, locks: ModelLocks) -> None:
+        self._library = library
         self._locks = locks
 
     async def prepare_target(self, model_type: ModelType, target: GuardedPath) -> str:
@@ -100,7 +99,7 @@ class ModelMoveService:
         """
         if on_conflict not in ON_CONFLICT:
             raise ValidationError("'on_conflict' must be 'fail' or 'rename'")
-        service = self._services[model_type]
+        service = self._library[model_type]
         outcomes: list[FileOutcome] = []
         for path in dict.fromkeys(paths):
             provisional = f"{target_dir}/{os.path.basename(path)}"

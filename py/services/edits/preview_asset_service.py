@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -22,7 +21,7 @@ from ..shared.atomic_file import write_bytes_atomic
 from .metadata_edit_service import MetadataEditService
 from ..shared.model_locks import ModelLocks
 from ..library.model_records import ModelType
-from ..library.type_library import TypeLibrary
+from ..library.model_library import ModelLibrary
 from .mutation_records import PreviewResult
 from ..shared.preview_encoding import MAX_PREVIEW_EDGE, encode_webp, sniff_preview
 from ..shared.settings_manager import SettingsManager
@@ -39,14 +38,14 @@ class PreviewAssetService:
     def __init__(
         self,
         *,
-        model_services: Mapping[ModelType, TypeLibrary],
+        library: ModelLibrary,
         locks: ModelLocks,
         metadata: MetadataEditService,
         settings: SettingsManager,
         max_bytes: int = MAX_PREVIEW_BYTES,
         max_edge: int = MAX_PREVIEW_EDGE,
     ) -> None:
-        self._services = model_services
+        self._library = library
         self._locks = locks
         self._metadata = metadata
         self._settings = settings
@@ -66,7 +65,7 @@ class PreviewAssetService:
         if len(data) > self.max_bytes:
             raise PayloadTooLarge(f"the preview is larger than {self.max_bytes // (1024 * 1024)} MiB")
         kind = sniff_preview(data)
-        service = self._services[model_type]
+        service = self._library[model_type]
         service.require(path)
         if kind in ("mp4", "webm"):
             payload, suffix = data, "." + kind
@@ -124,7 +123,7 @@ class PreviewAssetService:
         ``PayloadTooLarge``, ``UpstreamNotFound``/``UpstreamUnavailable``, ``ModelNotFound``.
         """
         checked = self.check_url(url)
-        self._services[model_type].require(path)
+        self._library[model_type].require(path)
         data = await self._fetch(checked)
         return await self.replace_preview(model_type, path, data, nsfw_level=nsfw_level)
 

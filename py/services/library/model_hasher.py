@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ..shared.model_types import ModelType
+
 __all__ = ["AUTOV1_LENGTH", "AUTOV1_OFFSET", "FileHashes", "HashCancelled", "HashQueue", "hash_file"]
 
 _log = logging.getLogger(__name__)
@@ -126,6 +128,11 @@ class _Queued:
     path: str
     priority: int
     seq: int
+
+
+def hash_key(model_type: "ModelType", path: str) -> str:
+    """The hash queue's key of one model file (the same file in two types hashes twice)."""
+    return f"{model_type.value}\x00{path}"
 
 
 class HashQueue:

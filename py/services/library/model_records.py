@@ -9,16 +9,9 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from ..shared.model_types import ModelType
 
-class ModelType(str, Enum):
-    LORA = "lora"
-    CHECKPOINT = "checkpoint"
-    EMBEDDING = "embedding"
-
-    @property
-    def prefix(self) -> str:
-        """The URL prefix of this type (`/loras`, `/api/lm/loras/...`)."""
-        return self.value + "s"
+__all__ = ["FileStamp", "HashStatus", "MetadataStatus", "ModelEntry", "ModelType", "civitai_summary"]
 
 
 class HashStatus(str, Enum):

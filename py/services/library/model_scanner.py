@@ -13,7 +13,7 @@ import os
 import re
 import stat as stat_module
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from .leftover_files import PART_STATE_SUFFIX, PART_SUFFIX, LeftoverSweeper, is_leftover_name
 from .model_records import (
@@ -60,6 +60,34 @@ class LibraryRoot:
     @property
     def extensions(self) -> frozenset[str]:
         return EXTENSIONS[(self.model_type, self.sub_type)]
+
+
+def library_roots(
+    *, loras: Iterable[str] = (), checkpoints: Iterable[str] = (), diffusion_models: Iterable[str] = (),
+    embeddings: Iterable[str] = (),
+) -> dict[ModelType, list[LibraryRoot]]:
+    """The roots of every type from folder paths (``~`` expanded, made absolute, each once).
+
+    Checkpoints and diffusion models are one type with two sub-types (their loaders differ).
+    """
+    def roots(model_type: ModelType, paths: Iterable[str], sub_type: str = "") -> list[LibraryRoot]:
+        out: list[LibraryRoot] = []
+        seen: set[str] = set()
+        for raw in paths:
+            if not raw:
+                continue
+            path = os.path.abspath(os.path.expanduser(raw)).replace(os.sep, "/")
+            if path not in seen:
+                seen.add(path)
+                out.append(LibraryRoot(path=path, model_type=model_type, sub_type=sub_type))
+        return out
+
+    return {
+        ModelType.LORA: roots(ModelType.LORA, loras),
+        ModelType.CHECKPOINT: roots(ModelType.CHECKPOINT, checkpoints, "checkpoint")
+        + roots(ModelType.CHECKPOINT, diffusion_models, "diffusion_model"),
+        ModelType.EMBEDDING: roots(ModelType.EMBEDDING, embeddings),
+    }
 
 
 def normalise_path(path: str) -> str:

@@ -17,12 +17,13 @@ from urllib.parse import quote
 
 from ...errors import ModelNotFound, PathOutsideLibrary
 from .index_cache import IndexCache
+from .model_hasher import HashQueue, hash_key
 from .model_index import ListQuery, ModelIndex
 from ..shared.model_locks import ModelLocks
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
 from ..shared.sidecar_store import RealPathCheck, preview_kind, read_model_sidecar, write_sidecar
-from ..shared.websocket_manager import WebSocketManager
+from ..shared.socket_hub import SocketHub
 
 _log = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ class Page:
         return (self.total + self.page_size - 1) // self.page_size if self.total else 0
 
 
-HashSubmitter = Callable[[ModelType, str], None]
 # more changes than this are applied by rebuilding the index in a worker thread
 BULK_REBUILD_THRESHOLD = 1000
 # finished hashes are announced to browsers at most this often (seconds)
@@ -93,29 +93,27 @@ class TypeLibrary:
         roots: list[LibraryRoot],
         cache: IndexCache,
         hashes: HashStore,
-        ws: WebSocketManager,
-        submit_hash: HashSubmitter,
+        hub: SocketHub,
+        hash_queue: HashQueue,
+        locks: ModelLocks,
+        contains_real: RealPathCheck,
         write_hash_sidecars: Callable[[], bool] = lambda: False,
         scanner: ModelScanner | None = None,
-        locks: ModelLocks | None = None,
-        hash_progress: Callable[[], dict[str, Any]] | None = None,
-        contains_real: RealPathCheck | None = None,
     ) -> None:
         self.model_type = model_type
         self.roots = roots
         self.index = ModelIndex()
         self._cache = cache
         self._hashes = hashes
-        self._ws = ws
-        self._submit_hash = submit_hash
+        self._hub = hub
+        self._hash_queue = hash_queue
         self._write_hash_sidecars = write_hash_sidecars
         # ``contains_real`` (the path guard's): nothing whose real path leaves the library
-        # is listed or read; without it only plain companion files are read
+        # is listed or read
         self.contains_real = contains_real
         self._scanner = scanner or ModelScanner(contains_real=contains_real)
-        self._locks = locks or ModelLocks()
+        self._locks = locks
         self._published_version = 0
-        self._hash_progress = hash_progress
         self._hashed_paths: list[str] = []
         self._hash_notice: asyncio.TimerHandle | None = None
         self._notice_task: asyncio.Future | None = None
@@ -202,7 +200,7 @@ class TypeLibrary:
         self._ready_event.set()
 
     async def _init_progress(self, stage: str, progress: int, scanned: int, total: int) -> None:
-        await self._ws.broadcast_init_progress(
+        await self._hub.broadcast_init_progress(
             {
                 "model_type": self.model_type.value,
                 "stage": stage,
@@ -295,7 +293,7 @@ class TypeLibrary:
         insertions in one go would stall it for a tenth of a second)."""
         for n, entry in enumerate(entries, 1):
             if entry.hash_status is HashStatus.PENDING:
-                self._submit_hash(self.model_type, entry.file_path)
+                self._hash_queue.submit(hash_key(self.model_type, entry.file_path), entry.file_path)
             if n % 2000 == 0:
                 await asyncio.sleep(0)
 
@@ -335,7 +333,7 @@ class TypeLibrary:
             self.index.remove(path)
 
     async def broadcast_changed(self, reason: str, paths: list[str]) -> None:
-        await self._ws.broadcast(
+        await self._hub.broadcast(
             {"type": "models_changed", "model_type": self.model_type.value, "reason": reason, "paths": paths}
         )
 
@@ -365,7 +363,7 @@ class TypeLibrary:
             self.index.upsert(entry)
             fresh.append(entry)
             if entry.hash_status is HashStatus.PENDING:
-                self._submit_hash(self.model_type, entry.file_path)
+                self._hash_queue.submit(hash_key(self.model_type, entry.file_path), entry.file_path)
         await self._cache.upsert_entries(fresh)
         await self._cache.delete_entries(gone)
         if broadcast and (fresh or gone):
@@ -423,8 +421,8 @@ class TypeLibrary:
 
     async def _announce_hashed(self, paths: list[str]) -> None:
         settle_memory()  # the fresh entries of this burst are long-lived too
-        progress = self._hash_progress() if self._hash_progress else {}
-        await self._ws.broadcast({"type": "hash_progress", "model_type": self.model_type.value, "hashed": len(paths), **progress})
+        progress = self._hash_queue.snapshot()
+        await self._hub.broadcast({"type": "hash_progress", "model_type": self.model_type.value, "hashed": len(paths), **progress})
         await self.broadcast_changed("hashed", paths[:200])
 
     @staticmethod

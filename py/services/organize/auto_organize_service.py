@@ -12,15 +12,16 @@ import asyncio
 import fnmatch
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 
 from ...errors import LibraryError, ValidationError
 from ..edits.model_move_service import ModelMoveService, moved_pairs
 from ..library.model_records import ModelEntry, ModelType
-from ..library.type_library import TypeLibrary
+from ..library.model_library import ModelLibrary
+from ..jobs.job import Job
 from .organize_records import (
-    AutoOrganizeJob,
     FailedMove,
+    OrganizeProgress,
     OrganizePlan,
     OrganizeResult,
     PlannedMove,
@@ -33,12 +34,7 @@ from ..shared.settings_manager import SettingsManager
 
 _log = logging.getLogger(__name__)
 
-Report = Callable[[], Awaitable[None]]
 MAX_EXCLUSION_PATTERNS = 200
-
-
-async def _no_report() -> None:
-    return None
 
 
 def is_excluded(entry: ModelEntry, patterns: Sequence[str]) -> bool:
@@ -64,12 +60,12 @@ class AutoOrganizeService:
     def __init__(
         self,
         *,
-        model_services: Mapping[ModelType, TypeLibrary],
+        library: ModelLibrary,
         moves: ModelMoveService,
         guard: PathGuard,
         settings: SettingsManager,
     ) -> None:
-        self._services = model_services
+        self._library = library
         self._moves = moves
         self._guard = guard
         self._settings = settings
@@ -86,7 +82,7 @@ class AutoOrganizeService:
         """Where every chosen model (``None``: every model of the type) would go, and why others stay."""
         if len(exclusion_patterns) > MAX_EXCLUSION_PATTERNS:
             raise ValidationError(f"at most {MAX_EXCLUSION_PATTERNS} exclusion patterns")
-        service = self._services[model_type]
+        service = self._library[model_type]
         template = self.template_for(model_type)
         priority = list(self._settings.get("priority_tags") or [])
         chosen: list[ModelEntry] = []
@@ -153,14 +149,13 @@ class AutoOrganizeService:
         *,
         exclusion_patterns: Sequence[str] = (),
         dry_run: bool = False,
-        job: AutoOrganizeJob | None = None,
-        report: Report = _no_report,
+        job: Job[OrganizeProgress] | None = None,
     ) -> OrganizeResult:
         """Plan, and unless ``dry_run`` carry out the plan; ``job`` is advanced as models move."""
         plan = await self.plan(model_type, file_paths, exclusion_patterns)
         if job is not None:
-            job.start(total=len(plan.moves), skipped=len(plan.skipped))
-            await report()
+            job.detail.start(total=len(plan.moves), skipped=len(plan.skipped))
+            await job.publish()
         if dry_run:
             return OrganizeResult(plan=plan, dry_run=True)
         moved: list[PlannedMove] = []
@@ -182,9 +177,9 @@ class AutoOrganizeService:
                 code = error.code if error else (outcome.code if outcome else "move_failed")
                 failed.append(FailedMove(file_path=move.file_path, target_dir=move.target_dir, error=message, code=code))
             if job is not None:
-                job.advance(moved=bool(outcome and outcome.success), current_name=os.path.basename(move.file_path))
-                await report()
-        service = self._services[model_type]
+                job.detail.advance(moved=bool(outcome and outcome.success), current_name=os.path.basename(move.file_path))
+                await job.publish()
+        service = self._library[model_type]
         sources = sorted({os.path.dirname(m.file_path) for m in moved}, key=len, reverse=True)
         removed = await asyncio.to_thread(self._remove_emptied, sources, service.root_paths())
         return OrganizeResult(plan=plan, dry_run=False, moved=tuple(moved), failed=tuple(failed), removed_folders=tuple(removed))

@@ -1,20 +1,21 @@
-"""Records of auto-organize: the plan (moves and skips with reasons), the run's result and its job.
+"""Records of auto-organize: the plan (moves and skips with reasons), the run's result and the
+detail of its job (progress counts and the snapshot).
 
 Owns the JSON shapes of a plan, a result and the progress snapshot (one shape for the
 ``/ws/fetch-progress`` push and the polling route); it must not touch files or the index.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from ...errors import LibraryError
+from ..jobs.job import Job, JobStatus
 from ..library.model_records import ModelType
 
 MESSAGE_TYPE = "auto_organize_progress"
-SNAPSHOT_KEY = "auto_organize"  # one run at a time across every model type
+JOB_KIND = "auto-organize"
+JOB_KEY = "auto_organize"  # one run at a time across every model type
 
 
 class SkipReason(str, Enum):
@@ -99,41 +100,33 @@ class OrganizeResult:
         }
 
 
-class OrganizeStatus(str, Enum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+# The words auto-organize progress has always used on the wire, per job status.
+_WIRE_STATUS = {
+    JobStatus.QUEUED: "queued",
+    JobStatus.RUNNING: "running",
+    JobStatus.PAUSED: "running",
+    JobStatus.CANCELLING: "running",
+    JobStatus.DONE: "completed",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
 
 
 @dataclass(slots=True)
-class AutoOrganizeJob:
-    """Progress of one run; changes only through its methods."""
+class OrganizeProgress:
+    """The detail of an auto-organize job: counts, the model at hand, the result at the end."""
 
     model_type: ModelType
     dry_run: bool = False
-    kind: str = "auto_organize"
-    status: OrganizeStatus = OrganizeStatus.QUEUED
     total: int = 0
     processed: int = 0
     moved: int = 0
     skipped: int = 0
     failed: int = 0
     current_name: str = ""
-    message: str = ""
-    error: str = ""
-    error_code: str = ""
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
     result: dict[str, Any] | None = None
 
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in (OrganizeStatus.COMPLETED, OrganizeStatus.FAILED, OrganizeStatus.CANCELLED)
-
     def start(self, *, total: int, skipped: int) -> None:
-        self.status = OrganizeStatus.RUNNING
         self.total, self.skipped = total, skipped
 
     def advance(self, *, moved: bool, current_name: str) -> None:
@@ -144,43 +137,23 @@ class AutoOrganizeJob:
             self.failed += 1
         self.current_name = current_name
 
-    def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, LibraryError):
-            self.error, self.error_code = exc.message, exc.code
-        else:
-            self.error, self.error_code = "internal error; see the server log", "internal_error"
-        self._end(OrganizeStatus.FAILED)
-
-    def cancel(self) -> None:
-        self._end(OrganizeStatus.CANCELLED)
-
-    def finish(self, result: OrganizeResult) -> None:
-        self.result = result.to_json()
-        self._end(OrganizeStatus.COMPLETED)
-
-    def _end(self, status: OrganizeStatus) -> None:
-        self.status = status
-        self.current_name = ""
-        self.finished_at = time.time()
-
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, job: Job[Any]) -> dict[str, Any]:
         data: dict[str, Any] = {
             "type": MESSAGE_TYPE,
             "model_type": self.model_type.value,
-            "status": self.status.value,
+            "status": _WIRE_STATUS[job.status],
             "dry_run": self.dry_run,
             "total": self.total,
             "processed": self.processed,
             "moved": self.moved,
             "skipped": self.skipped,
             "failed": self.failed,
-            "progress": round(100.0 * self.processed / self.total, 1) if self.total else (100.0 if self.is_terminal else 0.0),
-            "current_name": self.current_name,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "progress": round(100.0 * self.processed / self.total, 1) if self.total else (100.0 if job.is_terminal else 0.0),
+            "current_name": "" if job.is_terminal else self.current_name,
+            "started_at": job.created_at,
+            "finished_at": job.finished_at,
         }
-        if self.error:
-            data["error"], data["code"] = self.error, self.error_code
+        data.update(job.error_fields())
         if self.result is not None:
             data["result"] = self.result
         return data

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ...errors import LibraryError, NotFoundError, PathOutsideLibrary, ValidationError
-from ..library.model_records import ModelType
+from .model_types import ModelType
 
 __all__ = ["MAX_PATH_LENGTH", "GuardedPath", "PathGuard"]
 

@@ -52,6 +52,15 @@ PREVIEW_SUFFIXES: tuple[str, ...] = (
 )
 VIDEO_SUFFIXES = (".mp4", ".webm")
 IMAGE_SUFFIXES = (".webp", ".png", ".jpg", ".jpeg", ".gif")
+PREVIEW_CONTENT_TYPES = {
+    ".webp": "image/webp",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+}
 
 
 def companion_suffixes() -> tuple[str, ...]:

@@ -1,111 +1,81 @@
 """Auto-organize one model type, one run at a time across the whole library.
 
-Owns single-flight (the WebSocketManager's shared lock plus the stored run status, checked
-before the file service is called) and the run's progress snapshot, kept for polling until
-cleared. It must not plan or move files itself (``AutoOrganizeService`` does).
+Owns single flight (one active auto-organize job in the job registry, checked before the
+organize service is called) and what a run leaves for polling; it must not plan or move
+files itself (``AutoOrganizeService`` does).
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ...errors import AlreadyRunning
-from ..organize.auto_organize_service import AutoOrganizeService
+from ...errors import AlreadyRunning, ConflictError
+from ..jobs.job import Job, JobStatus
+from ..jobs.job_registry import JobRegistry
 from ..library.model_records import ModelType
-from ..organize.organize_records import SNAPSHOT_KEY, AutoOrganizeJob, OrganizeResult
-from ..shared.websocket_manager import WebSocketManager
-
-_log = logging.getLogger(__name__)
-
-ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
+from ..organize.auto_organize_service import AutoOrganizeService
+from ..organize.organize_records import JOB_KEY, JOB_KIND, OrganizeProgress, OrganizeResult
 
 
 class AutoOrganizeInProgressError(AlreadyRunning):
     """Another auto-organize run is active (HTTP 409)."""
 
 
-class WebSocketProgressCallback:
-    """Progress sink: stores the snapshot for polling, then pushes it on ``/ws/fetch-progress``."""
-
-    def __init__(self, ws: WebSocketManager, key: str = SNAPSHOT_KEY) -> None:
-        self._ws = ws
-        self._key = key
-
-    async def __call__(self, snapshot: dict[str, Any]) -> None:
-        self._ws.set_task_snapshot(self._key, snapshot)
-        await self._ws.broadcast(snapshot)
-
-
 class AutoOrganizeUseCase:
     """``execute`` runs (or dry-runs) auto-organize for one model type.
 
-    Raises ``AutoOrganizeInProgressError`` before calling the file service when a run is
-    active, ``ValidationError`` for a bad template or pattern list.
+    Raises ``AutoOrganizeInProgressError`` before calling the organize service when a run
+    is active, ``ValidationError`` for a bad template or pattern list.
     """
 
-    def __init__(self, *, model_type: ModelType, file_service: AutoOrganizeService, ws: WebSocketManager) -> None:
+    def __init__(
+        self, *, model_type: ModelType, organizer: AutoOrganizeService, jobs: JobRegistry[OrganizeProgress]
+    ) -> None:
         self.model_type = model_type
-        self._files = file_service
-        self._ws = ws
-
-    def is_running(self) -> bool:
-        snap = self._ws.get_task_snapshot(SNAPSHOT_KEY)
-        return self._ws.auto_organize_lock.locked() or bool(snap and snap.get("status") in ("queued", "running"))
+        self._organizer = organizer
+        self._jobs = jobs
 
     def _refuse_if_running(self) -> None:
-        if self.is_running():
-            snap = self._ws.get_task_snapshot(SNAPSHOT_KEY) or {}
-            which = snap.get("model_type") or "a model type"
+        active = self._jobs.active_for(JOB_KEY)
+        if active is not None:
             raise AutoOrganizeInProgressError(
-                f"auto-organize is already running (for {which}); wait for it to finish, then try again",
-                extra={"progress": snap} if snap else None,
+                f"auto-organize is already running (for {active.detail.model_type.value}); "
+                "wait for it to finish, then try again",
+                extra={"progress": active.snapshot()},
             )
 
     async def execute(
-        self,
-        file_paths: Sequence[str] | None,
-        progress_callback: ProgressCallback | None = None,
-        *,
-        exclusion_patterns: Sequence[str] = (),
-        dry_run: bool = False,
+        self, file_paths: Sequence[str] | None, *, exclusion_patterns: Sequence[str] = (), dry_run: bool = False
     ) -> OrganizeResult:
-        """Plan and move; a dry run only plans (no files touched, no progress stored)."""
+        """Plan and move; a dry run only plans (no files touched, no progress kept)."""
         self._refuse_if_running()
-        lock = self._ws.auto_organize_lock
-        async with lock:  # free (checked above, no await since): taken without waiting
-            if dry_run:
-                return await self._files.auto_organize_models(
-                    self.model_type, file_paths, exclusion_patterns=exclusion_patterns, dry_run=True
-                )
-            callback = progress_callback or WebSocketProgressCallback(self._ws)
-            job = AutoOrganizeJob(model_type=self.model_type)
+        if dry_run:
+            return await self._organizer.auto_organize_models(
+                self.model_type, file_paths, exclusion_patterns=exclusion_patterns, dry_run=True
+            )
+        results: list[OrganizeResult] = []
 
-            async def report() -> None:
-                await callback(job.snapshot())
+        async def run(job: Job[OrganizeProgress]) -> None:
+            result = await self._organizer.auto_organize_models(
+                self.model_type, file_paths, exclusion_patterns=exclusion_patterns, job=job
+            )
+            job.detail.result = result.to_json()
+            results.append(result)
 
-            await report()
-            try:
-                result = await self._files.auto_organize_models(
-                    self.model_type, file_paths, exclusion_patterns=exclusion_patterns, job=job, report=report
-                )
-            except BaseException as exc:
-                if isinstance(exc, Exception):
-                    job.fail(exc)
-                else:
-                    job.cancel()
-                await report()
-                raise
-            job.finish(result)
-            await report()
-            return result
+        job = Job(kind=JOB_KIND, key=JOB_KEY, detail=OrganizeProgress(model_type=self.model_type))
+        await self._jobs.submit(job, run)
+        await job.wait()
+        if job.status is JobStatus.FAILED and job.error is not None:
+            raise job.error
+        if not results:  # cancelled: the server is shutting down
+            raise ConflictError("auto-organize was stopped before it finished")
+        return results[0]
 
     def progress(self) -> dict[str, Any] | None:
-        return self._ws.get_task_snapshot(SNAPSHOT_KEY)
+        latest = self._jobs.latest(JOB_KEY)
+        return latest.snapshot() if latest is not None else None
 
     def clear(self) -> bool:
         """Forget the last run's progress; ``AutoOrganizeInProgressError`` while one runs."""
         self._refuse_if_running()
-        had = self._ws.get_task_snapshot(SNAPSHOT_KEY) is not None
-        self._ws.clear_task_snapshot(SNAPSHOT_KEY)
-        return had
+        return self._jobs.forget(JOB_KEY)

@@ -1,6 +1,6 @@
 """Refresh CivitAI metadata of many models at once, with as few requests as CivitAI allows.
 
-Owns the job of one model type: hash what is pending, identify files with the batch by-hash
+Owns the refresh job of one model type (on the job runtime): hash what is pending, identify files with the batch by-hash
 endpoint (100 per call), fetch model details once per model id (100 per call), merge and
 write sidecars, fetch missing previews with bounded concurrency, and report progress. It must
 not format HTTP responses; single writes go through ``CivitaiSyncService``.
@@ -10,71 +10,56 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ...errors import AlreadyRunning, AuthenticationRequired, LibraryError
 from ..civitai.civitai_client import BATCH_LIMIT, CivitaiClient
 from ..civitai.civitai_sync_service import CivitaiSyncService, PreviewInfo, has_civitai_data
 from ..library.model_records import ModelEntry, ModelType
+from ..jobs.job import Job, JobStatus, JobStopped
+from ..jobs.job_registry import JobRegistry
 from ..library.type_library import TypeLibrary
-from ..shared.websocket_manager import WebSocketManager
 
 _log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-ProgressCallback = Callable[[dict[str, Any]], Awaitable[None]]
 MESSAGE_TYPE = "civitai_fetch_progress"
+JOB_KIND = "CivitAI refresh"
 WRITE_CHUNK = 50  # models written (and re-read into the index) between progress reports
 REFRESHES_IN_FLIGHT = 3
 DEFAULT_PREVIEW_CONCURRENCY = 32  # static files from the image CDN; API calls go through the limiter
 
-
-class RefreshStatus(str, Enum):
-    IDLE = "idle"
-    STARTED = "started"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    ERROR = "error"
-
-
-TERMINAL = frozenset({RefreshStatus.COMPLETED, RefreshStatus.CANCELLED, RefreshStatus.ERROR})
-
-
-def snapshot_key(model_type: ModelType) -> str:
-    """The WebSocketManager task-snapshot key of a model type's bulk refresh."""
-    return f"civitai_fetch:{model_type.value}"
+# The words bulk refresh progress has always used on the wire, per job status.
+_WIRE_STATUS = {
+    JobStatus.QUEUED: "started",
+    JobStatus.RUNNING: "processing",
+    JobStatus.PAUSED: "processing",
+    JobStatus.CANCELLING: "processing",
+    JobStatus.DONE: "completed",
+    JobStatus.FAILED: "error",
+    JobStatus.CANCELLED: "cancelled",
+}
+IDLE = "idle"  # the progress of a type that never ran a refresh
 
 
 @dataclass(slots=True)
-class BulkRefreshJob:
-    """Progress of one bulk refresh; changes only through its methods."""
+class RefreshProgress:
+    """The detail of a bulk refresh job: what was identified, written, not found, failed."""
 
     model_type: ModelType
     force: bool = False
-    status: RefreshStatus = RefreshStatus.STARTED
     total: int = 0
     processed: int = 0
     updated: int = 0
     not_found: int = 0
     failed: int = 0
     current_name: str = ""
-    error: str = ""
-    error_code: str = ""
-    error_status: int = 0
-    started_at: float = field(default_factory=time.time)
-    finished_at: float | None = None
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL
+    warning: LibraryError | None = None  # an upstream failure that cost some models; the job went on
 
     def start(self, total: int) -> None:
         self.total = total
-        self.status = RefreshStatus.PROCESSING
 
     def advance(self, *, updated: int = 0, not_found: int = 0, failed: int = 0, current_name: str | None = None) -> None:
         self.updated += updated
@@ -84,72 +69,37 @@ class BulkRefreshJob:
         if current_name is not None:
             self.current_name = current_name
 
-    def note_error(self, exc: LibraryError) -> None:
-        """Remember an upstream failure that cost some models (the job goes on)."""
-        self.error, self.error_code, self.error_status = exc.message, exc.code, exc.status
-
-    def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, LibraryError):
-            self.note_error(exc)
-        else:
-            self.error, self.error_code, self.error_status = "internal error; see the server log", "internal_error", 500
-        self._end(RefreshStatus.ERROR)
-
-    def cancel(self) -> None:
-        self._end(RefreshStatus.CANCELLED)
-
-    def finish(self) -> None:
-        self._end(RefreshStatus.COMPLETED)
-
-    def _end(self, status: RefreshStatus) -> None:
-        self.status = status
-        self.current_name = ""
-        self.finished_at = time.time()
-
-    def snapshot(self) -> dict[str, Any]:
-        """The one shape pushed on ``/ws/fetch-progress`` and returned by polling."""
+    def snapshot(self, job: Job[Any]) -> dict[str, Any]:
         data: dict[str, Any] = {
             "type": MESSAGE_TYPE,
             "model_type": self.model_type.value,
-            "status": self.status.value,
+            "status": _WIRE_STATUS[job.status],
             "total": self.total,
             "processed": self.processed,
             "updated": self.updated,
             "not_found": self.not_found,
             "failed": self.failed,
-            "current_name": self.current_name,
+            "current_name": "" if job.is_terminal else self.current_name,
             "force": self.force,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
+            "started_at": job.created_at,
+            "finished_at": job.finished_at,
         }
-        if self.error:
-            data["error"] = self.error
-            data["code"] = self.error_code
+        error = job.error or self.warning
+        if error is not None:
+            data["error"] = error.message
+            data["code"] = error.code
         return data
 
 
-class WebSocketBroadcastCallback:
-    """Progress sink: stores the snapshot for polling, then pushes it to every socket."""
-
-    def __init__(self, ws: WebSocketManager, key: str) -> None:
-        self._ws = ws
-        self._key = key
-
-    async def __call__(self, snapshot: dict[str, Any]) -> None:
-        self._ws.set_task_snapshot(self._key, snapshot)
-        await self._ws.broadcast(snapshot)
-
-
-class _Cancelled(Exception):
-    pass
+RefreshJob = Job[RefreshProgress]
 
 
 class BulkMetadataRefreshUseCase:
-    """Single-flight bulk refresh of one model type's CivitAI metadata.
+    """Single-flight bulk refresh of one model type's CivitAI metadata, on the job runtime.
 
-    ``start`` returns the job at once (``AlreadyRunning`` if one runs); ``execute_with_error_handling``
+    ``start`` returns the job at once (``AlreadyRunning`` if one runs); ``run_to_end``
     starts and waits. ``cancel`` stops the job at the next batch (an in-flight CivitAI call
-    is abandoned). Writes sidecars and previews; progress goes to the callback.
+    is abandoned, the chunk being written is finished). Writes sidecars and previews.
     """
 
     def __init__(
@@ -159,115 +109,69 @@ class BulkMetadataRefreshUseCase:
         service: TypeLibrary,
         sync: CivitaiSyncService,
         client: CivitaiClient,
-        ws: WebSocketManager,
+        jobs: JobRegistry[RefreshProgress],
         preview_concurrency: int = DEFAULT_PREVIEW_CONCURRENCY,
     ) -> None:
         self.model_type = model_type
         self._service = service
         self._sync = sync
         self._client = client
-        self._ws = ws
+        self._jobs = jobs
         self._preview_concurrency = max(1, preview_concurrency)
-        self.job: BulkRefreshJob | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._cancel = asyncio.Event()
 
     @property
-    def snapshot_key(self) -> str:
-        return snapshot_key(self.model_type)
-
-    def default_callback(self) -> ProgressCallback:
-        return WebSocketBroadcastCallback(self._ws, self.snapshot_key)
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+    def _key(self) -> str:
+        return self.model_type.prefix
 
     def progress(self) -> dict[str, Any] | None:
         """The latest snapshot (the same one the WebSocket carried), or None before any run."""
-        return self._ws.get_task_snapshot(self.snapshot_key)
+        latest = self._jobs.latest(self._key)
+        return latest.snapshot() if latest is not None else None
 
-    def start(self, progress_callback: ProgressCallback | None = None, *, force: bool = False) -> BulkRefreshJob:
+    async def start(self, *, force: bool = False) -> RefreshJob:
         """Start a run in the background; raises ``AlreadyRunning`` while one runs."""
-        if self.running:
+        if self._jobs.active_for(self._key) is not None:
             raise AlreadyRunning(f"a CivitAI metadata refresh of {self.model_type.prefix} is already running")
-        job = self.job = BulkRefreshJob(model_type=self.model_type, force=force)
-        self._cancel = asyncio.Event()
-        callback = progress_callback or self.default_callback()
-        self._ws.set_task_snapshot(self.snapshot_key, job.snapshot())
-        self._task = asyncio.get_running_loop().create_task(
-            self._run(job, callback), name=f"lm-civitai-refresh-{self.model_type.value}"
-        )
+        job = Job(kind=JOB_KIND, key=self._key, detail=RefreshProgress(model_type=self.model_type, force=force))
+        return await self._jobs.submit(job, self._run)
+
+    async def run_to_end(self, *, force: bool = False) -> RefreshJob:
+        """Run and return the finished job (its status says how it ended). Raises
+        ``AlreadyRunning``; the run survives the caller being cancelled."""
+        job = await self.start(force=force)
+        await asyncio.shield(job.wait())
         return job
 
-    async def execute_with_error_handling(
-        self, progress_callback: ProgressCallback | None = None, *, force: bool = False
-    ) -> BulkRefreshJob:
-        """Run to the end and return the finished job (its status says how it ended).
-
-        Raises ``AlreadyRunning``. The run itself survives the caller being cancelled.
-        """
-        job = self.start(progress_callback, force=force)
-        await self.wait()
-        return job
-
-    async def wait(self, timeout: float | None = None) -> None:
-        task = self._task
-        if task is not None:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-
-    def cancel(self) -> bool:
+    async def cancel(self) -> bool:
         """Ask the running job to stop; False when none runs."""
-        if not self.running:
+        active = self._jobs.active_for(self._key)
+        if active is None:
             return False
-        self._cancel.set()
+        active.request_stop()
+        await active.publish()
         return True
-
-    async def shutdown(self) -> None:
-        task = self._task
-        if task is not None and not task.done():
-            self._cancel.set()
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
     # ----------------------------------------------------------------- the run
 
-    async def _run(self, job: BulkRefreshJob, emit: ProgressCallback) -> None:
+    async def _run(self, job: RefreshJob) -> None:
         try:
-            await self._emit(emit, job)
-            await self._refresh(job, emit)
-            job.finish()
-        except _Cancelled:
-            job.cancel()
-        except asyncio.CancelledError:
-            job.cancel()
-            await self._emit(emit, job)
-            raise
-        except LibraryError as exc:
-            job.fail(exc)
-        except Exception as exc:
-            _log.exception("CivitAI bulk refresh of %s failed", self.model_type.prefix)
-            job.fail(exc)
-        await self._emit(emit, job)
-        _log.info(
-            "CivitAI refresh of %s %s: %d models, %d updated, %d not found, %d failed",
-            self.model_type.prefix, job.status.value, job.total, job.updated, job.not_found, job.failed,
-        )
+            await self._refresh(job)
+        finally:
+            d = job.detail
+            _log.info(
+                "CivitAI refresh of %s ended: %d models, %d updated, %d not found, %d failed",
+                self.model_type.prefix, d.total, d.updated, d.not_found, d.failed,
+            )
 
-    async def _emit(self, emit: ProgressCallback, job: BulkRefreshJob) -> None:
-        try:
-            await emit(job.snapshot())
-        except Exception:
-            _log.exception("progress callback failed")
-
-    async def _until_cancelled(self, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` unless cancel is asked first (then abandon it)."""
-        if self._cancel.is_set():
+    @staticmethod
+    async def _until_stopped(job: RefreshJob, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` unless the job is asked to stop first (then abandon it)."""
+        if job.stop_requested:
             if asyncio.iscoroutine(awaitable):
                 awaitable.close()
-            raise _Cancelled()
+            raise JobStopped()
         work = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(self._cancel.wait())
+        stop = asyncio.ensure_future(job.until_stop_requested())
         try:
             await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -275,29 +179,30 @@ class BulkMetadataRefreshUseCase:
         if not work.done():
             work.cancel()
             await asyncio.gather(work, return_exceptions=True)
-            raise _Cancelled()
+            raise JobStopped()
         return work.result()
 
     def _candidates(self, force: bool) -> list[ModelEntry]:
         entries = sorted(self._service.index.entries.values(), key=lambda e: e.file_path)
         return [e for e in entries if not e.exclude and (force or not has_civitai_data(e))]
 
-    async def _refresh(self, job: BulkRefreshJob, emit: ProgressCallback) -> None:
-        entries = self._candidates(job.force)
-        job.start(len(entries))
-        await self._emit(emit, job)
+    async def _refresh(self, job: RefreshJob) -> None:
+        progress = job.detail
+        entries = self._candidates(progress.force)
+        progress.start(len(entries))
+        await job.publish()
         if not entries:
             return
 
         phase_started = time.perf_counter()
         pending = [e for e in entries if not e.sha256]
         if pending:
-            job.advance(current_name=f"hashing {len(pending)} files")
-            await self._emit(emit, job)
-            entries = await self._until_cancelled(self._sync.ensure_hashed(entries))
-            missing = job.total - len(entries)
+            progress.advance(current_name=f"hashing {len(pending)} files")
+            await job.publish()
+            entries = await self._until_stopped(job, self._sync.ensure_hashed(entries))
+            missing = progress.total - len(entries)
             if missing:
-                job.advance(failed=missing)
+                progress.advance(failed=missing)
         by_sha: dict[str, list[ModelEntry]] = {}
         unhashed = 0
         for entry in entries:
@@ -306,14 +211,14 @@ class BulkMetadataRefreshUseCase:
             else:
                 unhashed += 1
         if unhashed:
-            job.advance(failed=unhashed)
+            progress.advance(failed=unhashed)
         shas = list(by_sha)
         _log.info("CivitAI refresh of %s: %d files hashed in %.2f s", self.model_type.prefix, len(pending),
                   time.perf_counter() - phase_started)
 
-        previews = _PreviewPrefetch(self._sync, self._preview_concurrency, self._cancel)
+        previews = _PreviewPrefetch(self._sync, self._preview_concurrency, job.stop_signal)
         try:
-            await self._identify_and_write(job, emit, by_sha, shas, previews)
+            await self._identify_and_write(job, by_sha, shas, previews)
         finally:
             # Previews stored for models whose sidecar was not written (cancel, error) are
             # already on disk: re-read those models so the index shows them too.
@@ -323,8 +228,7 @@ class BulkMetadataRefreshUseCase:
 
     async def _identify_and_write(
         self,
-        job: BulkRefreshJob,
-        emit: ProgressCallback,
+        job: RefreshJob,
         by_sha: dict[str, list[ModelEntry]],
         shas: list[str],
         previews: "_PreviewPrefetch",
@@ -337,18 +241,18 @@ class BulkMetadataRefreshUseCase:
         waiting: list[tuple[ModelEntry, dict[str, Any]]] = []  # found, waiting for model details
         writes: asyncio.Queue[list[tuple[ModelEntry, dict[str, Any]]] | None] = asyncio.Queue()
         stop_writing = asyncio.Event()
-        writer = asyncio.ensure_future(self._write_from(writes, job, emit, models, previews, stop_writing))
+        writer = asyncio.ensure_future(self._write_from(writes, job, models, previews, stop_writing))
 
         async def fetch_models(count: int) -> None:
             ids, unfetched[:] = unfetched[:count], unfetched[count:]
             try:
-                models.update(await self._until_cancelled(self._client.get_models(ids)))
+                models.update(await self._until_stopped(job, self._client.get_models(ids)))
             except AuthenticationRequired:
                 raise
             except LibraryError as exc:
                 # The versions alone still carry names, words and base models: merge without details.
                 _log.warning("CivitAI model details failed: %s", exc.message)
-                job.note_error(exc)
+                job.detail.warning = exc
 
         def release_ready() -> None:
             pending = set(unfetched)
@@ -365,24 +269,24 @@ class BulkMetadataRefreshUseCase:
             last_error: LibraryError | None = None
             answered = 0
             for chunk in _chunks(shas, BATCH_LIMIT):
-                job.advance(current_name=by_sha[chunk[0]][0].file_name)
-                await self._emit(emit, job)
+                job.detail.advance(current_name=by_sha[chunk[0]][0].file_name)
+                await job.publish()
                 try:
-                    found = await self._until_cancelled(
-                        self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.force)
+                    found = await self._until_stopped(
+                        job, self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.detail.force)
                     )
                     answered += 1
                 except AuthenticationRequired:
                     raise
                 except LibraryError as exc:
                     _log.warning("CivitAI by-hash batch failed: %s", exc.message)
-                    job.note_error(exc)
+                    job.detail.warning = exc
                     last_error = exc
-                    job.advance(failed=sum(len(by_sha[s]) for s in chunk))
+                    job.detail.advance(failed=sum(len(by_sha[s]) for s in chunk))
                     continue
                 missing = sum(len(by_sha[s]) for s in chunk if s not in found)
                 if missing:
-                    job.advance(not_found=missing)
+                    job.detail.advance(not_found=missing)
                 for sha, version in found.items():
                     found_total += 1
                     mid = version.get("modelId")
@@ -411,15 +315,14 @@ class BulkMetadataRefreshUseCase:
         finally:
             writes.put_nowait(None)
             await asyncio.shield(writer)
-        if self._cancel.is_set() and job.processed < job.total:
-            raise _Cancelled()  # the writer stopped between chunks
+        if job.stop_requested and job.detail.processed < job.detail.total:
+            raise JobStopped()  # the writer stopped between chunks
         _log.info("CivitAI refresh: sidecars written after %.2f s", time.perf_counter() - phase_started)
 
     async def _write_from(
         self,
         writes: "asyncio.Queue[list[tuple[ModelEntry, dict[str, Any]]] | None]",
-        job: BulkRefreshJob,
-        emit: ProgressCallback,
+        job: RefreshJob,
         models: dict[int, dict[str, Any]],
         previews: "_PreviewPrefetch",
         stop: asyncio.Event,
@@ -432,15 +335,15 @@ class BulkMetadataRefreshUseCase:
         try:
             while (group := await writes.get()) is not None:
                 for chunk in _chunks(group, WRITE_CHUNK):
-                    if stop.is_set() or self._cancel.is_set():
+                    if stop.is_set() or job.stop_requested:
                         break
-                    job.advance(current_name=chunk[0][0].file_name)
+                    job.detail.advance(current_name=chunk[0][0].file_name)
                     results = await asyncio.gather(
                         *(self._write_one(entry, version, models.get(version.get("modelId")), previews)
                           for entry, version in chunk)
                     )
                     written = [entry.file_path for (entry, _), ok in zip(chunk, results) if ok]
-                    refreshing.append(asyncio.ensure_future(self._refresh_written(written, len(chunk), job, emit)))
+                    refreshing.append(asyncio.ensure_future(self._refresh_written(written, len(chunk), job)))
                     while len(refreshing) >= REFRESHES_IN_FLIGHT:
                         await refreshing.pop(0)
         finally:
@@ -448,11 +351,11 @@ class BulkMetadataRefreshUseCase:
             for task in refreshing:
                 await asyncio.shield(task)
 
-    async def _refresh_written(self, written: list[str], attempted: int, job: BulkRefreshJob, emit: ProgressCallback) -> None:
+    async def _refresh_written(self, written: list[str], attempted: int, job: RefreshJob) -> None:
         if written:
             await self._service.refresh_paths(written, reason="civitai")
-        job.advance(updated=len(written), failed=attempted - len(written))
-        await self._emit(emit, job)
+        job.detail.advance(updated=len(written), failed=attempted - len(written))
+        await job.publish()
 
     async def _write_one(
         self, entry: ModelEntry, version: dict[str, Any], model: dict[str, Any] | None, previews: "_PreviewPrefetch"

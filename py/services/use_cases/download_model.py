@@ -11,14 +11,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ...errors import ConflictError, EarlyAccessRequired, LibraryError, UpstreamNotFound, ValidationError
+from ...errors import (
+    AuthenticationRequired,
+    ConflictError,
+    EarlyAccessRequired,
+    LibraryError,
+    UpstreamNotFound,
+    ValidationError,
+)
 from ..civitai.civitai_client import CivitaiClient
 from ..civitai.civitai_metadata_merge import civitai_model_type_matches
-from ..downloads.download_coordinator import DownloadCoordinator, check_download_id
-from ..downloads.download_records import DownloadPlan
+from ..downloads.download_records import DownloadCancelledError, DownloadJob, DownloadPlan
+from ..downloads.download_service import DownloadService, check_download_id
+from ..jobs.job import JobStatus
 from ..downloads.downloader import check_model_file_name, safe_file_name
 from ..library.model_records import ModelType
-from ..library.type_library import TypeLibrary
+from ..library.model_library import ModelLibrary
 from ..shared.path_guard import PathGuard
 from ..organize.path_template import render_template, values_for_civitai
 from ..shared.settings_manager import SettingsManager
@@ -102,7 +110,7 @@ def _model_type(value: Any) -> ModelType | None:
 
 
 class DownloadModelUseCase:
-    """``execute(payload)`` → the scheduled (or joined) download's snapshot as a dict.
+    """``execute(payload)`` → the scheduled (or joined) download job, once it streams or ended.
 
     Raises ``DownloadModelValidationError`` (400, nothing scheduled), ``PathOutsideLibrary``
     (403), ``UpstreamNotFound`` (404/410), ``ConflictError`` (409: the version is already in
@@ -113,19 +121,19 @@ class DownloadModelUseCase:
     def __init__(
         self,
         *,
-        coordinator: DownloadCoordinator,
+        downloads: DownloadService,
         client: CivitaiClient,
-        model_services: Mapping[ModelType, TypeLibrary],
+        library: ModelLibrary,
         guard: PathGuard,
         settings: SettingsManager,
     ) -> None:
-        self._coordinator = coordinator
+        self._downloads = downloads
         self._client = client
-        self._services = model_services
+        self._library = library
         self._guard = guard
         self._settings = settings
 
-    async def execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+    async def execute(self, payload: Mapping[str, Any]) -> DownloadJob:
         try:
             request = self._parse(payload)
         except ValueError as exc:
@@ -133,10 +141,11 @@ class DownloadModelUseCase:
         except ValidationError as exc:
             raise DownloadModelValidationError(exc.message, extra=exc.extra) from None
         plan = await self._plan(**request)
-        result = await self._coordinator.schedule_download(plan, download_id=request["download_id"])
-        if result.get("status") == "failed":
-            raise self._error_of(result)
-        return result
+        job = await self._downloads.start(plan, download_id=request["download_id"])
+        await self._downloads.wait_opened(job)
+        if job.status is JobStatus.FAILED:
+            raise failure_of(job)
+        return job
 
     # ---------------------------------------------------------------- payload
     @staticmethod
@@ -193,16 +202,15 @@ class DownloadModelUseCase:
         file = self._choose_file(version, file_params)
         sha256 = str((file.get("hashes") or {}).get("SHA256") or "").lower()
         if sha256:
-            for service in self._services.values():
-                existing = service.find_by_hash(sha256)
-                if existing:
-                    raise ConflictError(
-                        f"model version {vid} is already in the library at '{existing[0].file_path}'",
-                        extra={"file_path": existing[0].file_path, "model_version_id": vid},
-                    )
+            existing = self._library.find_by_hash(sha256)
+            if existing:
+                raise ConflictError(
+                    f"model version {vid} is already in the library at '{existing[0].file_path}'",
+                    extra={"file_path": existing[0].file_path, "model_version_id": vid},
+                )
         target_dir = self._target_dir(our_type, version, model, model_root, relative_path, use_default_paths)
         file_name = safe_file_name(str(file.get("name") or ""), f"civitai_{vid}.safetensors")
-        root = self._services[our_type].root_for(target_dir)
+        root = self._library[our_type].root_for(target_dir)
         if root is not None:  # the guard put target_dir inside a root of our_type
             try:
                 check_model_file_name(root, file_name)
@@ -310,12 +318,15 @@ class DownloadModelUseCase:
                 return guarded.path
         return roots[0]
 
-    def _error_of(self, result: dict[str, Any]) -> LibraryError:
-        """The failure of a job that ended while opening, as the error the handler renders."""
-        job = self._coordinator.manager.get(str(result.get("download_id")))
-        error = job.error_object() if job is not None else LibraryError(str(result.get("error") or "download failed"))
-        if error.code in ("early_access", "authentication_required"):
-            wrapped = DownloadModelEarlyAccessError(error.message, extra=error.extra)
-            wrapped.code = error.code
-            return wrapped
-        return error
+
+def failure_of(job: DownloadJob) -> LibraryError:
+    """The error a failed (or cancelled) download is answered with; a login or early access
+    wanted by CivitAI is the use case's own 401 (``code`` says which)."""
+    if job.status is JobStatus.CANCELLED:
+        return DownloadCancelledError(f"download {job.id} was cancelled", extra={"download_id": job.id})
+    error = job.error or LibraryError("download failed")
+    if isinstance(error, (EarlyAccessRequired, AuthenticationRequired)):
+        wrapped = DownloadModelEarlyAccessError(error.message, extra=error.extra)
+        wrapped.code = error.code
+        return wrapped.with_extra(download_id=job.id)
+    return error.with_extra(download_id=job.id)
