@@ -27,7 +27,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import aiohttp  # noqa: E402
-
 import run_bench as rb  # noqa: E402
 import synthetic_library as synth  # noqa: E402
 

@@ -1,7 +1,8 @@
 """The composition root: every service of the process, built once and fully, and their lifetimes.
 
 Owns construction order and the one cleanup context per resource (cache, hash queue, CivitAI
-session, downloads, jobs, the library's scans and watcher); it holds no business logic. Both
+session, image fetcher, downloads, jobs, the library's scans and watcher); it holds no
+business logic. Both
 hosts (ComfyUI and standalone) call ``build_services`` with a ``LibraryConfig`` and hang
 ``AppServices.lifetimes()`` on their application's ``cleanup_ctx``.
 """
@@ -42,12 +43,15 @@ from .services.library.model_queries import ModelQueries
 from .services.library.model_scanner import LibraryRoot
 from .services.library.type_library import HashStore, TypeLibrary
 from .services.organize.auto_organize_service import AutoOrganizeService
-from .services.organize.organize_records import JOB_KIND as ORGANIZE_JOB_KIND, OrganizeProgress
+from .services.organize.organize_records import JOB_KIND as ORGANIZE_JOB_KIND
+from .services.organize.organize_records import OrganizeProgress
 from .services.shared.model_locks import ModelLocks
 from .services.shared.model_types import ModelType
 from .services.shared.path_guard import PathGuard
+from .services.shared.remote_image_fetcher import RemoteImageFetcher
 from .services.shared.server_i18n import ServerI18n
 from .services.shared.settings_manager import SettingsManager, default_settings_path
+from .services.shared.sidecar_store import SidecarStore
 from .services.shared.socket_hub import EventForwarder, SocketHub
 from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.bulk_metadata_refresh import JOB_KIND as REFRESH_JOB_KIND
@@ -101,6 +105,7 @@ class AppServices:
     metadata: MetadataEditService
     lifecycle: ModelLifecycleService
     previews: PreviewAssetService
+    fetcher: RemoteImageFetcher
     tags: TagUpdateService
     moves: ModelMoveService
     hash_verification: HashVerificationService
@@ -125,6 +130,7 @@ class AppServices:
             self._cache_lifetime,
             self._hash_queue_lifetime,
             self._civitai_lifetime,
+            self._fetcher_lifetime,
             self._library_lifetime,
             self._downloads_lifetime,
             self._jobs_lifetime,
@@ -151,9 +157,14 @@ class AppServices:
         try:
             yield
         finally:
-            await self.civitai_sync.close()
             await self.civitai.close()
             await self.not_found_store.close()
+
+    async def _fetcher_lifetime(self, _app: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await self.fetcher.close()
 
     async def _library_lifetime(self, _app: Any) -> AsyncIterator[None]:
         """Scan in the background (pages answer with the initializing view meanwhile)."""
@@ -250,6 +261,8 @@ def build_services(config: LibraryConfig) -> AppServices:
     guard = PathGuard({t: [r.path for r in roots] for t, roots in config.roots.items()})
     locks = ModelLocks()
     waiters = HashWaiters()
+    sidecars = SidecarStore(contains_real=guard.contains_real)
+    fetcher = RemoteImageFetcher()  # the one outbound image fetch (previews), one session
 
     async def on_hash_done(key: str, result: FileHashes | None, error: BaseException | None) -> None:
         # bound late: the library is built below, and the queue calls this only once running
@@ -268,11 +281,12 @@ def build_services(config: LibraryConfig) -> AppServices:
                 hash_queue=hash_queue,
                 write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
                 locks=locks,
-                contains_real=guard.contains_real,
+                sidecars=sidecars,
             )
             for model_type in ModelType
         },
         hash_waiters=waiters,
+        sidecars=sidecars,
     )
 
     # edits: they share the model locks
@@ -291,7 +305,7 @@ def build_services(config: LibraryConfig) -> AppServices:
     )
     civitai_sync = CivitaiSyncService(
         client=civitai, settings=settings, locks=locks, library=library,
-        hash_waiters=waiters, hash_queue=hash_queue,
+        hash_waiters=waiters, hash_queue=hash_queue, fetcher=fetcher,
     )
     refresh_jobs: JobRegistry[RefreshProgress] = JobRegistry(kind=REFRESH_JOB_KIND, concurrency=lambda: len(ModelType))
     downloads = DownloadService(
@@ -332,7 +346,8 @@ def build_services(config: LibraryConfig) -> AppServices:
         trash=trash,
         metadata=metadata,
         lifecycle=lifecycle,
-        previews=PreviewAssetService(library=library, locks=locks, metadata=metadata, settings=settings),
+        previews=PreviewAssetService(library=library, locks=locks, metadata=metadata, settings=settings, fetcher=fetcher),
+        fetcher=fetcher,
         tags=TagUpdateService(metadata=metadata),
         moves=moves,
         hash_verification=HashVerificationService(library=library, locks=locks, hashes=hashes),

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
-from safetensors.numpy import save_file
-
 from lm_plugin.py.app import build_app
 from lm_plugin.py.app_keys import SERVICES
 from lm_plugin.py.app_services import LibraryConfig
 from lm_plugin.py.services.library.model_scanner import library_roots
+from PIL import Image
+from safetensors.numpy import save_file
 
 SDXL_KOHYA = {"ss_base_model_version": "sdxl_base_v1-0", "ss_output_name": "x"}
 SD15_KOHYA = {"ss_base_model_version": "sd_v1", "ss_output_name": "x"}

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from lm_plugin.py.services.shared import atomic_file
 from lm_plugin.py.services.shared.atomic_file import is_atomic_temp_name, write_bytes_atomic, write_json_atomic
 

@@ -7,7 +7,6 @@ import asyncio
 import os
 
 import pytest
-
 from lm_plugin.py.services.organize.path_template import sanitize_folder_name
 
 from .fixtures import services_of

@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from lm_plugin.py.errors import (
     AuthenticationRequired,
     EarlyAccessRequired,

@@ -5,7 +5,6 @@ import copy
 from typing import Any
 
 import pytest
-
 from lm_plugin.py.services.civitai.civitai_metadata_merge import (
     NO_NSFW_LIMIT,
     choose_preview_image,
@@ -14,9 +13,9 @@ from lm_plugin.py.services.civitai.civitai_metadata_merge import (
     merge_civitai_into_sidecar,
     normalize_base_model,
     nsfw_threshold_from_settings,
-    record_user_edits,
 )
 from lm_plugin.py.services.library.model_records import ModelType
+from lm_plugin.py.services.shared.sidecar_store import record_user_edits
 
 from .civitai_server import CivitaiTestServer
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from aiohttp import FormData
-
 from lm_plugin.py.services.shared import atomic_file
 
 from .fixtures import LibraryBuilder, png_bytes

@@ -13,9 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from lm_plugin.py.services.shared.atomic_file import is_atomic_temp_name, temp_file
 from lm_plugin.py.services.downloads.downloader import _PartFile
+from lm_plugin.py.services.shared.atomic_file import is_atomic_temp_name, temp_file
 
 PLUGIN_DIR = Path(__file__).resolve().parents[1]
 WRITER = Path(__file__).resolve().parent / "processes" / "leftover_writer.py"

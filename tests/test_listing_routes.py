@@ -131,7 +131,6 @@ async def test_hash_filter_accepts_sha256_autov2_and_autov3(make_client, library
 
 async def test_routes_answer_503_until_the_service_is_attached(aiohttp_client, library, tmp_path):
     from aiohttp import web
-
     from lm_plugin.py.app import register_routes
     from lm_plugin.py.app_services import build_services
 

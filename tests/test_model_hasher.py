@@ -4,14 +4,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-
 from lm_plugin.py.services.library.model_hasher import (
     AUTOV1_LENGTH,
     AUTOV1_OFFSET,

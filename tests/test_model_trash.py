@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 
 import pytest
-
+from lm_plugin.py.services.edits.model_trash import MANIFEST, TRASH_DIR, ModelTrash
 from lm_plugin.py.services.shared import file_transfer
 from lm_plugin.py.services.shared.file_transfer import TargetExists, move_group, move_no_replace
-from lm_plugin.py.services.edits.model_trash import MANIFEST, TRASH_DIR, ModelTrash
 
 
 class Clock:

@@ -19,7 +19,6 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from lm_plugin.py.app import build_app
 from lm_plugin.py.app_keys import SERVICES
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from lm_plugin.py.errors import LibraryError, NotFoundError, PathOutsideLibrary, ValidationError
 from lm_plugin.py.services.library.model_records import ModelType
 from lm_plugin.py.services.shared.path_guard import MAX_PATH_LENGTH, GuardedPath, PathGuard

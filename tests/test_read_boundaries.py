@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from lm_plugin.py.services.library.model_records import MetadataStatus, ModelType
 from lm_plugin.py.services.library.model_scanner import LibraryRoot, ModelScanner, ScanStats
 from lm_plugin.py.services.shared.path_guard import PathGuard

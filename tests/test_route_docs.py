@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from aiohttp import web
-
 from lm_plugin.py.app import register_routes
 from lm_plugin.py.app_services import build_services
 from lm_plugin.py.routes.route_table import (

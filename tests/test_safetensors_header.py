@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from safetensors.numpy import save_file
-
 from lm_plugin.py.services.library.safetensors_header import (
     HeaderError,
     SafetensorsHeader,
@@ -17,6 +15,7 @@ from lm_plugin.py.services.library.safetensors_header import (
     read_safetensors_header,
     trigger_words_from_metadata,
 )
+from safetensors.numpy import save_file
 
 KOHYA_SDXL_METADATA = {
     "ss_base_model_version": "sdxl_base_v1-0",

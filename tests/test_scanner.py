@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-
 from lm_plugin.py.services.library.model_records import HashStatus, MetadataStatus, ModelType
 from lm_plugin.py.services.library.model_scanner import LibraryRoot, ModelScanner, ScanStats
 

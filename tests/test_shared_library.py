@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from lm_plugin.py.errors import ConflictError
 from lm_plugin.py.services.library import library_watcher, network_mounts
-from lm_plugin.py.services.shared.cross_process_locks import LOCK_FILE_NAME, CrossProcessLocks, LockSlot, slot_for
 from lm_plugin.py.services.library.library_watcher import LibraryWatcher, changed_folders, stamp_folders
-from lm_plugin.py.services.shared.model_locks import ModelLocks
 from lm_plugin.py.services.library.model_scanner import ModelScanner
-from lm_plugin.py.services.library.type_library import TypeLibrary
 from lm_plugin.py.services.library.network_mounts import network_filesystem, network_fs_of, parse_proc_mounts
+from lm_plugin.py.services.library.type_library import TypeLibrary
+from lm_plugin.py.services.shared.cross_process_locks import LOCK_FILE_NAME, CrossProcessLocks, LockSlot, slot_for
+from lm_plugin.py.services.shared.model_locks import ModelLocks
 
 from .comfyui.harness import StandaloneServer, get_json, wait_until
 from .fixtures import LibraryBuilder, services_of

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import aiohttp
-from aiohttp import web
-
 import pytest
+from aiohttp import web
 
 from .fixtures import services_of
 
@@ -158,7 +156,6 @@ async def test_page_renders_models_page_and_redirect(make_client, library):
 
 async def test_page_shows_the_initializing_view_while_cold(aiohttp_client, library, tmp_path):
     from aiohttp import web
-
     from lm_plugin.py.app import register_routes
     from lm_plugin.py.app_services import build_services
 

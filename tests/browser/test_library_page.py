@@ -4,9 +4,6 @@ Read-only tests share one server per module; tests that change the library get a
 """
 from __future__ import annotations
 
-import json
-import re
-
 import pytest
 
 pytestmark = pytest.mark.browser

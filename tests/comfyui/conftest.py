@@ -2,7 +2,6 @@
 server, the fake ComfyUI host in front of it, and one Chromium per module."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest

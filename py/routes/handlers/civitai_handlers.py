@@ -13,9 +13,16 @@ from ...errors import ValidationError
 from ...services.civitai.civitai_sync_service import CivitaiSyncService
 from ...services.jobs.job import JobStatus
 from ...services.use_cases.bulk_metadata_refresh import IDLE, MESSAGE_TYPE, BulkMetadataRefreshUseCase
-from ..request_params import body_bool, body_str, query_str, read_json_object
+from ..request_params import (
+    body_bool,
+    body_str,
+    optional_positive_int,
+    parse_positive_int,
+    path_positive_int,
+    query_str,
+    read_json_object,
+)
 from .model_handlers import HandlerContext, ok
-
 
 
 class ModelCivitaiHandler:
@@ -59,16 +66,20 @@ class ModelCivitaiHandler:
         entry = self._ctx.model_path(body_str(data, "file_path"))
         if data.get("model_id") in (None, ""):
             raise ValidationError("'model_id' is required")
-        fresh = await self._sync.relink(entry, data.get("model_id"), data.get("model_version_id"))
+        fresh = await self._sync.relink(
+            entry,
+            parse_positive_int(data.get("model_id"), "model_id"),
+            optional_positive_int(data.get("model_version_id"), "model_version_id"),
+        )
         return ok(metadata=self._ctx.service.format_response(fresh))
 
     async def get_civitai_versions(self, request: web.Request) -> web.Response:
-        result = await self._sync.versions_with_local_state(request.match_info.get("model_id"), self._ctx.model_type)
+        result = await self._sync.versions_with_local_state(path_positive_int(request, "model_id"), self._ctx.model_type)
         payload = result.to_json()
         return ok(**payload)
 
     async def get_civitai_model_by_version(self, request: web.Request) -> web.Response:
-        version = await self._sync.version_by_id(request.match_info.get("version_id"))
+        version = await self._sync.version_by_id(path_positive_int(request, "version_id"))
         return ok(version=version)
 
     async def get_civitai_model_by_hash(self, request: web.Request) -> web.Response:
@@ -83,8 +94,8 @@ class CivitaiGlobalHandlers:
         self._sync = sync
 
     async def check_model_exists(self, request: web.Request) -> web.Response:
-        model_id = query_str(request.query, "modelId", required=True, max_len=20)
-        version_id = query_str(request.query, "modelVersionId", max_len=20) or None
+        model_id = parse_positive_int(query_str(request.query, "modelId", required=True, max_len=20), "modelId")
+        version_id = optional_positive_int(query_str(request.query, "modelVersionId", max_len=20), "modelVersionId")
         matches = self._sync.local_matches(model_id, version_id)
         return ok(
             exists=bool(matches),
@@ -94,7 +105,7 @@ class CivitaiGlobalHandlers:
         )
 
     async def model_versions_status(self, request: web.Request) -> web.Response:
-        model_id = query_str(request.query, "modelId", required=True, max_len=20)
+        model_id = parse_positive_int(query_str(request.query, "modelId", required=True, max_len=20), "modelId")
         result = await self._sync.model_versions_status(model_id)
         versions = [
             {

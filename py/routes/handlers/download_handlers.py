@@ -11,11 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from ...errors import ValidationError
+from ...services.downloads.download_records import FILE_PARAM_KEYS, DownloadRequest
 from ...services.downloads.download_service import DownloadService, check_download_id
 from ...services.jobs.job import JobStatus
 from ...services.use_cases.download_model import DownloadModelUseCase, failure_of
-from ..request_params import query_bool, query_str, read_json_object
-
+from ..request_params import download_request, query_bool, query_str, read_json_object
 
 _QUERY_FIELDS = (
     "model_id", "model_version_id", "model_root", "relative_path", "use_default_paths",
@@ -35,19 +35,19 @@ class ModelDownloadHandler:
         wait = payload.pop("wait", True)
         if not isinstance(wait, bool):
             raise ValidationError("'wait' must be true or false")
-        return await self._start(payload, wait)
+        return await self._start(download_request(payload), wait)
 
     async def download_model_get(self, request: web.Request) -> web.Response:
         q = request.query
         payload: dict[str, Any] = {name: query_str(q, name) for name in _QUERY_FIELDS if name in q}
         # older clients send the file choice as separate parameters
-        params = {k: q[k] for k in ("type", "format", "size", "fp") if q.get(k)}
+        params = {k: q[k] for k in FILE_PARAM_KEYS if q.get(k)}
         if params and "file_params" not in payload:
             payload["file_params"] = params
-        return await self._start(payload, query_bool(q, "wait", True))
+        return await self._start(download_request(payload), query_bool(q, "wait", True))
 
-    async def _start(self, payload: dict[str, Any], wait: bool) -> web.Response:
-        job = await self._use_case.execute(payload)
+    async def _start(self, request: DownloadRequest, wait: bool) -> web.Response:
+        job = await self._use_case.execute(request)
         if wait:
             await job.wait()
             if job.status is not JobStatus.DONE:

@@ -21,7 +21,7 @@ from ...services.library.model_library import ModelLibrary
 from ...services.shared.path_guard import PathGuard
 from ...services.shared.server_i18n import ServerI18n
 from ...services.shared.settings_manager import READ_ONLY_OVER_HTTP, SettingsManager
-from ...services.shared.sidecar_store import PREVIEW_CONTENT_TYPES, preview_kind, stat_companion
+from ...services.shared.sidecar_store import PREVIEW_CONTENT_TYPES, preview_kind
 from ...services.shared.socket_hub import SocketHub
 from ..request_params import query_str, read_json_object
 
@@ -76,7 +76,7 @@ class SharedHandlers:
         try:
             # The guard resolved the path; a hard link (or a non-file) is refused here too:
             # its other name may lie anywhere, so it cannot be shown to be inside the library.
-            st = await asyncio.to_thread(stat_companion, guarded.path, contains_real=guard.contains_real)
+            st = await asyncio.to_thread(self._library.sidecars.stat, guarded.path)
         except OSError:
             raise NotFoundError(f"no preview at '{raw[:200]}'") from None
         if st is None:

@@ -345,14 +345,11 @@ class CivitaiClient:
     # ----------------------------------------------------------------- internals
 
     @staticmethod
-    def _positive_id(value: Any, label: str) -> int:
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValidationError(f"invalid {label}: {value!r}") from None
-        if number <= 0 or isinstance(value, bool):
+    def _positive_id(value: int, label: str) -> int:
+        """An id callers parsed already (the handlers do): checked, never converted."""
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValidationError(f"invalid {label}: {value!r}")
-        return number
+        return value
 
     @staticmethod
     def _expect_dict(data: Any, what: str) -> dict[str, Any]:

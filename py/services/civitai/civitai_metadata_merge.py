@@ -41,16 +41,15 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-USER_EDITED_KEY = "user_edited"
+from ..shared.nsfw_levels import NSFW_BLOCKED, NSFW_LEVELS
+from ..shared.sidecar_store import user_edited_fields
+
 LICENCE_FLAGS = ("allowNoCredit", "allowCommercialUse", "allowDerivatives", "allowDifferentLicense")
 
-NSFW_LEVELS: dict[str, int] = {"PG": 1, "PG13": 2, "R": 4, "X": 8, "XXX": 16}
-NSFW_BLOCKED = 32
 NO_NSFW_LIMIT = NSFW_BLOCKED - 1  # every level but Blocked
 DEFAULT_MATURE_BLUR_LEVEL = "R"
 
@@ -218,21 +217,6 @@ def mark_checked_not_found(sidecar: dict[str, Any], *, now: float) -> dict[str, 
     """A new sidecar recording that CivitAI did not know the file; nothing else changes."""
     result = copy.deepcopy(sidecar)
     result["last_checked_at"] = now
-    return result
-
-
-def user_edited_fields(sidecar: dict[str, Any]) -> list[str]:
-    """The field names the user edited (``user_edited``), tolerating a malformed value."""
-    value = sidecar.get(USER_EDITED_KEY)
-    if not isinstance(value, list):
-        return []
-    return [item for item in value if isinstance(item, str)]
-
-
-def record_user_edits(sidecar: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
-    """A new sidecar whose ``user_edited`` also lists ``fields`` (sorted, no duplicates)."""
-    result = copy.deepcopy(sidecar)
-    result[USER_EDITED_KEY] = sorted(set(user_edited_fields(sidecar)) | {str(f) for f in fields})
     return result
 
 

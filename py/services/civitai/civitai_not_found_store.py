@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .civitai_not_found_cache import NotFoundCache
 from ..library.index_cache import IndexCache
+from .civitai_not_found_cache import NotFoundCache
 
 _log = logging.getLogger(__name__)
 

@@ -1,32 +1,28 @@
-"""Downloads a CivitAI preview image or video and stores it beside a model.
+"""A CivitAI preview image or video: fetched through the one remote fetcher and stored
+beside a model.
 
-Owns the host allow-list check (no server-side fetch of arbitrary URLs), the size limit,
-manual redirect checks and the re-encoding of images to ``<stem>.webp`` (videos are kept as
-``<stem>.mp4`` / ``.webm``); it must not touch sidecars or the index.
+Owns what counts as a usable preview (an image or a video, within its size limit) and the
+re-encoding of images to ``<stem>.webp`` (videos are kept as ``<stem>.mp4`` / ``.webm``);
+it must not touch sidecars or the index, nor fetch by itself.
 """
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import aiohttp
-from yarl import URL
-
-from ...errors import ValidationError
+from ...errors import LibraryError, ValidationError
 from ..shared.atomic_file import write_bytes_atomic
 from ..shared.preview_encoding import encode_webp
+from ..shared.remote_image_fetcher import RemoteImageFetcher
 
 _log = logging.getLogger(__name__)
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_VIDEO_BYTES = 60 * 1024 * 1024
 MAX_PREVIEW_SIDE = 1024  # long side of a stored preview image, in pixels
-_MAX_REDIRECTS = 3
-_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
 
 
 class PreviewUnavailable(Exception):
@@ -41,65 +37,41 @@ class PreviewMedia:
 
 
 class CivitaiPreviewFetcher:
-    """Fetches preview media only from allowed hosts; one session, closed by ``close()``."""
+    """CivitAI's preview images and videos, through the one remote fetcher: from the allowed
+    hosts only, as an image or a video, within their size limits. Raises ``PreviewUnavailable``
+    for anything that goes wrong (the refresh then goes on without a preview)."""
 
-    def __init__(self, *, allowed_hosts: Callable[[], Iterable[str]], user_agent: str = "comfyui-model-library/0.1") -> None:
+    def __init__(self, *, fetcher: RemoteImageFetcher, allowed_hosts: Callable[[], Iterable[str]]) -> None:
+        self._fetcher = fetcher
         self._allowed_hosts = allowed_hosts
-        self._user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
 
     def is_allowed(self, url: str) -> bool:
         try:
-            parsed = URL(url)
-        except (ValueError, TypeError):
+            self._fetcher.check_url(url, self._allowed_hosts())
+        except ValidationError:
             return False
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            return False
-        host = parsed.host.lower()
-        return any(host == allowed.lower() for allowed in self._allowed_hosts())
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(trust_env=True, timeout=_TIMEOUT, headers={"User-Agent": self._user_agent})
-        return self._session
-
-    async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        return True
 
     async def fetch(self, url: str, *, expect_video: bool = False) -> PreviewMedia:
         """The media at ``url``; raises ``PreviewUnavailable`` (host not allowed, HTTP error, too big)."""
-        current = URL(url)
-        for _hop in range(_MAX_REDIRECTS + 1):
-            if not self.is_allowed(str(current)):
-                raise PreviewUnavailable(f"preview host {current.host!r} is not an allowed image host")
-            try:
-                async with self._get_session().get(current, allow_redirects=False) as resp:
-                    if resp.status in (301, 302, 303, 307, 308) and resp.headers.get("Location"):
-                        current = current.join(URL(resp.headers["Location"]))
-                        continue
-                    if resp.status != 200:
-                        raise PreviewUnavailable(f"preview answered HTTP {resp.status}")
-                    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
-                    is_video = ctype.startswith("video/") or (expect_video and not ctype.startswith("image/"))
-                    if not is_video and not ctype.startswith("image/"):
-                        raise PreviewUnavailable(f"preview is not an image or video ({ctype or 'no type'})")
-                    limit = MAX_VIDEO_BYTES if is_video else MAX_IMAGE_BYTES
-                    if resp.content_length is not None and resp.content_length > limit:
-                        raise PreviewUnavailable(f"preview is larger than {limit // (1024 * 1024)} MiB")
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in resp.content.iter_chunked(256 * 1024):
-                        size += len(chunk)
-                        if size > limit:
-                            raise PreviewUnavailable(f"preview is larger than {limit // (1024 * 1024)} MiB")
-                        chunks.append(chunk)
-                    suffix = ".webm" if ctype == "video/webm" else ".mp4"
-                    return PreviewMedia(body=b"".join(chunks), is_video=is_video, video_suffix=suffix)
-            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-                raise PreviewUnavailable(f"preview download failed: {type(exc).__name__}") from None
-        raise PreviewUnavailable("too many redirects for the preview")
+
+        def limit(content_type: str) -> int:
+            # the module's limits, read at call time (tests lower them)
+            return MAX_VIDEO_BYTES if _is_video(content_type, expect_video) else MAX_IMAGE_BYTES
+
+        try:
+            media = await self._fetcher.fetch(url, allowed_hosts=self._allowed_hosts(), max_bytes=limit)
+        except LibraryError as exc:
+            raise PreviewUnavailable(f"preview not fetched: {exc.message}") from None
+        ctype = media.content_type
+        is_video = _is_video(ctype, expect_video)
+        if not is_video and not ctype.startswith("image/"):
+            raise PreviewUnavailable(f"preview is not an image or video ({ctype or 'no type'})")
+        return PreviewMedia(body=media.body, is_video=is_video, video_suffix=".webm" if ctype == "video/webm" else ".mp4")
+
+
+def _is_video(content_type: str, expect_video: bool) -> bool:
+    return content_type.startswith("video/") or (expect_video and not content_type.startswith("image/"))
 
 
 def store_preview(model_path: str, media: PreviewMedia) -> str:

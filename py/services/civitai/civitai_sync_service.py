@@ -19,6 +19,15 @@ from typing import Any
 from yarl import URL
 
 from ...errors import ConflictError, ModelNotFound, UpstreamNotFound, ValidationError
+from ..library.hash_waiters import HashWaiters
+from ..library.model_hasher import HashQueue, hash_key
+from ..library.model_library import ModelLibrary
+from ..library.model_records import ModelEntry, ModelType
+from ..library.type_library import TypeLibrary
+from ..shared.model_locks import ModelLocks
+from ..shared.remote_image_fetcher import RemoteImageFetcher
+from ..shared.settings_manager import SettingsManager
+from ..shared.sidecar_store import PREVIEW_SUFFIXES, SidecarStore, check_rewritable
 from .civitai_client import CivitaiClient
 from .civitai_metadata_merge import (
     choose_preview_image,
@@ -28,14 +37,6 @@ from .civitai_metadata_merge import (
     nsfw_threshold_from_settings,
 )
 from .civitai_preview_fetcher import CivitaiPreviewFetcher, PreviewMedia, PreviewUnavailable, store_preview
-from ..library.hash_waiters import HashWaiters
-from ..library.model_hasher import HashQueue, hash_key
-from ..shared.model_locks import ModelLocks
-from ..library.model_records import ModelEntry, ModelType
-from ..library.model_library import ModelLibrary
-from ..library.type_library import TypeLibrary
-from ..shared.settings_manager import SettingsManager
-from ..shared.sidecar_store import PREVIEW_SUFFIXES, RealPathCheck, check_rewritable, read_model_sidecar, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class CivitaiSyncService:
         library: ModelLibrary,
         hash_waiters: HashWaiters,
         hash_queue: HashQueue,
-        preview_fetcher: CivitaiPreviewFetcher | None = None,
+        fetcher: RemoteImageFetcher,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -170,11 +171,8 @@ class CivitaiSyncService:
         self._library = library
         self._waiters = hash_waiters
         self._hash_queue = hash_queue
-        self.previews = preview_fetcher or CivitaiPreviewFetcher(allowed_hosts=self.allowed_preview_hosts)
+        self.previews = CivitaiPreviewFetcher(fetcher=fetcher, allowed_hosts=self.allowed_preview_hosts)
         self._clock = clock
-
-    async def close(self) -> None:
-        await self.previews.close()
 
     def allowed_preview_hosts(self) -> list[str]:
         """Image hosts from the settings plus the hosts of the configured API bases."""
@@ -249,14 +247,13 @@ class CivitaiSyncService:
         await self.write_civitai(entry, version, model, preview=preview)
         return await self._refreshed(entry)
 
-    async def relink(self, entry: ModelEntry, model_id: Any, version_id: Any = None) -> ModelEntry:
+    async def relink(self, entry: ModelEntry, model_id: int, version_id: int | None = None) -> ModelEntry:
         """Attach the model to a version the user chose (default: the model's newest version).
 
-        Raises ``ValidationError`` (bad ids, version not of that model, other model type),
+        Raises ``ValidationError`` (version not of that model, other model type),
         ``UpstreamNotFound`` (no such model on CivitAI).
         """
-        mid = _positive_int(model_id, "model_id")
-        vid = _positive_int(version_id, "model_version_id") if version_id not in (None, "") else None
+        mid, vid = model_id, version_id
         model = await self.client.get_model(mid)
         if model is None:
             raise UpstreamNotFound(f"CivitAI has no model {mid}")
@@ -293,11 +290,10 @@ class CivitaiSyncService:
 
         Returns False when the model file is gone. Callers end with ``refresh_paths``.
         """
-        contains_real = self._library[entry.model_type].contains_real
         async with self._locks.hold(entry.file_path):
             return await asyncio.to_thread(
                 _merge_and_write, entry.file_path, _base_fields(entry), version, model, preview, self._clock(),
-                contains_real,
+                self._library.sidecars,
             )
 
     async def fetch_preview(
@@ -333,8 +329,8 @@ class CivitaiSyncService:
 
     # ----------------------------------------------------------------- lookups
 
-    async def version_by_id(self, version_id: Any) -> dict[str, Any]:
-        vid = _positive_int(version_id, "model version id")
+    async def version_by_id(self, version_id: int) -> dict[str, Any]:
+        vid = version_id
         version = await self.client.get_version(vid)
         if version is None:
             raise UpstreamNotFound(f"CivitAI has no published model version {vid}")
@@ -346,12 +342,12 @@ class CivitaiSyncService:
             raise UpstreamNotFound(f"CivitAI knows no model file with hash {value.strip().lower()[:64]}")
         return version
 
-    async def versions_with_local_state(self, model_id: Any, model_type: ModelType) -> CivitaiModelVersions:
+    async def versions_with_local_state(self, model_id: int, model_type: ModelType) -> CivitaiModelVersions:
         """The model's versions, each marked present or not from the hash index (no cache mutation).
 
         Raises ``ValidationError`` when the CivitAI model is of another type.
         """
-        mid = _positive_int(model_id, "model id")
+        mid = model_id
         model = await self.client.get_model(mid)
         if model is None:
             raise UpstreamNotFound(f"CivitAI has no model {mid}")
@@ -363,9 +359,9 @@ class CivitaiSyncService:
             versions=tuple(self._local_version(v, mid, [model_type]) for v in model.get("modelVersions") or () if isinstance(v, dict)),
         )
 
-    async def model_versions_status(self, model_id: Any) -> CivitaiModelVersions:
+    async def model_versions_status(self, model_id: int) -> CivitaiModelVersions:
         """Like ``versions_with_local_state`` over every model type (for dialogs and extensions)."""
-        mid = _positive_int(model_id, "modelId")
+        mid = model_id
         model = await self.client.get_model(mid)
         if model is None:
             raise UpstreamNotFound(f"CivitAI has no model {mid}")
@@ -377,10 +373,9 @@ class CivitaiSyncService:
             versions=tuple(self._local_version(v, mid, types) for v in model.get("modelVersions") or () if isinstance(v, dict)),
         )
 
-    def local_matches(self, model_id: Any, version_id: Any = None) -> list[LocalModelMatch]:
+    def local_matches(self, model_id: int, version_id: int | None = None) -> list[LocalModelMatch]:
         """Library models whose CivitAI data names this model (and version), from the index only."""
-        mid = _positive_int(model_id, "modelId")
-        vid = _positive_int(version_id, "modelVersionId") if version_id not in (None, "") else None
+        mid, vid = model_id, version_id
         matches: list[LocalModelMatch] = []
         for model_type, service in self._library.items():
             for entry in service.index.entries.values():
@@ -459,7 +454,7 @@ def _merge_and_write(
     model: dict[str, Any] | None,
     preview: PreviewInfo | None,
     now: float,
-    contains_real: RealPathCheck | None = None,
+    sidecars: SidecarStore,
 ) -> bool:
     """Blocking read-merge-write of one sidecar (the caller holds the model lock).
 
@@ -467,7 +462,7 @@ def _merge_and_write(
     """
     if not os.path.isfile(path):
         return False
-    read = read_model_sidecar(path, contains_real=contains_real)
+    read = sidecars.read(path)
     check_rewritable(read, path)
     base = dict(read.data)
     for key, value in base_fields.items():
@@ -476,7 +471,7 @@ def _merge_and_write(
     merged = merge_civitai_into_sidecar(base, version, model, now=now)
     if preview is not None:
         merged["preview_url"], merged["preview_nsfw_level"] = preview.path, preview.nsfw_level
-    write_sidecar(path, merged)
+    sidecars.write(path, merged)
     return True
 
 
@@ -491,15 +486,3 @@ def _base_fields(entry: ModelEntry) -> dict[str, Any]:
         "sha256": entry.sha256,
         "base_model": entry.base_model,
     }
-
-
-def _positive_int(value: Any, label: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(f"'{label}' must be a positive whole number")
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"'{label}' must be a positive whole number, got {str(value)[:40]!r}") from None
-    if number <= 0:
-        raise ValidationError(f"'{label}' must be a positive whole number, got {number}")
-    return number

@@ -49,6 +49,23 @@ class DownloadCancelledError(ConflictError):
     code = "download_cancelled"
 
 
+FILE_PARAM_KEYS = ("type", "format", "size", "fp")  # how a client names one file of a version
+
+
+@dataclass(slots=True, frozen=True, kw_only=True)
+class DownloadRequest:
+    """A validated download request (the handler parses it; the use case plans it)."""
+
+    model_id: int | None
+    version_id: int | None
+    model_root: str = ""  # a library root of the model's type ('' = the default one)
+    relative_path: str = ""  # a folder below it, no '..' or hidden parts
+    use_default_paths: bool = True  # no folder given: the download path template decides
+    file_params: dict[str, str] = field(default_factory=dict)
+    model_type: ModelType | None = None  # the type the client expects (checked against CivitAI)
+    download_id: str | None = None
+
+
 @dataclass(slots=True, frozen=True, kw_only=True)
 class DownloadPlan:
     """What to fetch and where: decided before the job is queued, stored with it."""

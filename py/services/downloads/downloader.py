@@ -21,17 +21,17 @@ from typing import Any, BinaryIO
 import aiohttp
 
 from ...errors import LibraryError, UpstreamUnavailable, ValidationError
-from ..shared.atomic_file import write_json_atomic
 from ..civitai.civitai_client import HTML_INSTEAD_OF_FILE, CivitaiClient
 from ..civitai.civitai_sync_service import CivitaiSyncService
-from .download_records import DownloadIntegrityError, DownloadJob, DownloadPlan
+from ..library.leftover_files import claim_part, release_part
+from ..library.model_library import ModelLibrary
+from ..library.model_scanner import LibraryRoot, stamp_of
+from ..library.type_library import HashStore
+from ..shared.atomic_file import write_json_atomic
 from ..shared.file_lock import try_lock
 from ..shared.file_transfer import TargetExists, move_no_replace
-from ..library.leftover_files import claim_part, release_part
-from ..library.model_scanner import LibraryRoot, stamp_of
-from ..library.model_library import ModelLibrary
-from ..library.type_library import HashStore
 from ..shared.sidecar_store import sidecar_path
+from .download_records import DownloadIntegrityError, DownloadJob, DownloadPlan
 
 _log = logging.getLogger(__name__)
 

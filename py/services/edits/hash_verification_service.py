@@ -11,13 +11,13 @@ import logging
 import os
 
 from ..library.model_hasher import hash_file
-from ..shared.model_locks import ModelLocks
+from ..library.model_library import ModelLibrary
 from ..library.model_records import ModelType
 from ..library.model_scanner import stamp_of
-from ..library.model_library import ModelLibrary
 from ..library.type_library import HashStore
+from ..shared.model_locks import ModelLocks
+from ..shared.sidecar_store import SidecarStore
 from .mutation_records import DuplicateVerification, HashCheck
-from ..shared.sidecar_store import RealPathCheck, read_model_sidecar, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class HashVerificationService:
                 checks.append(check)
                 if check.fixed or entry.autov2 != hashes.autov2:
                     await self._hashes.remember(stamp_of(after), hashes.sha256, hashes.autov2)
-                    await asyncio.to_thread(_fix_sidecar_hash, path, hashes.sha256, service.contains_real)
+                    await asyncio.to_thread(_fix_sidecar_hash, self._library.sidecars, path, hashes.sha256)
                     await service.refresh_paths([path], reason="hash_fixed")
         groups: dict[str, list[str]] = {}
         for check in checks:
@@ -70,14 +70,14 @@ class HashVerificationService:
         )
 
 
-def _fix_sidecar_hash(model_path: str, sha256: str, contains_real: RealPathCheck | None) -> None:
+def _fix_sidecar_hash(sidecars: SidecarStore, model_path: str, sha256: str) -> None:
     # a .civitai.info hash is fixed by writing a sidecar
-    read = read_model_sidecar(model_path, contains_real=contains_real)
+    read = sidecars.read(model_path)
     if read.corrupt or read.refused or "sha256" not in read.data:
         return  # the index took its hash from the hash store, fixed already
     if str(read.data.get("sha256") or "").lower() == sha256:
         return
     data = dict(read.data)
     data["sha256"] = sha256
-    write_sidecar(model_path, data)
+    sidecars.write(model_path, data)
     _log.info("corrected the stored sha256 of %s", model_path)

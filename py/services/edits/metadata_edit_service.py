@@ -12,12 +12,11 @@ from collections.abc import Iterable
 from typing import Any, Callable
 
 from ...errors import ModelNotFound
-from ..civitai.civitai_metadata_merge import record_user_edits
-from ..shared.model_locks import ModelLocks
-from ..library.model_records import ModelEntry, ModelType
 from ..library.model_library import ModelLibrary
+from ..library.model_records import ModelEntry, ModelType
+from ..shared.model_locks import ModelLocks
+from ..shared.sidecar_store import SidecarStore, record_user_edits
 from .mutation_records import MetadataChanges
-from ..shared.sidecar_store import RealPathCheck, check_rewritable, read_model_sidecar, write_sidecar
 
 SidecarEdit = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -38,20 +37,17 @@ def seed_sidecar(entry: ModelEntry) -> dict[str, Any]:
     return data
 
 
-def rewrite_sidecar(entry: ModelEntry, edit: SidecarEdit, *, contains_real: RealPathCheck | None = None) -> None:
+def rewrite_sidecar(sidecars: SidecarStore, entry: ModelEntry, edit: SidecarEdit) -> None:
     """Read the sidecar (or ``.civitai.info``), apply ``edit``, write it atomically.
 
     Blocking; the caller holds the model's lock, so what is read here is what another
     process left. Raises ``ModelNotFound`` when the model file is gone (another host moved
-    or deleted it): a sidecar is never written beside nothing. A corrupt sidecar is backed
-    up by ``write_sidecar`` and replaced by the seed plus the edit.
+    or deleted it): a sidecar is never written beside nothing; ``UnsafeSidecar`` for one the
+    library may not read. A corrupt sidecar is backed up and replaced by the seed plus the edit.
     """
     if not os.path.isfile(entry.file_path):
         raise ModelNotFound(f"no {entry.model_type.value} file at '{entry.file_path}'")
-    read = read_model_sidecar(entry.file_path, contains_real=contains_real)
-    check_rewritable(read, entry.file_path)
-    data = dict(read.data) if read.data and not read.corrupt else seed_sidecar(entry)
-    write_sidecar(entry.file_path, edit(data))
+    sidecars.rewrite(entry.file_path, edit, seed=lambda: seed_sidecar(entry))
 
 
 class MetadataEditService:
@@ -107,7 +103,7 @@ class MetadataEditService:
             return record_user_edits(data, edited) if edited else data
 
         try:
-            await asyncio.to_thread(rewrite_sidecar, entry, full_edit, contains_real=service.contains_real)
+            await asyncio.to_thread(rewrite_sidecar, self._library.sidecars, entry, full_edit)
         except ModelNotFound:
             await service.refresh_paths([path], reason=reason)  # drops the stale entry
             raise

@@ -14,14 +14,14 @@ import re
 from typing import Any
 
 from ...errors import ConflictError, DiskFull, LibraryError, ModelNotFound, NotFoundError, ValidationError, is_disk_full
-from ..shared.file_transfer import TargetExists, companion_paths, move_group
-from .metadata_edit_service import MetadataEditService
-from ..shared.model_locks import ModelLocks
-from ..library.model_records import ModelEntry, ModelType
 from ..library.model_library import ModelLibrary
+from ..library.model_records import ModelEntry, ModelType
+from ..shared.file_transfer import TargetExists, companion_paths, move_group
+from ..shared.model_locks import ModelLocks
+from ..shared.sidecar_store import SidecarStore, sidecar_path
+from .metadata_edit_service import MetadataEditService
 from .model_trash import ModelTrash
 from .mutation_records import DeleteReport, FileOutcome, RenameResult, UndoReport
-from ..shared.sidecar_store import RealPathCheck, read_sidecar_file, sidecar_path, write_sidecar
 
 _log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class ModelLifecycleService:
         async with self._locks.hold(path, new_path):
             entry = service.require(path)
             try:
-                await asyncio.to_thread(self._rename_files, entry, stem, new_path, service.contains_real)
+                await asyncio.to_thread(self._rename_files, entry, stem, new_path, self._library.sidecars)
             except TargetExists as exc:
                 raise ConflictError(f"'{exc.filename}' already exists; nothing was renamed") from exc
             except FileNotFoundError as exc:
@@ -252,20 +252,20 @@ class ModelLifecycleService:
         return RenameResult(old_path=path, entry=service.require(new_path))
 
     @staticmethod
-    def _rename_files(entry: ModelEntry, stem: str, new_path: str, contains_real: RealPathCheck | None) -> None:
+    def _rename_files(entry: ModelEntry, stem: str, new_path: str, sidecars: SidecarStore) -> None:
         pairs = renamed_pairs(entry.file_path, stem)
         move_group(pairs)
-        update_sidecar_paths(new_path, entry.file_path, contains_real)
+        update_sidecar_paths(sidecars, new_path, entry.file_path)
 
 
-def update_sidecar_paths(new_model_path: str, old_model_path: str, contains_real: RealPathCheck | None) -> None:
+def update_sidecar_paths(sidecars: SidecarStore, new_model_path: str, old_model_path: str) -> None:
     """Rewrite the path fields of a moved model's sidecar, if it has one it may read (blocking)."""
-    read = read_sidecar_file(sidecar_path(new_model_path), contains_real=contains_real)
+    read = sidecars.read_file(sidecar_path(new_model_path))
     if read.data and not read.corrupt:
         before = dict(read.data)
         after = repoint_sidecar(dict(read.data), new_model_path, old_model_path)
         if after != before:
             try:
-                write_sidecar(new_model_path, after)
+                sidecars.write(new_model_path, after)
             except OSError as exc:  # the files moved; stale path fields are only cosmetic
                 _log.warning("could not update the paths in the sidecar of %s: %s", new_model_path, exc)

@@ -11,14 +11,14 @@ import asyncio
 import os
 
 from ...errors import ConflictError, DiskFull, LibraryError, ModelNotFound, ValidationError, is_disk_full
-from ..shared.file_transfer import TargetExists, companion_paths, move_group
-from .model_lifecycle_service import MAX_EVENT_PATHS, update_sidecar_paths
-from ..shared.sidecar_store import RealPathCheck
-from ..shared.model_locks import ModelLocks
-from ..library.model_records import ModelEntry, ModelType
 from ..library.model_library import ModelLibrary
-from .mutation_records import FileOutcome
+from ..library.model_records import ModelEntry, ModelType
+from ..shared.file_transfer import TargetExists, companion_paths, move_group
+from ..shared.model_locks import ModelLocks
 from ..shared.path_guard import GuardedPath
+from ..shared.sidecar_store import SidecarStore
+from .model_lifecycle_service import MAX_EVENT_PATHS, update_sidecar_paths
+from .mutation_records import FileOutcome
 
 ON_CONFLICT = ("fail", "rename")
 _MAX_FREE_NAME_TRIES = 1000
@@ -108,7 +108,7 @@ class ModelMoveService:
                 try:
                     entry = service.require(path)
                     new_path = await asyncio.to_thread(
-                        self._move_one, entry, target_dir, on_conflict, service.contains_real
+                        self._move_one, entry, target_dir, on_conflict, self._library.sidecars
                     )
                 except LibraryError as exc:
                     outcomes.append(FileOutcome(file_path=path, success=False, error=exc.message, code=exc.code))
@@ -142,7 +142,7 @@ class ModelMoveService:
         return outcomes
 
     @staticmethod
-    def _move_one(entry: ModelEntry, target_dir: str, on_conflict: str, contains_real: RealPathCheck | None) -> str:
+    def _move_one(entry: ModelEntry, target_dir: str, on_conflict: str, sidecars: SidecarStore) -> str:
         if not os.path.isfile(entry.file_path):
             raise ModelNotFound(f"no {entry.model_type.value} file at '{entry.file_path}'")
         if os.path.dirname(entry.file_path) == target_dir:
@@ -150,5 +150,5 @@ class ModelMoveService:
         pairs = _free_pairs(entry.file_path, target_dir) if on_conflict == "rename" else moved_pairs(entry.file_path, target_dir)
         move_group(pairs)
         new_path = pairs[0][1]
-        update_sidecar_paths(new_path, entry.file_path, contains_real)
+        update_sidecar_paths(sidecars, new_path, entry.file_path)
         return new_path

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from ...errors import ValidationError
 from ..library.model_records import ModelEntry
+from ..shared.nsfw_levels import MAX_NSFW_LEVEL
 
 
 class _Unset:
@@ -41,8 +42,6 @@ MAX_NAME_LENGTH = 512
 MAX_NOTES_LENGTH = 100_000
 MAX_BASE_MODEL_LENGTH = 200
 MAX_USAGE_TIPS_LENGTH = 4096
-# CivitAI's NSFW bits (PG 1 ... XXX 16, Blocked 32); 0 = unrated.
-MAX_NSFW_LEVEL = 63
 USAGE_TIP_KEYS = frozenset({"strength", "strength_min", "strength_max", "clip_strength", "clip_skip"})
 # Keys a request may name that identify the model rather than edit it.
 _ADDRESS_KEYS = frozenset({"file_path"})

@@ -2,9 +2,9 @@
 
 Owns sniffing (magic bytes, never the name), the size limits, re-encoding images to a
 bounded WebP with Pillow (videos, mp4/webm, are kept as sent), removing the model's old
-previews and the one outbound fetch the library allows (hosts in the ``preview_url_hosts``
-setting). Sidecar writes go through the metadata sync service; it must not fetch any
-other URL nor parse requests.
+previews and setting one from an allowed image host (through the one remote fetcher, with
+the ``preview_url_hosts`` setting). Sidecar writes go through the metadata edit service; it
+must not fetch any other URL nor parse requests.
 """
 from __future__ import annotations
 
@@ -12,24 +12,20 @@ import asyncio
 import os
 from contextlib import suppress
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
-import aiohttp
-
-from ...errors import PayloadTooLarge, UpstreamNotFound, UpstreamUnavailable, ValidationError
-from ..shared.atomic_file import write_bytes_atomic
-from .metadata_edit_service import MetadataEditService
-from ..shared.model_locks import ModelLocks
-from ..library.model_records import ModelType
+from ...errors import PayloadTooLarge
 from ..library.model_library import ModelLibrary
-from .mutation_records import PreviewResult
+from ..library.model_records import ModelType
+from ..shared.atomic_file import write_bytes_atomic
+from ..shared.model_locks import ModelLocks
 from ..shared.preview_encoding import MAX_PREVIEW_EDGE, encode_webp, sniff_preview
+from ..shared.remote_image_fetcher import RemoteImageFetcher
 from ..shared.settings_manager import SettingsManager
 from ..shared.sidecar_store import PREVIEW_SUFFIXES
+from .metadata_edit_service import MetadataEditService
+from .mutation_records import PreviewResult
 
 MAX_PREVIEW_BYTES = 64 * 1024 * 1024
-_MAX_REDIRECTS = 3
-_FETCH_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=20)
 
 
 class PreviewAssetService:
@@ -42,6 +38,7 @@ class PreviewAssetService:
         locks: ModelLocks,
         metadata: MetadataEditService,
         settings: SettingsManager,
+        fetcher: RemoteImageFetcher,
         max_bytes: int = MAX_PREVIEW_BYTES,
         max_edge: int = MAX_PREVIEW_EDGE,
     ) -> None:
@@ -49,6 +46,7 @@ class PreviewAssetService:
         self._locks = locks
         self._metadata = metadata
         self._settings = settings
+        self._fetcher = fetcher
         self.max_bytes = max_bytes
         self._max_edge = max_edge
 
@@ -92,27 +90,7 @@ class PreviewAssetService:
     # from a URL ---------------------------------------------------------------------
     def check_url(self, url: object) -> str:
         """The URL if its scheme is http(s) and its host is allowed; ``ValidationError`` otherwise."""
-        if not isinstance(url, str) or not url.strip():
-            raise ValidationError("'image_url' is required")
-        if len(url) > 4096 or "\x00" in url or not url.isprintable():
-            raise ValidationError("'image_url' is not a valid URL")
-        try:
-            url.encode("utf-8")
-        except UnicodeError:
-            raise ValidationError("'image_url' is not a valid URL") from None
-        try:
-            parts = urlsplit(url.strip())
-            host = (parts.hostname or "").lower()
-        except ValueError:
-            raise ValidationError("'image_url' is not a valid URL") from None
-        if parts.scheme not in ("https", "http") or not host:
-            raise ValidationError("'image_url' must be an http(s) URL")
-        allowed = {h.lower() for h in self._settings.get("preview_url_hosts")}
-        if host not in allowed:
-            raise ValidationError(
-                f"previews are fetched only from {', '.join(sorted(allowed)) or 'no host'}; not from '{host[:100]}'"
-            )
-        return url.strip()
+        return str(self._fetcher.check_url(url, self._settings.get("preview_url_hosts")))
 
     async def set_preview_from_url(
         self, model_type: ModelType, path: str, url: object, *, nsfw_level: int | None = None
@@ -124,37 +102,10 @@ class PreviewAssetService:
         """
         checked = self.check_url(url)
         self._library[model_type].require(path)
-        data = await self._fetch(checked)
-        return await self.replace_preview(model_type, path, data, nsfw_level=nsfw_level)
-
-    async def _fetch(self, url: str) -> bytes:
-        try:
-            async with aiohttp.ClientSession(timeout=_FETCH_TIMEOUT) as session:
-                for _ in range(_MAX_REDIRECTS + 1):
-                    async with session.get(url, allow_redirects=False) as resp:
-                        if resp.status in (301, 302, 303, 307, 308):
-                            location = resp.headers.get("Location", "")
-                            url = self.check_url(urljoin(url, location))  # every hop stays on allowed hosts
-                            continue
-                        if resp.status == 404:
-                            raise UpstreamNotFound(f"no image at '{url[:200]}'")
-                        if resp.status != 200:
-                            raise UpstreamUnavailable(f"the image host answered {resp.status} for '{url[:200]}'")
-                        if (resp.content_length or 0) > self.max_bytes:
-                            raise PayloadTooLarge(f"the image is larger than {self.max_bytes // (1024 * 1024)} MiB")
-                        chunks: list[bytes] = []
-                        total = 0
-                        async for chunk in resp.content.iter_chunked(256 * 1024):
-                            total += len(chunk)
-                            if total > self.max_bytes:
-                                raise PayloadTooLarge(f"the image is larger than {self.max_bytes // (1024 * 1024)} MiB")
-                            chunks.append(chunk)
-                        return b"".join(chunks)
-                raise UpstreamUnavailable(f"too many redirects for '{url[:200]}'")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise UpstreamUnavailable(f"could not fetch '{url[:200]}': {exc.__class__.__name__}") from exc
-        except ValueError as exc:  # yarl refuses what urlsplit let through
-            raise ValidationError(f"'image_url' is not a valid URL: {exc.__class__.__name__}") from exc
+        media = await self._fetcher.fetch(
+            checked, allowed_hosts=self._settings.get("preview_url_hosts"), max_bytes=self.max_bytes
+        )
+        return await self.replace_preview(model_type, path, media.body, nsfw_level=nsfw_level)
 
 
 def _write_preview(model_path: str, target: str, payload: bytes) -> None:

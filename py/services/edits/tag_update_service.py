@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .metadata_edit_service import MetadataEditService
 from ..library.model_records import ModelEntry, ModelType
+from .metadata_edit_service import MetadataEditService
 from .mutation_records import normalize_tags
 
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from ..shared.model_types import ModelType
+from ..shared.sidecar_store import SidecarStore
 from .hash_waiters import HashWaiters
 from .model_hasher import FileHashes
 from .model_records import ModelEntry
@@ -24,8 +25,11 @@ STARTUP_ORDER = (ModelType.LORA, ModelType.CHECKPOINT, ModelType.EMBEDDING)
 class ModelLibrary(Mapping[ModelType, TypeLibrary]):
     """The type libraries by type (a read-only mapping), plus routing by path and hash."""
 
-    def __init__(self, *, types: Mapping[ModelType, TypeLibrary], hash_waiters: HashWaiters) -> None:
+    def __init__(
+        self, *, types: Mapping[ModelType, TypeLibrary], hash_waiters: HashWaiters, sidecars: SidecarStore
+    ) -> None:
         self._types = dict(types)
+        self.sidecars = sidecars  # one store for every type: where companions may be read
         self._waiters = hash_waiters
         self._started = asyncio.Event()
 

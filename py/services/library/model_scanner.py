@@ -15,6 +15,14 @@ import stat as stat_module
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..shared.sidecar_store import (
+    PREVIEW_SUFFIXES,
+    SIDECAR_SUFFIX,
+    RealPathCheck,
+    find_preview_name,
+    read_model_sidecar,
+    stat_companion,
+)
 from .leftover_files import PART_STATE_SUFFIX, PART_SUFFIX, LeftoverSweeper, is_leftover_name
 from .model_records import (
     FileStamp,
@@ -25,14 +33,6 @@ from .model_records import (
     civitai_summary,
 )
 from .safetensors_header import HeaderError, autov3_from_metadata, guess_base_model, read_safetensors_header
-from ..shared.sidecar_store import (
-    PREVIEW_SUFFIXES,
-    SIDECAR_SUFFIX,
-    RealPathCheck,
-    find_preview_name,
-    read_model_sidecar,
-    stat_companion,
-)
 
 _log = logging.getLogger(__name__)
 

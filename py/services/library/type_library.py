@@ -16,14 +16,14 @@ from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import quote
 
 from ...errors import ModelNotFound, PathOutsideLibrary
+from ..shared.model_locks import ModelLocks
+from ..shared.sidecar_store import SidecarStore, preview_kind
+from ..shared.socket_hub import SocketHub
 from .index_cache import IndexCache
 from .model_hasher import HashQueue, hash_key
 from .model_index import ListQuery, ModelIndex
-from ..shared.model_locks import ModelLocks
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
-from ..shared.sidecar_store import RealPathCheck, preview_kind, read_model_sidecar, write_sidecar
-from ..shared.socket_hub import SocketHub
 
 _log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class TypeLibrary:
         hub: SocketHub,
         hash_queue: HashQueue,
         locks: ModelLocks,
-        contains_real: RealPathCheck,
+        sidecars: SidecarStore,
         write_hash_sidecars: Callable[[], bool] = lambda: False,
         scanner: ModelScanner | None = None,
     ) -> None:
@@ -108,16 +108,16 @@ class TypeLibrary:
         self._hub = hub
         self._hash_queue = hash_queue
         self._write_hash_sidecars = write_hash_sidecars
-        # ``contains_real`` (the path guard's): nothing whose real path leaves the library
-        # is listed or read
-        self.contains_real = contains_real
-        self._scanner = scanner or ModelScanner(contains_real=contains_real)
+        # nothing whose real path leaves the library is listed or read
+        self.sidecars = sidecars
+        self._scanner = scanner or ModelScanner(contains_real=sidecars.contains_real)
         self._locks = locks
         self._published_version = 0
         self._hashed_paths: list[str] = []
         self._hash_notice: asyncio.TimerHandle | None = None
         self._notice_task: asyncio.Future | None = None
         self.is_ready = False
+        self._changed_before_ready = False  # the disk changed before this type was ready
         self._reconcile_lock = asyncio.Lock()
         self._reconcile_again = False
         self._ready_event = asyncio.Event()
@@ -180,9 +180,6 @@ class TypeLibrary:
                 # the cold walk may have passed the changed folder before the change
                 self._changed_before_ready = False
                 await self.reconcile()
-
-    # the disk changed before this type was ready (set by ``on_disk_change``)
-    _changed_before_ready: bool = False
 
     async def on_disk_change(self, scope: Iterable[str] | None = None) -> None:
         """Reconcile after a change on disk (all roots, or the ``scope`` folders).
@@ -398,7 +395,7 @@ class TypeLibrary:
                 async with self._locks.hold(path):
                     current = self.index.get(path)
                     if current is not None and current.sidecar_mtime_ns == 0:
-                        await asyncio.to_thread(self._write_hash_only_sidecar, updated, self.contains_real)
+                        await asyncio.to_thread(self._write_hash_only_sidecar, updated, self.sidecars)
                 await self.refresh_paths([path], reason="hashed", broadcast=False)
                 self._note_hashed(path)
                 return
@@ -426,13 +423,13 @@ class TypeLibrary:
         await self.broadcast_changed("hashed", paths[:200])
 
     @staticmethod
-    def _write_hash_only_sidecar(entry: ModelEntry, contains_real: RealPathCheck | None) -> None:
+    def _write_hash_only_sidecar(entry: ModelEntry, sidecars: SidecarStore) -> None:
         """Write the de-facto fields of a freshly hashed model (under its lock).
 
         Re-read under the lock: another host may have written a sidecar since the index
         saw none; then only what it lacks is filled in, and a refused one is left alone.
         """
-        read = read_model_sidecar(entry.file_path, contains_real=contains_real)
+        read = sidecars.read(entry.file_path)
         if read.refused or read.corrupt:
             return
         fields = {
@@ -449,7 +446,7 @@ class TypeLibrary:
             if data.get(key) in (None, ""):
                 data[key] = value
         if data != read.data or read.source != "metadata.json":
-            write_sidecar(entry.file_path, data)
+            sidecars.write(entry.file_path, data)
 
     # reads -----------------------------------------------------------------------
     def require(self, path: str) -> ModelEntry:
@@ -515,12 +512,12 @@ class TypeLibrary:
         (a hard link, a symlink leading out) reads as none.
         """
         self.require(path)
-        contains_real = self.contains_real
+        sidecars = self.sidecars
 
         def read() -> dict[str, Any]:
             # checked again at read time: the index may predate a symlink swapped in
-            if contains_real is not None and not contains_real(os.path.realpath(path)):
+            if not sidecars.contains_real(os.path.realpath(path)):
                 raise PathOutsideLibrary(f"'{path[:200]}' resolves to a place outside the library")
-            return read_model_sidecar(path, contains_real=contains_real).data
+            return sidecars.read(path).data
 
         return await asyncio.to_thread(read)

@@ -16,21 +16,21 @@ from collections.abc import Sequence
 
 from ...errors import LibraryError, ValidationError
 from ..edits.model_move_service import ModelMoveService, moved_pairs
-from ..library.model_records import ModelEntry, ModelType
-from ..library.model_library import ModelLibrary
 from ..jobs.job import Job
+from ..library.model_library import ModelLibrary
+from ..library.model_records import ModelEntry, ModelType
+from ..shared.path_guard import PathGuard
+from ..shared.settings_manager import SettingsManager
 from .organize_records import (
     FailedMove,
-    OrganizeProgress,
     OrganizePlan,
+    OrganizeProgress,
     OrganizeResult,
     PlannedMove,
     SkippedModel,
     SkipReason,
 )
-from ..shared.path_guard import PathGuard
 from .path_template import check_template, render_template, values_for_entry
-from ..shared.settings_manager import SettingsManager
 
 _log = logging.getLogger(__name__)
 

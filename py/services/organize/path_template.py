@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,25 +84,6 @@ def values_for_entry(entry: ModelEntry, priority_tags: Sequence[str]) -> Templat
         author=entry.creator,
         model_name=entry.model_name or entry.file_name,
     )
-
-
-def values_for_civitai(
-    version: Mapping[str, Any], model: Mapping[str, Any] | None, priority_tags: Sequence[str]
-) -> TemplateValues:
-    """Values of a CivitAI version (and its model, when fetched) about to be downloaded."""
-    from ..civitai.civitai_metadata_merge import normalize_base_model
-
-    model = model or {}
-    version_model = version.get("model") if isinstance(version.get("model"), Mapping) else {}
-    tags = model.get("tags") if isinstance(model.get("tags"), list) else []
-    creator = model.get("creator") if isinstance(model.get("creator"), Mapping) else {}
-    return TemplateValues(
-        base_model=normalize_base_model(version.get("baseModel")),
-        first_tag=first_priority_tag([str(t) for t in tags], priority_tags),
-        author=str(creator.get("username") or ""),
-        model_name=str(model.get("name") or version_model.get("name") or ""),
-    )
-
 
 def check_template(template: str) -> None:
     """Raise ``ValidationError`` for an unknown placeholder."""

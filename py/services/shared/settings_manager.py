@@ -19,11 +19,11 @@ from urllib.parse import urlparse
 
 from ...errors import SettingNotWritable, ValidationError
 from .atomic_file import write_json_atomic
+from .nsfw_levels import NSFW_LEVEL_NAMES
 
 _log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "zh-CN", "ja", "ko", "de", "fr", "es", "ru")
-NSFW_LEVELS = ("PG", "PG13", "R", "X", "XXX")
 SECRET_KEYS = frozenset({"civitai_api_key"})
 
 
@@ -135,7 +135,7 @@ SCHEMA: dict[str, SettingSpec] = {
     "civitai_api_base": SettingSpec(["https://civitai.com/api/v1"], _url_or_list, http_writable=False),
     "language": SettingSpec("en", _choice(LANGUAGES)),
     "blur_mature_content": SettingSpec(True, _bool),
-    "mature_blur_level": SettingSpec("R", _choice(NSFW_LEVELS)),
+    "mature_blur_level": SettingSpec("R", _choice(NSFW_LEVEL_NAMES)),
     "default_lora_strength": SettingSpec(1.0, _number(-10, 10)),
     "write_hash_sidecars": SettingSpec(False, _bool),
     "hash_max_mb_per_second": SettingSpec(None, _number(1, 100_000, nullable=True)),

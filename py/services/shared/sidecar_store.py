@@ -12,6 +12,7 @@ its other name may be anywhere. Refused files read as absent; each is logged onc
 """
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import logging
@@ -31,6 +32,8 @@ _log = logging.getLogger(__name__)
 RealPathCheck = Callable[[str], bool]
 
 SIDECAR_SUFFIX = ".metadata.json"
+# the sidecar fields the user changed here: a CivitAI refresh never writes them
+USER_EDITED_KEY = "user_edited"
 CIVITAI_INFO_SUFFIX = ".civitai.info"
 
 # Checked in this order; the first one present is the model's preview.
@@ -112,6 +115,21 @@ def check_rewritable(read: SidecarRead, model_path: str) -> None:
             f"the sidecar of '{model_path[:200]}' is a hard link or a symlink leading out of the library; "
             "it is neither read nor rewritten (replace it by a plain file to edit this model)"
         )
+
+
+def user_edited_fields(sidecar: dict[str, Any]) -> list[str]:
+    """The field names the user edited (``user_edited``), tolerating a malformed value."""
+    value = sidecar.get(USER_EDITED_KEY)
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, str)]
+
+
+def record_user_edits(sidecar: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """A new sidecar whose ``user_edited`` also lists ``fields`` (sorted, no duplicates)."""
+    result = copy.deepcopy(sidecar)
+    result[USER_EDITED_KEY] = sorted(set(user_edited_fields(sidecar)) | {str(f) for f in fields})
+    return result
 
 
 def sidecar_path(model_path: str) -> str:
@@ -199,6 +217,43 @@ def write_sidecar(model_path: str, data: dict[str, Any]) -> int:
         _log.warning("corrupt sidecar %s backed up to %s before rewrite", path, backup)
     write_json_atomic(path, data)
     return os.stat(path).st_mtime_ns
+
+
+class SidecarStore:
+    """The companions of the library's models as the library may use them: read only while
+    they provably lie inside the library (``contains_real``, the path guard's), rewritten only
+    when they could be read. Every method blocks: call it from a worker thread.
+    """
+
+    def __init__(self, *, contains_real: RealPathCheck) -> None:
+        self.contains_real = contains_real
+
+    def read(self, model_path: str, names: Iterable[str] | None = None) -> SidecarRead:
+        """The model's sidecar (or ``.civitai.info``); see ``read_model_sidecar``."""
+        return read_model_sidecar(model_path, names, contains_real=self.contains_real)
+
+    def read_file(self, path: str) -> SidecarRead:
+        return read_sidecar_file(path, contains_real=self.contains_real)
+
+    def stat(self, path: str) -> os.stat_result | None:
+        """The companion's stat, or None when it may not be read or served (``stat_companion``)."""
+        return stat_companion(path, contains_real=self.contains_real)
+
+    def write(self, model_path: str, data: dict[str, Any]) -> int:
+        return write_sidecar(model_path, data)
+
+    def rewrite(
+        self, model_path: str, edit: Callable[[dict[str, Any]], dict[str, Any]], *, seed: Callable[[], dict[str, Any]]
+    ) -> None:
+        """Read the sidecar, apply ``edit``, write it atomically (the caller holds the model's lock).
+
+        A missing or corrupt sidecar starts from ``seed()`` (a corrupt one is backed up first);
+        one that may not be read raises ``UnsafeSidecar`` and is left as it is.
+        """
+        read = self.read(model_path)
+        check_rewritable(read, model_path)
+        data = dict(read.data) if read.data and not read.corrupt else seed()
+        self.write(model_path, edit(data))
 
 
 # -- which companions may be read ------------------------------------------------------------

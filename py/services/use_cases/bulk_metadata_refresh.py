@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 from ...errors import AlreadyRunning, AuthenticationRequired, LibraryError
 from ..civitai.civitai_client import BATCH_LIMIT, CivitaiClient
 from ..civitai.civitai_sync_service import CivitaiSyncService, PreviewInfo, has_civitai_data
-from ..library.model_records import ModelEntry, ModelType
 from ..jobs.job import Job, JobStatus, JobStopped
 from ..jobs.job_registry import JobRegistry
+from ..library.model_records import ModelEntry, ModelType
 from ..library.type_library import TypeLibrary
 
 _log = logging.getLogger(__name__)

@@ -1,14 +1,15 @@
-"""Download a CivitAI model into the library: validate the request, plan the file, schedule it.
+"""Download a CivitAI model into the library: plan the file for a validated request, start it.
 
-Owns the payload rules (ids, folder, file choice), the checks that need CivitAI (the version
-exists, its type fits the target, it is not already in the library) and the mapping of
-failures to the errors handlers render (400, 401, 404, 409, 502). Validation happens before
-anything is scheduled, so a rejected request leaves no progress entry. It must not fetch bytes.
+Owns the checks that need CivitAI (the version exists, its type fits the target, the file is
+one the library lists, it is not in the library yet), where the file goes, and the mapping of
+failures to the errors handlers render (400, 401, 404, 409, 502). The request was parsed by
+the handler (``request_params.download_request``); every check happens before anything is
+started, so a rejected request leaves no progress entry. It must not fetch bytes.
 """
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...errors import (
@@ -20,20 +21,16 @@ from ...errors import (
     ValidationError,
 )
 from ..civitai.civitai_client import CivitaiClient
-from ..civitai.civitai_metadata_merge import civitai_model_type_matches
-from ..downloads.download_records import DownloadCancelledError, DownloadJob, DownloadPlan
-from ..downloads.download_service import DownloadService, check_download_id
-from ..jobs.job import JobStatus
+from ..civitai.civitai_metadata_merge import civitai_model_type_matches, normalize_base_model
+from ..downloads.download_records import DownloadCancelledError, DownloadJob, DownloadPlan, DownloadRequest
+from ..downloads.download_service import DownloadService
 from ..downloads.downloader import check_model_file_name, safe_file_name
-from ..library.model_records import ModelType
+from ..jobs.job import JobStatus
 from ..library.model_library import ModelLibrary
+from ..library.model_records import ModelType
+from ..organize.path_template import TemplateValues, first_priority_tag, render_template
 from ..shared.path_guard import PathGuard
-from ..organize.path_template import render_template, values_for_civitai
 from ..shared.settings_manager import SettingsManager
-
-FILE_PARAM_KEYS = ("type", "format", "size", "fp")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 class DownloadModelValidationError(ValidationError):
@@ -43,70 +40,6 @@ class DownloadModelValidationError(ValidationError):
 class DownloadModelEarlyAccessError(EarlyAccessRequired):
     """CivitAI wants a login (``code`` ``authentication_required``) or early access
     (``code`` ``early_access``, ``deadline`` in the body) for this file (HTTP 401)."""
-
-
-def _int(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise ValueError(f"'{name}' must be a positive whole number")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise ValueError(f"'{name}' must be a positive whole number, got {str(value)[:40]!r}") from None
-    if number <= 0:
-        raise ValueError(f"'{name}' must be a positive whole number, got {number}")
-    return number
-
-
-def _bool(value: Any, name: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"'{name}' must be true or false")
-
-
-def _str(value: Any, name: str, max_len: int = 4096) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str) or len(value) > max_len or "\x00" in value:
-        raise ValueError(f"'{name}' must be a string of at most {max_len} characters")
-    return value.strip()
-
-
-def _file_params(value: Any) -> dict[str, str]:
-    if value in (None, "", {}):
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError("'file_params' must be a JSON object") from None
-    if not isinstance(value, Mapping):
-        raise ValueError("'file_params' must be an object")
-    out: dict[str, str] = {}
-    for key, item in value.items():
-        if key not in FILE_PARAM_KEYS:
-            raise ValueError(f"unknown file parameter '{str(key)[:30]}' (one of {', '.join(FILE_PARAM_KEYS)})")
-        if item in (None, ""):
-            continue
-        if not isinstance(item, str) or len(item) > 64:
-            raise ValueError(f"file parameter '{key}' must be a short string")
-        out[key] = item
-    return out
-
-
-def _model_type(value: Any) -> ModelType | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip().lower()
-    for model_type in ModelType:
-        if text in (model_type.value, model_type.prefix):
-            return model_type
-    raise ValueError("'model_type' must be one of lora, checkpoint, embedding")
 
 
 class DownloadModelUseCase:
@@ -133,60 +66,18 @@ class DownloadModelUseCase:
         self._guard = guard
         self._settings = settings
 
-    async def execute(self, payload: Mapping[str, Any]) -> DownloadJob:
-        try:
-            request = self._parse(payload)
-        except ValueError as exc:
-            raise DownloadModelValidationError(str(exc)) from None
-        except ValidationError as exc:
-            raise DownloadModelValidationError(exc.message, extra=exc.extra) from None
-        plan = await self._plan(**request)
-        job = await self._downloads.start(plan, download_id=request["download_id"])
+    async def execute(self, request: DownloadRequest) -> DownloadJob:
+        plan = await self._plan(request)
+        job = await self._downloads.start(plan, download_id=request.download_id)
         await self._downloads.wait_opened(job)
         if job.status is JobStatus.FAILED:
             raise failure_of(job)
         return job
 
-    # ---------------------------------------------------------------- payload
-    @staticmethod
-    def _parse(payload: Mapping[str, Any]) -> dict[str, Any]:
-        if not isinstance(payload, Mapping):
-            raise ValueError("the request must be a JSON object")
-        model_id = _int(payload.get("model_id"), "model_id")
-        version_id = _int(payload.get("model_version_id"), "model_version_id")
-        if model_id is None and version_id is None:
-            raise ValueError("'model_id' or 'model_version_id' is required")
-        model_root = _str(payload.get("model_root"), "model_root")
-        relative_path = _str(payload.get("relative_path"), "relative_path").replace("\\", "/").strip("/")
-        if relative_path and (relative_path.startswith("/") or any(p in ("..", ".") or p.startswith(".") for p in relative_path.split("/"))):
-            raise ValueError("'relative_path' must be a folder path inside the library root (no '..', no hidden folders)")
-        raw_id = payload.get("download_id")
-        download_id = check_download_id(raw_id) if raw_id not in (None, "") else None
-        return {
-            "model_id": model_id,
-            "version_id": version_id,
-            "model_root": model_root,
-            "relative_path": relative_path,
-            "use_default_paths": _bool(payload.get("use_default_paths"), "use_default_paths", not model_root),
-            "file_params": _file_params(payload.get("file_params")),
-            "model_type": _model_type(payload.get("model_type")),
-            "download_id": download_id,
-        }
-
     # ---------------------------------------------------------------- planning
-    async def _plan(
-        self,
-        *,
-        model_id: int | None,
-        version_id: int | None,
-        model_root: str,
-        relative_path: str,
-        use_default_paths: bool,
-        file_params: dict[str, str],
-        model_type: ModelType | None,
-        download_id: str | None,
-    ) -> DownloadPlan:
-        version, model = await self._version_and_model(model_id, version_id)
+    async def _plan(self, request: DownloadRequest) -> DownloadPlan:
+        model_type, file_params = request.model_type, request.file_params
+        version, model = await self._version_and_model(request.model_id, request.version_id)
         civitai_type = str((model or {}).get("type") or (version.get("model") or {}).get("type") or "")
         our_type = next((t for t in ModelType if civitai_model_type_matches(civitai_type, t)), None)
         vid = int(version["id"])
@@ -208,7 +99,9 @@ class DownloadModelUseCase:
                     f"model version {vid} is already in the library at '{existing[0].file_path}'",
                     extra={"file_path": existing[0].file_path, "model_version_id": vid},
                 )
-        target_dir = self._target_dir(our_type, version, model, model_root, relative_path, use_default_paths)
+        target_dir = self._target_dir(
+            our_type, version, model, request.model_root, request.relative_path, request.use_default_paths
+        )
         file_name = safe_file_name(str(file.get("name") or ""), f"civitai_{vid}.safetensors")
         root = self._library[our_type].root_for(target_dir)
         if root is not None:  # the guard put target_dir inside a root of our_type
@@ -218,7 +111,7 @@ class DownloadModelUseCase:
                 raise DownloadModelValidationError(exc.message, extra=exc.extra) from None
         return DownloadPlan(
             version_id=vid,
-            model_id=int(version.get("modelId") or (model or {}).get("id") or model_id or 0),
+            model_id=int(version.get("modelId") or (model or {}).get("id") or request.model_id or 0),
             model_type=our_type,
             target_dir=target_dir,
             file_name=file_name,
@@ -330,3 +223,19 @@ def failure_of(job: DownloadJob) -> LibraryError:
         wrapped.code = error.code
         return wrapped.with_extra(download_id=job.id)
     return error.with_extra(download_id=job.id)
+
+
+def values_for_civitai(
+    version: Mapping[str, Any], model: Mapping[str, Any] | None, priority_tags: Sequence[str]
+) -> TemplateValues:
+    """Values of a CivitAI version (and its model, when fetched) about to be downloaded."""
+    model = model or {}
+    version_model = version.get("model") if isinstance(version.get("model"), Mapping) else {}
+    tags = model.get("tags") if isinstance(model.get("tags"), list) else []
+    creator = model.get("creator") if isinstance(model.get("creator"), Mapping) else {}
+    return TemplateValues(
+        base_model=normalize_base_model(version.get("baseModel")),
+        first_tag=first_priority_tag([str(t) for t in tags], priority_tags),
+        author=str(creator.get("username") or ""),
+        model_name=str(model.get("name") or version_model.get("name") or ""),
+    )
