@@ -106,13 +106,13 @@ async def run(args: argparse.Namespace) -> None:
     os.environ["CIVITAI_API_BASE"] = f"{origin}/api/v1"
     _load("lm_plugin", REPO / "__init__.py")
     from lm_plugin.py.app import build_app  # type: ignore[import-not-found]
-    from lm_plugin.py.app_services import LibraryConfig, roots_from_paths  # type: ignore[import-not-found]
-    from lm_plugin.py.services.library.model_records import ModelType  # type: ignore[import-not-found]
+    from lm_plugin.py.app_services import LibraryConfig  # type: ignore[import-not-found]
+    from lm_plugin.py.services.library.model_scanner import library_roots  # type: ignore[import-not-found]
 
     loras = work / "loras"
     loras.mkdir()
     config = LibraryConfig(
-        roots={ModelType.LORA: roots_from_paths(ModelType.LORA, [str(loras)])},
+        roots=library_roots(loras=[str(loras)]),
         settings_path=work / "settings.json", cache_dir=work / "cache", watch=False,
     )
     runner = web.AppRunner(build_app(config), access_log=None)
