@@ -19,8 +19,18 @@ from .routes.global_routes import register_global_routes
 from .routes.lora_routes import LoraRoutes
 from .routes.model_route_registrar import ModelRouteRegistrar
 from .routes.request_guards import trust_middleware
+from .routes.trust_policy import TrustPolicy
 
 ROUTE_CONTROLLERS = (LoraRoutes, CheckpointRoutes, EmbeddingRoutes)
+
+
+def trust_policy(services: AppServices) -> TrustPolicy:
+    """Who may talk to the library: what the host allows, the settings file and the environment."""
+    config, settings = services.config, services.settings
+    return TrustPolicy.from_sources(
+        configured_hosts=[*config.allowed_hosts, *settings.get("allowed_hosts")],
+        configured_origins=[*config.allowed_origins, *settings.get("allowed_origins")],
+    )
 
 
 def register_routes(
@@ -29,12 +39,14 @@ def register_routes(
     *,
     skip_paths: frozenset[str] = frozenset(),
     standalone: bool = False,
+    policy: TrustPolicy | None = None,
 ) -> tuple[ModelRouteRegistrar, list[BaseModelRoutes]]:
     """Bind every route of the library to ``routes``; the per-type handlers attach at start-up.
 
-    ``skip_paths`` are paths the host already serves (never shadow a host route).
+    ``skip_paths`` are paths the host already serves (never shadow a host route); ``policy``
+    defaults to ``trust_policy(services)``.
     """
-    registrar = ModelRouteRegistrar(routes, policy=services.trust, skip_paths=skip_paths)
+    registrar = ModelRouteRegistrar(routes, policy=policy or trust_policy(services), skip_paths=skip_paths)
     register_global_routes(registrar, services, standalone=standalone)
     controllers = [controller_cls(services=services) for controller_cls in ROUTE_CONTROLLERS]
     for controller in controllers:
@@ -62,10 +74,11 @@ def mount(app: web.Application, services: AppServices, controllers: list[BaseMod
 def build_app(config: LibraryConfig) -> web.Application:
     """The standalone application: our routes, ``/`` → ``/loras``, and the lifetimes."""
     services = build_services(config)
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[trust_middleware(services.trust)])
+    policy = trust_policy(services)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[trust_middleware(policy)])
     app[SERVICES] = services
     routes = web.RouteTableDef()
-    _, controllers = register_routes(routes, services, standalone=True)
+    _, controllers = register_routes(routes, services, standalone=True, policy=policy)
     app.add_routes(routes)
     mount(app, services, controllers)
     return app

@@ -18,7 +18,6 @@ from typing import Any
 
 import jinja2
 
-from .routes.trust_policy import TrustPolicy
 from .services.civitai.civitai_client import CivitaiClient
 from .services.civitai.civitai_not_found_cache import NotFoundCache
 from .services.civitai.civitai_not_found_store import NotFoundStore
@@ -86,7 +85,6 @@ class AppServices:
 
     config: LibraryConfig
     settings: SettingsManager
-    trust: TrustPolicy
     path_guard: PathGuard
     hub: SocketHub
     cache: IndexCache
@@ -251,10 +249,6 @@ def read_version(plugin_dir: Path) -> str:
 def build_services(config: LibraryConfig) -> AppServices:
     """Construct every service (no I/O beyond reading the settings file)."""
     settings = SettingsManager(path=config.settings_path or default_settings_path())
-    trust = TrustPolicy.from_sources(
-        configured_hosts=[*config.allowed_hosts, *settings.get("allowed_hosts")],
-        configured_origins=[*config.allowed_origins, *settings.get("allowed_origins")],
-    )
     cache = IndexCache(path=(config.cache_dir or default_cache_dir()) / "index.sqlite3")
     hub = SocketHub(forward=config.forward_event)
     hashes = HashStore(cache=cache)
@@ -329,7 +323,6 @@ def build_services(config: LibraryConfig) -> AppServices:
     return AppServices(
         config=config,
         settings=settings,
-        trust=trust,
         path_guard=guard,
         hub=hub,
         cache=cache,
