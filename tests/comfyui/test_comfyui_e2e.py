@@ -6,51 +6,20 @@ COMFYUI_EXTRA_ARGS adds arguments (e.g. `--front-end-root DIR` for a newer front
 Screenshots go to $LM_SCREENSHOT_DIR, else tests/browser/artifacts/ (git-ignored)."""
 from __future__ import annotations
 
-import json
-import os
-import shlex
-import subprocess
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from ..fixtures import LibraryBuilder
-from .harness import CHROMIUM_ARGS, REPO, chromium_path, free_port, get_json, wait_until
+from .harness import get_json
+from .real_comfyui import ComfyUIProcess, open_comfyui_page, screenshot_dir, skip_unless_available
 
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
+skip_unless_available()
 
-COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
-COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", "")
-# e.g. "--front-end-root /path/to/comfyui_frontend_package/static" to test another frontend
-COMFYUI_EXTRA_ARGS = shlex.split(os.environ.get("COMFYUI_EXTRA_ARGS", ""))
-PLUGIN_FOLDER = "comfyui-model-library"
 TAB_BUTTON = ".lm-model-library-tab-button, [data-testid='lm-model-library-tab-button']"
-
-# window.app is assigned once every extension's setup() ran (1.27.x and 1.5x)
-APP_READY = "() => !!(window.app && window.app.graph && window.app.extensionManager && document.querySelector('.side-bar-button'))"
-
-# known noise of a bare ComfyUI 0.3.64 / frontend 1.27 (shared/comfyui/README.md section 5); newer
-# frontends also ask 0.3.64 for routes it lacks (/api/jobs, /api/global_subgraphs)
-NOISE_URLS = ("/user.css", "/api/userdata/user.css", "/api/userdata?dir=workflows", "/api/userdata?dir=subgraphs",
-              "/api/userdata/comfy.templates.json", "api.comfy.org/", "/api/jobs", "/api/global_subgraphs")
-NOISE_TEXT = ("Failed to load resource", "net::ERR_NAME_NOT_RESOLVED", "Cannot read properties of undefined (reading 'id')",
-              "JobsApiError")
-
-
-def is_noise(text: str) -> bool:
-    return any(marker in text for marker in NOISE_TEXT)
-
-if not (COMFYUI_DIR and COMFYUI_PYTHON and Path(COMFYUI_DIR, "main.py").exists() and Path(COMFYUI_PYTHON).exists()):
-    pytest.skip("set COMFYUI_DIR and COMFYUI_PYTHON to run against a real ComfyUI", allow_module_level=True)
-
-
-def screenshot_dir() -> Path:
-    folder = Path(os.environ.get("LM_SCREENSHOT_DIR") or REPO / "tests" / "browser" / "artifacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +30,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> LibraryBuilder:
 @pytest.fixture(scope="module")
 def comfyui(tmp_path_factory: pytest.TempPathFactory, models: LibraryBuilder) -> Iterator[str]:
     """A real ComfyUI on a tmp base directory holding our plugin and generated models."""
-    tmp = tmp_path_factory.mktemp("comfyui")
-    base = models.base.parent
-    (base / "custom_nodes").mkdir(parents=True)
-    (base / "custom_nodes" / PLUGIN_FOLDER).symlink_to(REPO, target_is_directory=True)
     lib = models
     lib.add_lora("e2e_alpha", preview="webp", sidecar={"trigger_words": ["alpha girl"]})
     lib.add_lora("e2e_beta", "sub", preview="png")
@@ -72,58 +37,18 @@ def comfyui(tmp_path_factory: pytest.TempPathFactory, models: LibraryBuilder) ->
         lib.add_lora(f"style_{i:02d}", "styles", preview="webp" if i % 2 else None)
     lib.add_checkpoint("e2e_checkpoint")
     lib.add_embedding("e2e_negative")
-    port = free_port()
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp / "config"), "XDG_CACHE_HOME": str(tmp / "cache"),
-           "PYTHONUNBUFFERED": "1"}
-    log = open(tmp / "comfyui.log", "wb")
-    process = subprocess.Popen(
-        [COMFYUI_PYTHON, "main.py", "--base-directory", str(base), "--cpu", "--listen", "127.0.0.1",
-         "--port", str(port), "--database-url", "sqlite:///:memory:", *COMFYUI_EXTRA_ARGS],
-        cwd=COMFYUI_DIR, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if process.poll() is not None:
-            raise RuntimeError(f"ComfyUI exited with {process.returncode}; see {tmp / 'comfyui.log'}")
-        return get_json(f"{url}/api/lm/loras/list?page_size=1")["total"] >= 14
-
+    server = ComfyUIProcess(models.base.parent, tmp_path_factory.mktemp("comfyui"))
     try:
-        wait_until(up, timeout=180, what="ComfyUI with the model library", interval=0.5)
-        request = urllib.request.Request(f"{url}/api/settings", method="POST",
-                                         data=json.dumps({"Comfy.TutorialCompleted": True}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=10).read()
-        yield url
+        server.wait_for(lambda: server.get_json("/api/lm/loras/list?page_size=1")["total"] >= 14)
+        server.skip_tutorial()
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.close()
+        server.stop()
 
 
 @pytest.fixture(scope="module")
 def page(comfyui: str):
-    executable = chromium_path()
-    if not executable:
-        pytest.skip("Chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1400, "height": 900})
-        pg.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" and not is_noise(m.text) else None)
-        pg.on("pageerror", lambda e: problems.append(f"pageerror: {e}") if not is_noise(str(e)) else None)
-        pg.on("response", lambda r: problems.append(f"HTTP {r.status} {r.url}") if r.status >= 400 and not any(n in r.url for n in NOISE_URLS) else None)
-        pg.goto(f"{comfyui}/")
-        pg.wait_for_function(APP_READY, timeout=90000)
-        pg.keyboard.press("Escape")
-        pg.problems = problems
-        yield pg
-        browser.close()
+    yield from open_comfyui_page(comfyui)
 
 
 def card(pg, name: str):
