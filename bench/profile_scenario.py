@@ -1,8 +1,8 @@
 """Profile one start-up scenario of the server with py-spy (and asyncio's slow-callback log).
 
     .venv/bin/pip install py-spy          # not a project requirement
-    .venv/bin/python bench/profile_scenario.py --size 10000 --scenario cold-sidecars
-    scenarios: cold-sidecars, cold-no-sidecars, warm, hash-backlog
+    .venv/bin/python bench/profile_scenario.py --size 10000 --scenario cold
+    scenarios: cold (the mixed library of synthetic_library.py), warm, hash-backlog
 
 Writes ``bench/out/profile-<scenario>-<size>.txt`` (collapsed stacks from py-spy, all
 threads, idle frames excluded) and prints the top functions by own and total time for
@@ -69,8 +69,8 @@ def summarise(raw: Path, top: int = 25) -> str:
 
 async def run(args: argparse.Namespace) -> None:
     n = args.size
-    sidecars = args.scenario != "cold-no-sidecars" and args.scenario != "hash-backlog"
-    lib = synth.generate(n, sidecars=sidecars, previews=True, seed=1)
+    lib = synth.generate(n, seed=1)
+    roots = dict(checkpoints=[synth.checkpoint_root(lib)], embeddings=[synth.embedding_root(lib)])
     work = Path(tempfile.mkdtemp(prefix="profile-", dir=rb.OUT))
     cache = work / "cache"
     if args.slow_ms:
@@ -80,10 +80,10 @@ async def run(args: argparse.Namespace) -> None:
     try:
         async with aiohttp.ClientSession() as session:
             if args.scenario == "warm":  # fill the cache first, unprofiled
-                srv = rb.Server([lib], cache, work / "prep")
+                srv = rb.Server([synth.lora_root(lib)], cache, work / "prep", extra_roots=roots)
                 await rb.measure_start(srv, session, n, warm=False, timeout=300)
                 srv.stop()
-            srv = rb.Server([lib], cache, work / "run")
+            srv = rb.Server([synth.lora_root(lib)], cache, work / "run", extra_roots=roots)
             srv.start()
             spy = subprocess.Popen([str(PY_SPY), "record", "--pid", str(srv.proc.pid), "-r", str(args.rate), "--threads",
                                     "-f", "raw", "-o", str(raw), "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -128,14 +128,14 @@ async def _ready(status, n: int, scenario: str) -> bool:
         return False
     if scenario == "hash-backlog":
         h = body.get("hashing", {})
-        return h.get("done", 0) >= n and not h.get("queued") and not h.get("current")
+        return h.get("done", 0) > 0 and not h.get("queued") and not h.get("current")
     return True
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=10000)
-    parser.add_argument("--scenario", choices=["cold-sidecars", "cold-no-sidecars", "warm", "hash-backlog"], default="cold-sidecars")
+    parser.add_argument("--scenario", choices=["cold", "warm", "hash-backlog"], default="cold")
     parser.add_argument("--rate", type=int, default=250)
     parser.add_argument("--slow-ms", type=float, default=0, help="asyncio debug slow-callback threshold (0: off; debug mode slows the server)")
     parser.add_argument("--stall-ms", type=float, default=20, help="snapshot stacks while the loop is later than this")

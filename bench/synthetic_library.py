@@ -1,8 +1,12 @@
 """Synthetic LoRA libraries for the benchmark: valid safetensors, sidecars, previews, folders.
 
-``python bench/synthetic_library.py --count 10000 [--no-sidecars] [--no-previews] [--seed 1]``
+``python bench/synthetic_library.py --count 10000 [--sidecars 0.8] [--previews 0.7] [--seed 1]``
 prints the library path. Libraries are cached under ``bench/out/`` keyed by their
 parameters (a ``.complete`` marker is written last), so a second call returns at once.
+
+A library is ``loras/`` (``count`` LoRAs in ~200 nested folders; by default 80 % with a
+sidecar and 70 % with a preview, as issue 13 asks), ``checkpoints/`` (count / 100) and
+``embeddings/`` (count / 20), each model a small valid file of its kind.
 
 Every model is a valid safetensors file written by hand (8-byte little-endian header
 length, JSON header with a kohya-style ``__metadata__``, two small F16 tensors). Sidecars
@@ -25,7 +29,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "out"
-FORMAT_VERSION = 1  # bump when the generated content changes (invalidates the cache)
+FORMAT_VERSION = 2  # bump when the generated content changes (invalidates the cache)
 
 # (folder name, kohya ss_base_model_version, ss_sd_model_name, CivitAI baseModel)
 BASES = [
@@ -72,8 +76,20 @@ CIVITAI_TAGS = ["character", "style", "concept", "anime", "photorealistic", "clo
 CREATORS = [f"creator_{i:03d}" for i in range(400)]
 
 
-def library_path(count: int, *, sidecars: bool, previews: bool, seed: int) -> Path:
-    return OUT / f"lib-v{FORMAT_VERSION}-n{count}-sc{int(sidecars)}-pv{int(previews)}-seed{seed}"
+def library_path(count: int, *, sidecars: float, previews: float, seed: int) -> Path:
+    return OUT / f"lib-v{FORMAT_VERSION}-n{count}-sc{round(sidecars * 100)}-pv{round(previews * 100)}-seed{seed}"
+
+
+def lora_root(root: Path) -> Path:
+    return root / "loras"
+
+
+def checkpoint_root(root: Path) -> Path:
+    return root / "checkpoints"
+
+
+def embedding_root(root: Path) -> Path:
+    return root / "embeddings"
 
 
 def _webp_blobs(seed: int) -> list[bytes]:
@@ -207,8 +223,12 @@ def _civitai_block(rng: random.Random, i: int, name: str, base: str, sha: str, s
     }
 
 
-def generate(count: int, *, sidecars: bool = True, previews: bool = True, seed: int = 1, force: bool = False) -> Path:
-    """Create (or reuse) the library for these parameters and return its root folder."""
+def generate(count: int, *, sidecars: float = 0.8, previews: float = 0.7, seed: int = 1, force: bool = False) -> Path:
+    """Create (or reuse) the library for these parameters and return its root folder
+    (``lora_root``, ``checkpoint_root`` and ``embedding_root`` name its three roots).
+
+    ``sidecars`` and ``previews`` are the shares of LoRAs that get one (True = all)."""
+    sidecars, previews = float(sidecars), float(previews)
     root = library_path(count, sidecars=sidecars, previews=previews, seed=seed)
     marker = root / ".complete"
     if marker.exists() and not force:
@@ -221,7 +241,7 @@ def generate(count: int, *, sidecars: bool = True, previews: bool = True, seed: 
     tmp.mkdir(parents=True)
     started = time.perf_counter()
     rng = random.Random(seed)
-    blobs = _webp_blobs(seed) if previews else []
+    blobs = _webp_blobs(seed)
     tagfreq = _tag_frequency_pool(rng)
 
     # ~200 folders: base / category, a third level for about a third of the categories
@@ -236,8 +256,9 @@ def generate(count: int, *, sidecars: bool = True, previews: bool = True, seed: 
     by_base: dict[str, list[str]] = {}
     for folder in folders:
         by_base.setdefault(folder.split("/", 1)[0], []).append(folder)
+    loras = lora_root(tmp)
     for folder in folders:
-        (tmp / folder).mkdir(parents=True, exist_ok=True)
+        (loras / folder).mkdir(parents=True, exist_ok=True)
 
     tensor = bytes(rng.randrange(256) for _ in range(256))
     used: set[str] = set()
@@ -275,12 +296,14 @@ def generate(count: int, *, sidecars: bool = True, previews: bool = True, seed: 
             "sshs_legacy_hash": fake_sha[:8],
         }
         data = _safetensors_bytes(metadata, tensor)
-        model_path = tmp / folder / f"{stem}.safetensors"
+        has_sidecar = rng.random() < sidecars
+        has_preview = rng.random() < previews
+        model_path = loras / folder / f"{stem}.safetensors"
         with open(model_path, "wb") as fh:
             fh.write(data)
         mtime = base_mtime + rng.randrange(30_000_000)
         os.utime(model_path, (mtime, mtime))
-        if sidecars:
+        if has_sidecar:
             real_sha = hashlib.sha256(data).hexdigest()
             civitai = _civitai_block(rng, i, stem, civitai_base, real_sha, len(data), trained)
             sidecar = {
@@ -291,7 +314,7 @@ def generate(count: int, *, sidecars: bool = True, previews: bool = True, seed: 
                 "modified": float(mtime),
                 "sha256": real_sha,
                 "base_model": civitai_base,
-                "preview_url": str(tmp / folder / f"{stem}.webp").replace(str(tmp), str(root)) if previews else "",
+                "preview_url": str(loras / folder / f"{stem}.webp").replace(str(tmp), str(root)) if has_preview else "",
                 "preview_nsfw_level": civitai["images"][0]["nsfwLevel"],
                 "notes": "",
                 "from_civitai": True,
@@ -305,16 +328,34 @@ def generate(count: int, *, sidecars: bool = True, previews: bool = True, seed: 
                 "db_checked": False,
                 "last_checked_at": float(mtime),
             }
-            (tmp / folder / f"{stem}.metadata.json").write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
-        if previews:
-            (tmp / folder / f"{stem}.webp").write_bytes(blobs[i % len(blobs)])
+            (loras / folder / f"{stem}.metadata.json").write_text(json.dumps(sidecar, indent=2), encoding="utf-8")
+        if has_preview:
+            (loras / folder / f"{stem}.webp").write_bytes(blobs[i % len(blobs)])
+    _other_types(tmp, count, rng, tensor, blobs)
     (tmp / ".complete").write_text(
         json.dumps({"count": count, "sidecars": sidecars, "previews": previews, "seed": seed,
+                    "checkpoints": count // 100, "embeddings": count // 20,
                     "folders": len(folders), "marker": SEARCH_MARKER, "seconds": round(time.perf_counter() - started, 1)})
     )
     os.replace(tmp, root)
     # the recorded file_path fields point into the final location (renamed atomically)
     return root
+
+
+def _other_types(tmp: Path, count: int, rng: random.Random, tensor: bytes, blobs: list[bytes]) -> None:
+    """Checkpoints (count / 100) and embeddings (count / 20): header-only, a preview each for half."""
+    for kind, n, folders in (("checkpoints", count // 100, ["SD 1.5", "SDXL", "Pony", "Flux"]),
+                             ("embeddings", count // 20, ["negative", "style", "character", ""])):
+        root = tmp / kind
+        for i in range(n):
+            folder = root / folders[i % len(folders)]
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = f"{rng.choice(ADJECTIVES)}_{rng.choice(NOUNS)}_{kind[:4]}_{i}"
+            base = rng.choice(BASES)
+            data = _safetensors_bytes({"ss_base_model_version": base[1], "ss_output_name": stem}, tensor)
+            (folder / f"{stem}.safetensors").write_bytes(data)
+            if i % 2 == 0:
+                (folder / f"{stem}.webp").write_bytes(blobs[i % len(blobs)])
 
 
 def describe(root: Path) -> dict:
@@ -324,13 +365,13 @@ def describe(root: Path) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10000)
-    parser.add_argument("--no-sidecars", action="store_true")
-    parser.add_argument("--no-previews", action="store_true")
+    parser.add_argument("--sidecars", type=float, default=0.8, help="share of LoRAs with a sidecar")
+    parser.add_argument("--previews", type=float, default=0.7, help="share of LoRAs with a preview")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--force", action="store_true", help="regenerate even if cached")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    root = generate(args.count, sidecars=not args.no_sidecars, previews=not args.no_previews, seed=args.seed, force=args.force)
+    root = generate(args.count, sidecars=args.sidecars, previews=args.previews, seed=args.seed, force=args.force)
     sys.stdout.write(f"{root}  ({describe(root)}; {time.perf_counter() - started:.1f}s)\n")
 
 

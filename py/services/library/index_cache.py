@@ -1,34 +1,70 @@
 """The persistent cache: last known entries and computed hashes, in one SQLite file.
 
-Owns the schema and every SQL statement; all of them run on one dedicated worker thread
-(SQLite connections are thread-bound), so nothing here blocks the event loop. A cache
-whose schema version differs from ours is discarded, never migrated: it is only a cache.
+Owns the schema, its migration and every SQL statement; all of them run on one dedicated
+worker thread (SQLite connections are thread-bound), so nothing here blocks the event loop.
+The cache is only a cache (user data lives in sidecars): a cache it cannot read is rebuilt
+by the next scan; the download history and CivitAI answers in ``kv`` are kept across
+schema changes.
+
+Entries are stored as a snapshot per model type (chunks of marshalled rows plus the sorted
+orders as row positions, so a warm start sorts nothing) and a journal of changes since it
+(one row per changed or removed path); ``load_entries`` is the snapshot with the journal
+applied, and the journal is folded into a new snapshot once it has grown. marshal is the
+fastest reader the standard library has; its format belongs to one Python version, so a
+snapshot written by another version is dropped (and rebuilt by a scan), never misread.
 """
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
+import marshal
 import os
 import sqlite3
+import struct
+import sys
+from array import array
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
-from .model_records import FileStamp, HashStatus, MetadataStatus, ModelEntry, ModelType
+from .model_records import (
+    CivitaiSummary,
+    FileStamp,
+    HashStatus,
+    MetadataStatus,
+    ModelEntry,
+    ModelType,
+    civitai_summary,
+    shared,
+)
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 FLUSH_DELAY = 0.25  # seconds a deferred write may wait for company
-_ENTRY_FIELDS = (
+CHUNK_ROWS = 2000  # rows per snapshot chunk: one marshal call holds the GIL for a few ms
+# the journal is folded into a new snapshot past this many rows (or a tenth of the snapshot)
+COMPACT_AFTER = 2000
+_MARSHAL_TAG = f"{marshal.version}:{sys.version_info[0]}.{sys.version_info[1]}"
+_HASH_STATUS = {s.value: s for s in HashStatus}
+_METADATA_STATUS = {s.value: s for s in MetadataStatus}
+_MODEL_TYPES = {t.value: t for t in ModelType}
+_SORT_NAMES = ("name", "date", "size")
+
+# schema 3 stored one JSON row per entry, fields in this order (read by the migration only)
+_V3_FIELDS = (
     "model_type", "file_path", "root", "folder", "file_name", "extension", "sub_type",
     "model_name", "sha256", "autov2", "autov3", "hash_status", "base_model", "preview_path",
     "preview_nsfw_level", "tags", "trigger_words", "favorite", "notes", "exclude",
     "from_civitai", "civitai", "creator", "usage_tips", "metadata_status", "sidecar_mtime_ns",
 )
+_KEPT_TABLES = {
+    "hashes": ["inode", "size", "mtime_ns", "sha256", "autov2"],
+    "kv": ["namespace", "key", "value"],
+}
 
 
 def default_cache_dir() -> Path:
@@ -40,19 +76,59 @@ def default_cache_dir() -> Path:
     return Path(user_cache_dir("comfyui-model-library", appauthor=False))
 
 
-def entry_to_row(entry: ModelEntry) -> tuple[str, str, str]:
-    values: list[Any] = []
-    for name in _ENTRY_FIELDS:
-        value = getattr(entry, name)
-        if isinstance(value, (ModelType, HashStatus, MetadataStatus)):
-            value = value.value
-        elif isinstance(value, tuple):
-            value = list(value)
-        values.append(value)
-    values.append([entry.stamp.size, entry.stamp.mtime_ns, entry.stamp.inode])
-    # ASCII JSON: a file name that is not valid UTF-8 (surrogate-escaped by os.fsdecode)
-    # survives the round trip; SQLite text must be valid UTF-8
-    return row_key(entry.file_path), entry.model_type.value, json.dumps(values, separators=(",", ":"))
+def entry_to_row(entry: ModelEntry) -> tuple:
+    """The stored form of an entry: plain values only (its type is the snapshot's)."""
+    stamp = entry.stamp
+    return (
+        entry.file_path, entry.root, entry.folder, entry.extension, stamp.size, stamp.mtime_ns, stamp.inode,
+        entry.sub_type, entry.model_name, entry.sha256, entry.autov3, entry.hash_status.value, entry.base_model,
+        entry.preview_suffix, entry.preview_nsfw_level, entry.tags, entry.trigger_words, entry.favorite,
+        entry.notes, entry.exclude, entry.from_civitai, entry.civitai.values_tuple, entry.creator,
+        entry.usage_tips, entry.metadata_status.value, entry.sidecar_mtime_ns,
+    )
+
+
+def entry_from_row(model_type: ModelType, row: tuple) -> ModelEntry:
+    """Inverse of ``entry_to_row``; repeated strings become the library's shared copies.
+    Raises ``ValueError`` / ``KeyError`` / ``TypeError`` for a row it cannot read."""
+    (path, root, folder, extension, size, mtime_ns, inode, sub_type, model_name, sha256, autov3, hash_status,
+     base_model, preview_suffix, nsfw, tags, trigger_words, favorite, notes, exclude, from_civitai, civitai,
+     creator, usage_tips, metadata_status, sidecar_mtime_ns) = row
+    return ModelEntry(
+        model_type, path, shared(root), shared(folder), shared(extension), FileStamp(size, mtime_ns, inode),
+        shared(sub_type), model_name, sha256, autov3, _HASH_STATUS[hash_status], shared(base_model),
+        shared(preview_suffix), nsfw, tuple(map(shared, tags)) if tags else (), tuple(trigger_words),
+        favorite, notes, exclude, from_civitai, CivitaiSummary.of_values(tuple(civitai)), shared(creator),
+        shared(usage_tips), _METADATA_STATUS[metadata_status], sidecar_mtime_ns,
+    )
+
+
+def _entry_from_v3(data: str) -> ModelEntry:
+    values = json.loads(data)
+    fields = dict(zip(_V3_FIELDS, values))
+    size, mtime_ns, inode = values[len(_V3_FIELDS)]
+    path, extension = fields["file_path"], fields["extension"]
+    preview = fields["preview_path"] or ""
+    stem_path = path[: len(path) - len(extension)]
+    suffix = preview[len(stem_path):] if preview.startswith(stem_path) else ""
+    return ModelEntry(
+        ModelType(fields["model_type"]), path, shared(fields["root"]), shared(fields["folder"]), shared(extension),
+        FileStamp(size, mtime_ns, inode), shared(fields["sub_type"]), fields["model_name"], fields["sha256"],
+        fields["autov3"], HashStatus(fields["hash_status"]), shared(fields["base_model"]), shared(suffix),
+        fields["preview_nsfw_level"], tuple(map(shared, fields["tags"])), tuple(fields["trigger_words"]),
+        fields["favorite"], fields["notes"], fields["exclude"], fields["from_civitai"],
+        _summary_from_v3(fields["civitai"] or {}, fields["model_name"]), shared(fields["creator"]),
+        shared(fields["usage_tips"]), MetadataStatus(fields["metadata_status"]), fields["sidecar_mtime_ns"],
+    )
+
+
+def _summary_from_v3(summary: dict[str, Any], model_name: str) -> CivitaiSummary:
+    if not summary:
+        return civitai_summary({})
+    return CivitaiSummary.of_values((
+        summary.get("id"), summary.get("modelId"), summary.get("name"), tuple(summary.get("trainedWords") or ()),
+        model_name if summary.get("model_name") == model_name else summary.get("model_name"), summary.get("type"),
+    ))
 
 
 def row_key(path: str) -> str:
@@ -64,18 +140,6 @@ def row_key(path: str) -> str:
     return path
 
 
-def entry_from_row(data: str) -> ModelEntry:
-    values = json.loads(data)
-    fields = dict(zip(_ENTRY_FIELDS, values))
-    size, mtime_ns, inode = values[len(_ENTRY_FIELDS)]
-    fields["model_type"] = ModelType(fields["model_type"])
-    fields["hash_status"] = HashStatus(fields["hash_status"])
-    fields["metadata_status"] = MetadataStatus(fields["metadata_status"])
-    fields["tags"] = tuple(fields["tags"])
-    fields["trigger_words"] = tuple(fields["trigger_words"])
-    return ModelEntry(stamp=FileStamp(size=size, mtime_ns=mtime_ns, inode=inode), **fields)
-
-
 def _create_private(path: Path) -> None:
     """Create the database file 0600 before SQLite does (it copies the database file's
     mode to its -wal and -shm files), and tighten a cache an older version left 0644."""
@@ -83,6 +147,11 @@ def _create_private(path: Path) -> None:
     os.close(fd)
     if os.name != "nt":
         os.chmod(path, 0o600)
+
+
+def _hash_key(inode: int, size: int, mtime_ns: int) -> bytes:
+    # 57 bytes as one bytes object, where a tuple of three ints takes about 150
+    return struct.pack("<qqq", inode, size, mtime_ns)
 
 
 class IndexCache:
@@ -97,6 +166,9 @@ class IndexCache:
         self._pending_hashes: list[tuple[int, int, int, str, str]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task | None = None
+        self._journal_rows: dict[str, int] = {}  # model type -> rows in the journal
+        self._snapshot_rows: dict[str, int] = {}
+        self.migrated_from: str | None = None  # the schema an old cache was migrated from
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -122,39 +194,93 @@ class IndexCache:
         _create_private(self.path)
         try:
             self._conn = self._connect()
-        except sqlite3.DatabaseError:
-            _log.warning("index cache %s is corrupt; starting a new one", self.path)
-            self.path.unlink(missing_ok=True)
+        except sqlite3.DatabaseError as exc:
+            _log.warning("index cache %s is corrupt (%s); starting a new one", self.path, exc)
+            self._reset_file()
             self._conn = self._connect()
+
+    def _reset_file(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._conn = None
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        _create_private(self.path)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None or row[0] != SCHEMA_VERSION:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            old = row[0] if row else None
+            if old != SCHEMA_VERSION:
+                self._migrate(conn, old)
             conn.executescript(
                 """
-                DROP TABLE IF EXISTS entries;
-                DROP TABLE IF EXISTS hashes;
-                DROP TABLE IF EXISTS kv;
+                CREATE TABLE IF NOT EXISTS snapshot (
+                    model_type TEXT NOT NULL, chunk INTEGER NOT NULL, data BLOB NOT NULL,
+                    PRIMARY KEY (model_type, chunk));
+                CREATE TABLE IF NOT EXISTS journal (
+                    path TEXT PRIMARY KEY, model_type TEXT NOT NULL, data BLOB);
+                CREATE TABLE IF NOT EXISTS hashes (
+                    inode INTEGER, size INTEGER, mtime_ns INTEGER, sha256 TEXT NOT NULL,
+                    autov2 TEXT NOT NULL, PRIMARY KEY (inode, size, mtime_ns));
+                CREATE TABLE IF NOT EXISTS kv (
+                    namespace TEXT, key TEXT, value TEXT, PRIMARY KEY (namespace, key));
                 """
             )
-        conn.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS entries (
-                path TEXT PRIMARY KEY, model_type TEXT NOT NULL, data TEXT NOT NULL);
-            CREATE INDEX IF NOT EXISTS entries_type ON entries(model_type);
-            CREATE TABLE IF NOT EXISTS hashes (
-                inode INTEGER, size INTEGER, mtime_ns INTEGER, sha256 TEXT NOT NULL,
-                autov2 TEXT NOT NULL, PRIMARY KEY (inode, size, mtime_ns));
-            CREATE TABLE IF NOT EXISTS kv (
-                namespace TEXT, key TEXT, value TEXT, PRIMARY KEY (namespace, key));
-            """
-        )
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            tag = conn.execute("SELECT value FROM meta WHERE key='marshal'").fetchone()
+            if old == SCHEMA_VERSION and (tag is None or tag[0] != _MARSHAL_TAG):
+                # written by another Python: its rows are not ours to read
+                conn.execute("DELETE FROM snapshot")
+                conn.execute("DELETE FROM journal")
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('marshal', ?)", (_MARSHAL_TAG,))
+            self._journal_rows = dict(conn.execute("SELECT model_type, COUNT(*) FROM journal GROUP BY model_type"))
+        except BaseException:
+            conn.close()
+            raise
         return conn
+
+    def _migrate(self, conn: sqlite3.Connection, old: str | None) -> None:
+        """Bring a cache of another schema to ours: schema 3's entries become a snapshot;
+        any other version's entries are dropped (a scan rebuilds them). Hashes and ``kv``
+        stay wherever their columns are the ones we read."""
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        for table, columns in _KEPT_TABLES.items():
+            if table in tables and [r[1] for r in conn.execute(f"PRAGMA table_info({table})")] != columns:
+                conn.execute(f"DROP TABLE {table}")
+        converted: dict[str, list[ModelEntry]] = {}
+        if old == "3" and "entries" in tables:
+            skipped = 0
+            for (data,) in conn.execute("SELECT data FROM entries"):
+                try:
+                    entry = _entry_from_v3(data)
+                except (ValueError, KeyError, TypeError, IndexError):
+                    skipped += 1  # a row we cannot read is simply re-scanned
+                    continue
+                converted.setdefault(entry.model_type.value, []).append(entry)
+            _log.info(
+                "index cache %s: migrated %d entries from schema 3 (%d unreadable rows left to the scan)",
+                self.path, sum(map(len, converted.values())), skipped,
+            )
+        elif old is not None:
+            _log.info("index cache %s: schema %s is not ours; its entries are rebuilt by a scan", self.path, old)
+        conn.execute("DROP TABLE IF EXISTS entries")
+        conn.execute("DROP TABLE IF EXISTS snapshot")
+        conn.execute("DROP TABLE IF EXISTS journal")
+        conn.execute(
+            "CREATE TABLE snapshot (model_type TEXT NOT NULL, chunk INTEGER NOT NULL, data BLOB NOT NULL, "
+            "PRIMARY KEY (model_type, chunk))"
+        )
+        for model_type, entries in converted.items():
+            self._write_snapshot(conn, model_type, entries, None)
+        self.migrated_from = old
 
     async def close(self) -> None:
         await self.flush()
@@ -174,23 +300,114 @@ class IndexCache:
 
     # entries -----------------------------------------------------------------
     async def load_entries(self, model_type: ModelType) -> dict[str, ModelEntry]:
-        await self.flush()  # a reader sees every write made so far, deferred ones included
-        def _load() -> dict[str, ModelEntry]:
-            out: dict[str, ModelEntry] = {}
-            rows = self.conn.execute("SELECT data FROM entries WHERE model_type=?", (model_type.value,))
-            for n, (data,) in enumerate(rows, 1):
-                try:
-                    entry = entry_from_row(data)
-                except (ValueError, KeyError, TypeError):
-                    continue  # a row we cannot read is simply re-scanned
-                out[entry.file_path] = entry
-                if n % 2000 == 0:
-                    # these entries live as long as the index: keep full GC passes
-                    # (which stop every thread, the event loop's too) from walking them
-                    gc.freeze()
-            return out
+        """Every stored entry of ``model_type`` by path (the snapshot with the journal applied)."""
+        entries, _ = await self.load_snapshot(model_type)
+        return {e.file_path: e for e in entries}
 
-        return await self._run(_load)
+    async def load_snapshot(self, model_type: ModelType) -> tuple[list[ModelEntry], dict[str, list[str]]]:
+        """The stored entries of ``model_type`` and the sorted orders that still hold for them
+        (paths the journal touched are left out of the orders: ``ModelIndex.build`` places them).
+
+        A cache whose file turns out to be damaged is replaced by an empty one (logged).
+        """
+        await self.flush()  # a reader sees every write made so far, deferred ones included
+        try:
+            return await self._run(self._load_snapshot, model_type.value)
+        except sqlite3.DatabaseError as exc:
+            _log.warning("index cache %s cannot be read (%s); starting a new one", self.path, exc)
+            await self._run(self._rebuild)
+            return [], {}
+
+    def _rebuild(self) -> None:
+        self._reset_file()
+        self._conn = self._connect()
+
+    def _load_snapshot(self, model_type: str) -> tuple[list[ModelEntry], dict[str, list[str]]]:
+        kind = _MODEL_TYPES[model_type]
+        entries: list[ModelEntry] = []
+        orders: dict[str, list[str]] = {}
+        positions: dict[str, bytes] = {}
+        try:
+            for chunk, data in self.conn.execute(
+                "SELECT chunk, data FROM snapshot WHERE model_type=? ORDER BY chunk", (model_type,)
+            ):
+                if chunk < 0:  # the orders, as row positions
+                    positions[_SORT_NAMES[-chunk - 1]] = data
+                    continue
+                entries.extend([entry_from_row(kind, row) for row in marshal.loads(data)])
+        except (ValueError, EOFError, TypeError, KeyError, IndexError) as exc:
+            _log.warning("index cache %s: the %s snapshot is unreadable (%s); a scan rebuilds it", self.path, model_type, exc)
+            return [], {}
+        self._snapshot_rows[model_type] = len(entries)
+        paths = [e.file_path for e in entries]
+        for name, raw in positions.items():
+            rows = array("I")
+            rows.frombytes(raw)
+            if len(rows) == len(paths):
+                orders[name] = [paths[i] for i in rows]
+        journal = list(self.conn.execute("SELECT path, data FROM journal WHERE model_type=?", (model_type,)))
+        if journal:
+            by_path = dict(zip(paths, entries))
+            touched = set()
+            for key, data in journal:
+                try:
+                    entry = entry_from_row(kind, marshal.loads(data)) if data is not None else None
+                except (ValueError, EOFError, TypeError, KeyError):
+                    entry = None  # unreadable: the scan builds it again
+                path = entry.file_path if entry is not None else _path_of_key(key)
+                touched.add(path)
+                if entry is None:
+                    by_path.pop(path, None)
+                else:
+                    by_path[path] = entry
+            entries = list(by_path.values())
+            orders = {name: [p for p in order if p not in touched] for name, order in orders.items()}
+        return entries, orders
+
+    async def store_snapshot(
+        self, model_type: ModelType, entries: list[ModelEntry], orders: Mapping[str, list[str]] | None = None
+    ) -> None:
+        """Make the stored entries of one type exactly ``entries`` (and clear its journal).
+
+        ``orders`` (paths by sort key, as the index keeps them) are stored as row positions.
+        """
+        self._drop_pending(e.file_path for e in entries)
+        rows = list(entries)
+        kept = {name: list(order) for name, order in (orders or {}).items()}
+
+        def _store() -> None:
+            with self.conn:
+                self.conn.execute("BEGIN")
+                self._write_snapshot(self.conn, model_type.value, rows, kept)
+                self.conn.execute("DELETE FROM journal WHERE model_type=?", (model_type.value,))
+            self._journal_rows[model_type.value] = 0
+
+        await self._write(_store, "store the snapshot")
+
+    def _write_snapshot(
+        self, conn: sqlite3.Connection, model_type: str, entries: list[ModelEntry], orders: Mapping[str, list[str]] | None
+    ) -> None:
+        conn.execute("DELETE FROM snapshot WHERE model_type=?", (model_type,))
+        for chunk, start in enumerate(range(0, len(entries), CHUNK_ROWS)):
+            rows = [entry_to_row(e) for e in entries[start : start + CHUNK_ROWS]]
+            conn.execute("INSERT INTO snapshot VALUES (?, ?, ?)", (model_type, chunk, marshal.dumps(rows)))
+        if orders:
+            position = {e.file_path: i for i, e in enumerate(entries)}
+            for n, name in enumerate(_SORT_NAMES):
+                order = orders.get(name)
+                if order is None or len(order) != len(entries):
+                    continue
+                try:
+                    rows = array("I", [position[p] for p in order])
+                except KeyError:
+                    continue  # not the same paths: the next warm start sorts instead
+                conn.execute("INSERT INTO snapshot VALUES (?, ?, ?)", (model_type, -n - 1, rows.tobytes()))
+        self._snapshot_rows[model_type] = len(entries)
+
+    def needs_compaction(self, model_type: ModelType) -> bool:
+        """True once the journal of ``model_type`` is worth folding into a new snapshot."""
+        rows = self._journal_rows.get(model_type.value, 0)
+        return rows > max(COMPACT_AFTER, self._snapshot_rows.get(model_type.value, 0) // 10)
 
     # deferred writes -----------------------------------------------------------
     def defer_upsert(self, entry: ModelEntry) -> None:
@@ -222,13 +439,18 @@ class IndexCache:
             return
 
         def _write() -> None:
-            rows = [entry_to_row(e) for e in entries]
             with self.conn:
                 self.conn.execute("BEGIN")
-                self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
+                self._journal(entries)
                 self.conn.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
 
         await self._write(_write, "store hashes")
+
+    def _journal(self, entries: list[ModelEntry]) -> None:
+        rows = [(row_key(e.file_path), e.model_type.value, marshal.dumps(entry_to_row(e))) for e in entries]
+        self.conn.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?, ?)", rows)
+        for e in entries:
+            self._journal_rows[e.model_type.value] = self._journal_rows.get(e.model_type.value, 0) + 1
 
     def _drop_pending(self, paths: Iterable[str]) -> None:
         # a direct write is newer than anything deferred for the same path
@@ -243,46 +465,49 @@ class IndexCache:
         self._drop_pending(e.file_path for e in items)
 
         def _write() -> None:
-            rows = [entry_to_row(e) for e in items]  # JSON encoding off the event loop
             with self.conn:
                 self.conn.execute("BEGIN")
-                self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
+                self._journal(items)
 
         await self._write(_write, "store entries")
 
-    async def delete_entries(self, paths: Iterable[str]) -> None:
+    async def delete_entries(self, paths: Iterable[str], model_type: ModelType | None = None) -> None:
+        """Record that ``paths`` are gone (``model_type`` names their type when known)."""
         paths = list(paths)
         self._drop_pending(paths)
-        keys = [(row_key(p),) for p in paths]
-        if not keys:
+        if not paths:
             return
 
         def _delete() -> None:
             with self.conn:
                 self.conn.execute("BEGIN")
-                self.conn.executemany("DELETE FROM entries WHERE path=?", keys)
+                types = [model_type.value] if model_type is not None else list(_MODEL_TYPES)
+                rows = [(row_key(p), kind, None) for p in paths for kind in types[:1]]
+                if model_type is None:
+                    # the type of a bare path: whichever snapshot or journal row names it
+                    rows = [(row_key(p), self._type_of(p), None) for p in paths]
+                self.conn.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?, ?)", rows)
+                for _, kind, _ in rows:
+                    self._journal_rows[kind] = self._journal_rows.get(kind, 0) + 1
 
         await self._write(_delete, "delete entries")
 
+    def _type_of(self, path: str) -> str:
+        row = self.conn.execute("SELECT model_type FROM journal WHERE path=?", (row_key(path),)).fetchone()
+        return row[0] if row else ModelType.LORA.value
+
     async def replace_entries(self, model_type: ModelType, entries: Iterable[ModelEntry]) -> None:
         """Make the stored entries of one type exactly ``entries`` (after a full scan)."""
-        items = list(entries)
-
-        def _replace() -> None:
-            rows = [entry_to_row(e) for e in items]
-            with self.conn:
-                self.conn.execute("BEGIN")
-                self.conn.execute("DELETE FROM entries WHERE model_type=?", (model_type.value,))
-                self.conn.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?)", rows)
-
-        await self._run(_replace)
+        await self.store_snapshot(model_type, list(entries))
 
     # hashes ------------------------------------------------------------------
-    async def load_hashes(self) -> dict[tuple[int, int, int], tuple[str, str]]:
+    async def load_hashes(self) -> dict[bytes, str]:
+        """Known SHA256s by file stamp (``stamp_key``), the compact form ``HashStore`` keeps."""
         await self.flush()
-        def _load() -> dict[tuple[int, int, int], tuple[str, str]]:
-            rows = self.conn.execute("SELECT inode, size, mtime_ns, sha256, autov2 FROM hashes")
-            return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+
+        def _load() -> dict[bytes, str]:
+            rows = self.conn.execute("SELECT inode, size, mtime_ns, sha256 FROM hashes")
+            return {_hash_key(r[0], r[1], r[2]): r[3] for r in rows}
 
         return await self._run(_load)
 
@@ -316,3 +541,19 @@ class IndexCache:
             self.conn.execute("DELETE FROM kv WHERE namespace=? AND key=?", (namespace, key))
 
         await self._run(_delete)
+
+
+def stamp_key(stamp: FileStamp) -> bytes:
+    """The key ``load_hashes`` uses for a file stamp."""
+    return _hash_key(stamp.inode, stamp.size, stamp.mtime_ns)
+
+
+def _path_of_key(key: str) -> str:
+    """The path a journal key names (``row_key`` escapes paths that are not UTF-8)."""
+    if key.startswith('"'):
+        try:
+            value = json.loads(key)
+        except ValueError:
+            return key
+        return value if isinstance(value, str) else key
+    return key

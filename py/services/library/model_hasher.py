@@ -26,6 +26,9 @@ __all__ = ["AUTOV1_LENGTH", "AUTOV1_OFFSET", "FileHashes", "HashCancelled", "Has
 
 _log = logging.getLogger(__name__)
 
+# Files at least this big are dropped from the page cache behind the read: hashing an
+# 8 GiB checkpoint must not push ComfyUI's working set (or the OS's) out of memory.
+DROP_CACHE_FROM_BYTES = 64 * 1024 * 1024
 # A1111's legacy "model hash": SHA-256 of the 64 KiB at 1 MiB, first 8 hex digits.
 AUTOV1_OFFSET = 0x100000
 AUTOV1_LENGTH = 0x10000
@@ -70,7 +73,10 @@ def hash_file(
     started = time.monotonic()
     paused_for = 0.0
     with open(path, "rb", buffering=0) as fh:
-        _advise_sequential(fh.fileno())
+        fd = fh.fileno()
+        _advise_sequential(fd)
+        drop = _DONTNEED is not None and os.fstat(fd).st_size >= DROP_CACHE_FROM_BYTES
+        dropped = 0  # bytes before this offset were handed back to the kernel
         while True:
             if unpaused is not None and not unpaused.is_set():
                 paused_for += _wait_unpaused(unpaused, should_stop)
@@ -87,14 +93,31 @@ def hash_file(
             if low < high:
                 legacy.update(chunk[low - done : high - done])
             done += count
+            if drop and done - dropped >= 4 * chunk_size:
+                # behind the read, a few chunks back: the kernel's read-ahead window is untouched
+                _drop_cached(fd, dropped, done - dropped)
+                dropped = done
             if on_progress is not None:
                 on_progress(done)
             if max_bytes_per_second:
                 ahead = done / max_bytes_per_second - (time.monotonic() - started - paused_for)
                 if ahead > 0:
                     _sleep_unless_stopped(ahead, should_stop)
+        if drop:
+            _drop_cached(fd, dropped, 0)  # the rest, to the end of the file
     digest = whole.hexdigest()
     return FileHashes(sha256=digest, autov2=digest[:10], autov1=legacy.hexdigest()[:8])
+
+
+_DONTNEED = getattr(os, "POSIX_FADV_DONTNEED", None)
+
+
+def _drop_cached(fd: int, offset: int, length: int) -> None:
+    # a hint (Linux, the BSDs); where it is missing the page cache simply keeps the file
+    try:
+        os.posix_fadvise(fd, offset, length, _DONTNEED)
+    except (OSError, AttributeError):
+        pass
 
 
 def _advise_sequential(fd: int) -> None:

@@ -60,36 +60,32 @@ class ModelQueries:
         return _tree([folder for (_, folder) in self._index.folder_counts if folder])
 
     def duplicates(self) -> list[dict[str, Any]]:
-        groups: dict[str, list[ModelEntry]] = defaultdict(list)
-        for entry in self._index.entries.values():
-            if entry.sha256:
-                groups[entry.sha256].append(entry)
+        index = self._index
         out = []
-        for sha, entries in sorted(groups.items()):
-            if len(entries) > 1:
-                entries.sort(key=lambda e: e.file_path)
-                out.append({"hash": sha, "models": [self._service.format_response(e) for e in entries]})
+        for sha in index.duplicate_hashes():
+            entries = sorted((index.entries[p] for p in index.paths_by_hash(sha)), key=lambda e: e.file_path)
+            out.append({"hash": sha, "models": [self._service.format_response(e) for e in entries]})
         return out
 
     def filename_conflicts(self) -> list[dict[str, Any]]:
-        groups: dict[str, list[ModelEntry]] = defaultdict(list)
-        for entry in self._index.entries.values():
-            groups[entry.file_name.casefold()].append(entry)
+        index = self._index
         out = []
-        for _, entries in sorted(groups.items()):
-            if len(entries) > 1:
-                entries.sort(key=lambda e: e.file_path)
-                out.append({"file_name": entries[0].file_name, "models": [self._service.format_response(e) for e in entries]})
+        for _, paths in sorted((stem, paths) for stem, paths in index.stems() if len(paths) > 1):
+            entries = sorted((index.entries[p] for p in paths), key=lambda e: e.file_path)
+            out.append({"file_name": entries[0].file_name, "models": [self._service.format_response(e) for e in entries]})
         return out
 
     def relative_paths(self, search: str, limit: int) -> list[str]:
         needle = search.casefold()
+        index = self._index
+        entries, excluded = index.entries, index.excluded
         out: list[str] = []
-        for path in self._index.order("name"):
-            entry = self._index.entries[path]
-            if entry.exclude:
+        for path in index.order("name"):
+            if path in excluded:
                 continue
-            rel = entry.relative_path
+            entry = entries[path]
+            # the path below its root is the relative path (file paths are root + '/' + it)
+            rel = path[len(entry.root) + 1 :] if path.startswith(entry.root + "/") else entry.relative_path
             if needle in rel.casefold():
                 out.append(rel)
                 if len(out) >= limit:
@@ -97,7 +93,8 @@ class ModelQueries:
         return out
 
     def excluded(self) -> list[ModelEntry]:
-        return sorted((e for e in self._index.entries.values() if e.exclude), key=lambda e: natural_key(e.display_name))
+        entries = self._index.entries
+        return sorted((entries[p] for p in self._index.excluded), key=lambda e: natural_key(e.display_name))
 
     def letter_counts(self) -> dict[str, int]:
         counts: dict[str, int] = defaultdict(int)
@@ -106,9 +103,20 @@ class ModelQueries:
         return dict(sorted(counts.items()))
 
     def find_by_relative_path(self, relative_path: str) -> ModelEntry | None:
+        """The model at ``relative_path`` below one of the roots, with or without its extension
+        (dictionary look-ups: the path under each root, then the files of that stem)."""
         wanted = relative_path.replace("\\", "/").strip("/")
         wanted_noext = os.path.splitext(wanted)[0]
-        for entry in self._index.entries.values():
+        index = self._index
+        for root in self._service.roots:
+            entry = index.entries.get(f"{root.path.rstrip('/')}/{wanted}")
+            if entry is not None and entry.relative_path == wanted:
+                return entry
+        stem = wanted_noext.rsplit("/", 1)[-1]
+        for path in index.paths_by_stem(stem):
+            entry = index.entries.get(path)
+            if entry is None:
+                continue
             rel = entry.relative_path
             if rel == wanted or os.path.splitext(rel)[0] == wanted_noext:
                 return entry
@@ -120,8 +128,9 @@ class ModelQueries:
         if entry is not None:
             return entry
         base = os.path.splitext(os.path.basename(name.replace("\\", "/")))[0].casefold()
-        for entry in self._index.entries.values():
-            if entry.file_name.casefold() == base:
+        for path in self._index.paths_by_stem(base):
+            entry = self._index.entries.get(path)
+            if entry is not None:
                 return entry
         return None
 

@@ -19,10 +19,12 @@ from ..shared.sidecar_store import (
     PREVIEW_SUFFIXES,
     SIDECAR_SUFFIX,
     RealPathCheck,
+    SidecarRead,
     find_preview_name,
     read_model_sidecar,
     stat_companion,
 )
+from . import fast_json
 from .leftover_files import PART_STATE_SUFFIX, PART_SUFFIX, LeftoverSweeper, is_leftover_name
 from .model_records import (
     FileStamp,
@@ -31,6 +33,7 @@ from .model_records import (
     ModelEntry,
     ModelType,
     civitai_summary,
+    shared,
 )
 from .safetensors_header import HeaderError, autov3_from_metadata, guess_base_model, read_safetensors_header
 
@@ -95,7 +98,51 @@ def normalise_path(path: str) -> str:
 
 
 def stamp_of(st: os.stat_result) -> FileStamp:
-    return FileStamp(size=st.st_size, mtime_ns=st.st_mtime_ns, inode=st.st_ino)
+    return FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+# O_NONBLOCK: a FIFO named like a sidecar must not hang a scanner thread in open()
+_SIDECAR_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+)
+
+
+def _read_plain_sidecar(path: str, seen: os.stat_result) -> SidecarRead | None:
+    """The sidecar at ``path`` when it is still the plain file the walk just saw (regular,
+    one name, same inode), decoded by ``fast_json``; None when anything differs, and the
+    caller reads it the careful way (``read_model_sidecar``, which logs refusals).
+
+    The walk reads tens of thousands of these: this is the same check as the sidecar
+    store's (open without following a link, then fstat what was opened), with the fast
+    decoder, for the one case a library is made of.
+    """
+    try:
+        fd = os.open(path, _SIDECAR_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat_module.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_ino != seen.st_ino:
+            return None
+        chunks = []
+        while True:
+            chunk = os.read(fd, max(st.st_size + 1, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+        raw = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        data = fast_json.loads(raw)
+    except ValueError:
+        return SidecarRead(data={}, corrupt=True, source="metadata.json")
+    if not isinstance(data, dict):
+        return SidecarRead(data={}, corrupt=True, source="metadata.json")
+    return SidecarRead(data=data, source="metadata.json")
 
 
 @dataclass(slots=True)
@@ -136,12 +183,15 @@ def entry_from_disk(
     hash_lookup: HashLookup | None = None,
     contains_real: RealPathCheck | None = None,
     preview_name: str | None = None,
+    sidecar_stat: os.stat_result | None = None,
 ) -> ModelEntry:
     """Build the entry of one model file from its sidecar (or header) and previews.
 
     Companions are read only where ``sidecar_store`` allows (``contains_real`` decides
     symlinked ones). ``preview_name`` is the preview already chosen by the caller ('' for
-    none); without it the first preview present is taken, unchecked.
+    none); without it the first preview present is taken, unchecked. ``sidecar_stat`` is the
+    walk's stat of a sidecar it found to be a plain file (the fast read; see
+    ``_read_plain_sidecar``).
     """
     directory, name = os.path.split(path)
     stem, extension = os.path.splitext(name)
@@ -150,7 +200,9 @@ def entry_from_disk(
             folder_names = set(os.listdir(directory))
         except OSError:
             folder_names = set()
-    read = read_model_sidecar(path, folder_names, contains_real=contains_real)
+    read = _read_plain_sidecar(stem_path(path, extension) + SIDECAR_SUFFIX, sidecar_stat) if sidecar_stat else None
+    if read is None or not (read.data or read.corrupt):
+        read = read_model_sidecar(path, folder_names, contains_real=contains_real)
     data = read.data
     status = MetadataStatus.CORRUPT_SIDECAR if read.corrupt else (MetadataStatus.OK if data else MetadataStatus.MISSING)
 
@@ -169,14 +221,11 @@ def entry_from_disk(
             autov3 = autov3_from_metadata(header.metadata)
 
     sha256 = str(data.get("sha256") or "").lower()
-    autov2 = ""
     if not _HEX64.match(sha256):
         sha256 = ""
         known = hash_lookup(stamp) if hash_lookup else None
         if known:
-            sha256, autov2 = known
-    if sha256 and not autov2:
-        autov2 = sha256[:10]
+            sha256 = known[0]
 
     if preview_name is None:
         preview_name = find_preview_name(stem, folder_names)
@@ -190,38 +239,46 @@ def entry_from_disk(
 
         usage_tips = json.dumps(usage_tips)
     root_path = root.path
-    rel_dir = os.path.relpath(directory.replace("/", os.sep), root_path.replace("/", os.sep)).replace(os.sep, "/")
-    if rel_dir == ".":
+    if directory == root_path:
         rel_dir = ""
+    elif directory.startswith(root_path) and directory[len(root_path) : len(root_path) + 1] == "/":
+        rel_dir = directory[len(root_path) + 1 :]
+    else:
+        rel_dir = os.path.relpath(directory.replace("/", os.sep), root_path.replace("/", os.sep)).replace(os.sep, "/")
+        if rel_dir == ".":
+            rel_dir = ""
+    model_name = str(data.get("model_name") or stem)
     return ModelEntry(
-        model_type=root.model_type,
-        file_path=path,
-        root=root_path,
-        folder=rel_dir,
-        file_name=stem,
-        extension=extension,
-        stamp=stamp,
-        sub_type=root.sub_type,
-        model_name=str(data.get("model_name") or stem),
-        sha256=sha256,
-        autov2=autov2,
-        autov3=autov3,
-        hash_status=HashStatus.DONE if sha256 else HashStatus.PENDING,
-        base_model=base_model,
-        preview_path=f"{directory}/{preview_name}" if preview_name else "",
-        preview_nsfw_level=_as_int(data.get("preview_nsfw_level")),
-        tags=_as_str_list(data.get("tags")),
-        trigger_words=_as_str_list(data.get("trigger_words")),
-        favorite=bool(data.get("favorite")),
-        notes=str(data.get("notes") or ""),
-        exclude=bool(data.get("exclude")),
-        from_civitai=bool(data.get("from_civitai")),
-        civitai=civitai_summary(civitai),
-        creator=creator,
-        usage_tips=usage_tips,
-        metadata_status=status,
-        sidecar_mtime_ns=sidecar_mtime_ns,
+        root.model_type,
+        path,
+        root_path,
+        shared(rel_dir),
+        shared(extension),
+        stamp,
+        root.sub_type,
+        model_name,
+        sha256,
+        autov3,
+        HashStatus.DONE if sha256 else HashStatus.PENDING,
+        shared(base_model),
+        shared(preview_name[len(stem):]) if preview_name else "",
+        _as_int(data.get("preview_nsfw_level")),
+        tuple(map(shared, _as_str_list(data.get("tags")))),
+        _as_str_list(data.get("trigger_words")),
+        bool(data.get("favorite")),
+        str(data.get("notes") or ""),
+        bool(data.get("exclude")),
+        bool(data.get("from_civitai")),
+        civitai_summary(civitai, model_name),
+        shared(creator),
+        shared(usage_tips),
+        status,
+        sidecar_mtime_ns,
     )
+
+
+def stem_path(path: str, extension: str) -> str:
+    return path[: len(path) - len(extension)]
 
 
 class ModelScanner:
@@ -357,17 +414,18 @@ class ModelScanner:
                 if not stat_module.S_ISREG(st.st_mode):
                     continue
                 stats.seen.add(path)
-                stamp = stamp_of(st)
-                stem = os.path.splitext(name)[0]
+                stamp = FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
+                stem = name[: len(name) - len(ext)]
                 sidecar_entry = by_name.get(stem + SIDECAR_SUFFIX)
-                sidecar_mtime = self._sidecar_mtime(sidecar_entry) if sidecar_entry is not None else 0
+                sidecar_st = self._sidecar_stat(sidecar_entry) if sidecar_entry is not None else None
+                sidecar_mtime = sidecar_st.st_mtime_ns if sidecar_st is not None else 0
                 old = previous.get(path)
                 if (
                     old is not None
                     and old.stamp == stamp
                     and old.sidecar_mtime_ns == sidecar_mtime
                     and old.sub_type == root.sub_type
-                    and old.preview_path.rsplit("/", 1)[-1] == self._preview_name(directory, stem, names, by_name)
+                    and old.preview_suffix == self._preview_name(directory, stem, names, by_name)[len(stem):]
                 ):
                     stats.reused += 1
                     yield old
@@ -382,6 +440,8 @@ class ModelScanner:
                     hash_lookup=hash_lookup,
                     contains_real=inside,
                     preview_name=self._preview_name(directory, stem, names, by_name, verify=True),
+                    # the fast read is for plain files only; a symlinked one goes the careful way
+                    sidecar_stat=sidecar_st if sidecar_st is not None and not sidecar_entry.is_symlink() else None,
                 )
             if leftovers:
                 stats.leftovers_removed += self._sweeper.sweep(directory, leftovers, names)
@@ -405,8 +465,9 @@ class ModelScanner:
             self._reported.add(path)
             _log.warning("not listing %s: " + reason, path, *args)
 
-    def _sidecar_mtime(self, item: os.DirEntry) -> int:
-        """The mtime of a model's sidecar, or 0 when there is none or it may not be read.
+    def _sidecar_stat(self, item: os.DirEntry) -> os.stat_result | None:
+        """The stat of a model's sidecar (its mtime is what the walk compares), or None when
+        there is none or it may not be read.
 
         A refused sidecar counts as absent, so an entry built without it is reused by the
         next walk (no rebuild, no new warning per scan), while one cached from a readable
@@ -415,12 +476,12 @@ class ModelScanner:
         try:
             st = item.stat()  # already needed for the mtime; st_nlink comes with it
         except OSError:
-            return 0
+            return None
         if st.st_nlink > 1 or not stat_module.S_ISREG(st.st_mode):
-            return 0
+            return None
         if item.is_symlink() and (self._contains_real is None or not self._contains_real(os.path.realpath(item.path))):
-            return 0
-        return st.st_mtime_ns
+            return None
+        return st
 
     def _preview_name(
         self,
@@ -544,6 +605,8 @@ class ModelScanner:
             except OSError:
                 sidecar_st = None
             sidecar_mtime = sidecar_st.st_mtime_ns if sidecar_st is not None else 0
+        else:
+            sidecar_st = None
         return entry_from_disk(
             root=root,
             path=path,
@@ -553,6 +616,8 @@ class ModelScanner:
             hash_lookup=hash_lookup,
             contains_real=self._contains_real,
             preview_name=self._preview_name(directory, stem, folder_names, verify=True),
+            # a symlinked sidecar fails the fast read's O_NOFOLLOW and is read the careful way
+            sidecar_stat=sidecar_st,
         )
 
 

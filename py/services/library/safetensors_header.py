@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import fast_json
+
 __all__ = [
     "HeaderError",
     "SafetensorsHeader",
@@ -140,6 +142,12 @@ def _read_exactly(fh: Any, count: int) -> bytes:
 
 
 def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        header = fast_json.loads_strict(raw)
+    except ValueError:
+        header = None  # decided below by the standard library, with its messages
+    if isinstance(header, dict):
+        return header
     try:
         header = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -19,7 +19,7 @@ from ...errors import ModelNotFound, PathOutsideLibrary
 from ..shared.model_locks import ModelLocks
 from ..shared.sidecar_store import SidecarStore, preview_kind
 from ..shared.socket_hub import SocketHub
-from .index_cache import IndexCache
+from .index_cache import IndexCache, stamp_key
 from .model_hasher import HashQueue, hash_key
 from .model_index import ListQuery, ModelIndex
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
@@ -33,16 +33,18 @@ class HashStore:
 
     def __init__(self, *, cache: IndexCache) -> None:
         self._cache = cache
-        self._known: dict[tuple[int, int, int], tuple[str, str]] = {}
+        # packed stamp -> SHA256: about 230 bytes a file, where tuples of tuples took 400
+        self._known: dict[bytes, str] = {}
 
     async def load(self) -> None:
         self._known = await self._cache.load_hashes()
 
     def lookup(self, stamp: FileStamp) -> tuple[str, str] | None:
-        return self._known.get((stamp.inode, stamp.size, stamp.mtime_ns))
+        sha256 = self._known.get(stamp_key(stamp))
+        return (sha256, sha256[:10]) if sha256 else None
 
     async def remember(self, stamp: FileStamp, sha256: str, autov2: str) -> None:
-        self._known[(stamp.inode, stamp.size, stamp.mtime_ns)] = (sha256, autov2)
+        self._known[stamp_key(stamp)] = sha256
         self._cache.defer_hash(stamp, sha256, autov2)
 
 
@@ -58,12 +60,17 @@ class Page:
         return (self.total + self.page_size - 1) // self.page_size if self.total else 0
 
 
-# more changes than this are applied by rebuilding the index in a worker thread
-BULK_REBUILD_THRESHOLD = 1000
+# more changes than this are prepared in a worker thread (new orders, search texts) and
+# applied in slices; fewer go into the index one by one, by bisection, on the loop
+BULK_REBUILD_THRESHOLD = 64
+# a prepared batch is applied this many entries at a time, yielding to the loop between
+APPLY_SLICE = 1000
 # finished hashes are announced to browsers at most this often (seconds)
 HASH_NOTICE_INTERVAL = 1.0
-# a cold scan first shows what it found once it has this many models
+# a cold scan first shows what it found once it has this many models, then again each time
+# it has PUBLISH_GROWTH times as many (each showing is an index built off the loop)
 FIRST_PUBLISH = 500
+PUBLISH_GROWTH = 8
 
 
 def settle_memory() -> None:
@@ -76,11 +83,29 @@ def settle_memory() -> None:
     gc.freeze()
 
 
-def _index_of(entries: list[ModelEntry]) -> ModelIndex:
-    index = ModelIndex()
-    index.add_many(entries)
+def _index_of(entries: list[ModelEntry], orders: dict[str, list[str]] | None = None) -> ModelIndex:
+    index = ModelIndex.build(entries, orders)
     settle_memory()
     return index
+
+
+def _fresh_of(gen, sentinel: object, previous: dict[str, ModelEntry]):
+    """The next batch of the walk, less the entries it reused (in the walk's thread)."""
+    batch = next(gen, sentinel)
+    if batch is sentinel:
+        return sentinel
+    fresh = [e for e in batch if previous.get(e.file_path) is not e]
+    if fresh:
+        settle_memory()  # what the walk found lives on: keep it out of GC passes
+    return fresh
+
+
+def _removed_of(previous: dict[str, ModelEntry], seen: set[str], scope_dirs: list[str] | None) -> list[str]:
+    """Paths indexed before the walk (inside its scope) that it did not see."""
+    if scope_dirs is None:
+        return [p for p in previous if p not in seen]
+    prefixes = tuple(d.rstrip("/") + "/" for d in scope_dirs)
+    return [p for p in previous if p.startswith(prefixes) and p not in seen]
 
 
 class TypeLibrary:
@@ -122,6 +147,10 @@ class TypeLibrary:
         self._reconcile_again = False
         self._ready_event = asyncio.Event()
         self.last_scan: dict[str, Any] = {}
+        self._snapshot_stale = False  # the stored snapshot lacks orders, or holds other paths
+        # every change to the index after start-up goes through this lock: a batch prepared
+        # in a worker thread and applied in slices must not interleave with another change
+        self._index_lock = asyncio.Lock()
 
     @property
     def prefix(self) -> str:
@@ -151,13 +180,15 @@ class TypeLibrary:
         leads to one more reconcile once it is.
         """
         started = time.perf_counter()
-        cached = await self._cache.load_entries(self.model_type)
+        cached, orders = await self._cache.load_snapshot(self.model_type)
         if cached:
             # built off the loop into a fresh index, then swapped in: readers never see
-            # a half-built index, and the loop is never blocked by 50,000 inserts
-            self.index = await asyncio.to_thread(
-                _index_of, [e for p, e in cached.items() if self.root_for(p) is not None]
-            )
+            # a half-built index, and the loop is never blocked by 100,000 inserts
+            mine = [e for e in cached if self.root_for(e.file_path) is not None]
+            self._snapshot_stale = len(mine) != len(cached) or any(len(o) != len(mine) for o in orders.values()) or len(orders) < 3
+            del cached
+            self.index = await asyncio.to_thread(_index_of, mine, orders)
+            del mine, orders
         if len(self.index):
             settle_memory()
             self._mark_ready()
@@ -233,7 +264,7 @@ class TypeLibrary:
             pairs = [(owner, folder) for folder in scope_dirs if (owner := self.root_for(folder)) is not None]
             roots = [owner for owner, _ in pairs]
             scope_dirs = [folder for _, folder in pairs]
-        previous = dict(self.index.entries)
+        previous = self.index.entries.copy()
         stats = ScanStats()
         lookup = self._hashes.lookup
         if scope_dirs is not None:
@@ -244,32 +275,28 @@ class TypeLibrary:
         sentinel = object()
         next_publish = FIRST_PUBLISH
         while True:
-            batch = await asyncio.to_thread(next, gen, sentinel)
+            batch = await asyncio.to_thread(_fresh_of, gen, sentinel, previous)
             if batch is sentinel:
                 break
-            fresh = [e for e in batch if previous.get(e.file_path) is not e]
-            if fresh:
-                changed.extend(fresh)
-                settle_memory()  # what the walk found lives on: keep it out of GC passes
+            if batch:
+                changed.extend(batch)
                 if initial and len(changed) >= next_publish:
                     # a cold scan publishes what it has found so far, so the first page
-                    # lists at once; rebuilds double in size, so all of them together
-                    # cost about two full builds, all off the event loop
+                    # lists at once; each showing is built off the event loop
                     await self._publish(changed)
-                    next_publish = len(changed) * 2
+                    next_publish = len(changed) * PUBLISH_GROWTH
                     await self._init_progress("scanning", 0, len(changed), 0)
         if initial:
             await self._publish(changed)
-        in_scope = (
-            (lambda p: True)
-            if scope_dirs is None
-            else (lambda p: any(p.startswith(d.rstrip("/") + "/") for d in scope_dirs))
-        )
-        removed = [p for p in previous if in_scope(p) and p not in stats.seen]
+        removed = await asyncio.to_thread(_removed_of, previous, stats.seen, scope_dirs)
+        del previous
         if not initial:
             await self._apply_changes(changed, removed)
-        await self._cache.upsert_entries(changed)
-        await self._cache.delete_entries(removed)
+        if initial or self._snapshot_stale or self._cache.needs_compaction(self.model_type):
+            await self._store_snapshot()
+        else:
+            await self._cache.upsert_entries(changed)
+            await self._cache.delete_entries(removed, self.model_type)
         await self._queue_hashes(changed)
         self.last_scan = {
             "reused": stats.reused,
@@ -284,6 +311,12 @@ class TypeLibrary:
                 "scan", [e.file_path for e in changed][:200] + removed[:200]
             )
         return dict(self.last_scan)
+
+    async def _store_snapshot(self) -> None:
+        """Write the whole index as the cache's snapshot (entries and orders)."""
+        index = self.index
+        await self._cache.store_snapshot(self.model_type, list(index.entries.values()), index.orders())
+        self._snapshot_stale = False
 
     async def _queue_hashes(self, entries: list[ModelEntry]) -> None:
         """Queue the pending hashes, yielding to the loop between chunks (50,000 queue
@@ -306,28 +339,54 @@ class TypeLibrary:
         self._published_version = self.index.version
 
     async def _apply_changes(self, changed: list[ModelEntry], removed: list[str]) -> None:
-        """Put scan results into the index without blocking the loop for long."""
-        if len(changed) + len(removed) > BULK_REBUILD_THRESHOLD:
-            base = self.index
-            version = base.version
-            merged = dict(base.entries)
-            for path in removed:
-                merged.pop(path, None)
-            for entry in changed:
-                merged[entry.file_path] = entry
-            rebuilt = await asyncio.to_thread(_index_of, list(merged.values()))
-            if self.index is base and base.version == version:
-                self.index = rebuilt
-                settle_memory()
-                return
-            # the index changed meanwhile (a mutation): apply incrementally instead
-        if len(changed) > 50:
-            self.index.add_many(changed)
-        else:
+        """Put scan (or refresh) results into the index without blocking the loop for long.
+
+        A big batch is prepared in a worker thread (search texts, re-sorted orders) and
+        applied in slices; a mutation that lands meanwhile makes it prepare again.
+        """
+        if not changed and not removed:
+            return
+        async with self._index_lock:
+            await self._apply_locked(changed, removed)
+
+    async def _apply_locked(self, changed: list[ModelEntry], removed: list[str]) -> None:
+        if len(changed) + len(removed) <= BULK_REBUILD_THRESHOLD:
             for entry in changed:
                 self.index.upsert(entry)
+            for path in removed:
+                self.index.remove(path)
+            return
+        for _ in range(3):
+            index = self.index
+            version = index.version
+            prepared = await asyncio.to_thread(index.prepare, changed, removed, index.entries.copy(), version)
+            if index is self.index and index.version == version:
+                await self._apply_prepared(index, prepared)
+                settle_memory()
+                return
+        # the index keeps changing under us: one by one, yielding now and then
+        for n, entry in enumerate(changed, 1):
+            self.index.upsert(entry)
+            if n % 50 == 0:
+                await asyncio.sleep(0)
         for path in removed:
             self.index.remove(path)
+
+    @staticmethod
+    async def _apply_prepared(index: ModelIndex, prepared) -> None:
+        """Apply a prepared batch slice by slice (readers in between see the old orders with
+        some new entries: ``get_paginated_data`` skips paths not indexed at that moment)."""
+        changed, texts, removed = prepared.changed, prepared.texts, prepared.removed
+        if len(changed) + len(removed) <= APPLY_SLICE:
+            index.apply(prepared)
+            return
+        for start in range(0, len(removed), APPLY_SLICE):
+            index.apply_maps([], [], removed[start : start + APPLY_SLICE])
+            await asyncio.sleep(0)
+        for start in range(0, len(changed), APPLY_SLICE):
+            index.apply_maps(changed[start : start + APPLY_SLICE], texts[start : start + APPLY_SLICE], [])
+            await asyncio.sleep(0)
+        index.apply_orders(prepared)
 
     async def broadcast_changed(self, reason: str, paths: list[str]) -> None:
         await self._hub.broadcast(
@@ -354,15 +413,15 @@ class TypeLibrary:
             results += await asyncio.to_thread(self._scanner.scan_paths, items, self._hashes.lookup)
         for path, entry in results:
             if entry is None:
-                if self.index.remove(path) is not None:
+                if path in self.index.entries:
                     gone.append(path)
                 continue
-            self.index.upsert(entry)
             fresh.append(entry)
             if entry.hash_status is HashStatus.PENDING:
                 self._hash_queue.submit(hash_key(self.model_type, entry.file_path), entry.file_path)
+        await self._apply_changes(fresh, gone)
         await self._cache.upsert_entries(fresh)
-        await self._cache.delete_entries(gone)
+        await self._cache.delete_entries(gone, self.model_type)
         if broadcast and (fresh or gone):
             await self.broadcast_changed(reason, [e.file_path for e in fresh] + gone)
         return fresh
@@ -388,7 +447,7 @@ class TypeLibrary:
         if error is not None or not sha256:
             updated = entry.evolve(hash_status=HashStatus.FAILED)
         else:
-            updated = entry.evolve(sha256=sha256, autov2=autov2 or sha256[:10], hash_status=HashStatus.DONE)
+            updated = entry.evolve(sha256=sha256, hash_status=HashStatus.DONE)
             if self._write_hash_sidecars() and entry.sidecar_mtime_ns == 0:
                 # under the model's lock, like every other sidecar writer; then re-read
                 # from disk so the index equals what a fresh scan builds
@@ -399,7 +458,12 @@ class TypeLibrary:
                 await self.refresh_paths([path], reason="hashed", broadcast=False)
                 self._note_hashed(path)
                 return
-        self.index.upsert(updated)
+        async with self._index_lock:
+            current = self.index.get(path)
+            if current is None or current.stamp != updated.stamp or current.hash_status is HashStatus.DONE:
+                return  # changed while a batch held the lock
+            updated = current.evolve(sha256=updated.sha256, hash_status=updated.hash_status)
+            self.index.upsert(updated)
         self._cache.defer_upsert(updated)
         self._note_hashed(path)
 
@@ -456,15 +520,15 @@ class TypeLibrary:
         return entry
 
     def get_paginated_data(self, query: ListQuery, page: int, page_size: int) -> Page:
-        paths = self.index.query(query)
-        start = (page - 1) * page_size
+        paths, total = self.index.page(query, (page - 1) * page_size, page_size)
         entries = self.index.entries
-        items = [entries[p] for p in paths[start : start + page_size]]
-        return Page(items=items, total=len(paths), page=page, page_size=page_size)
+        # a path may be missing for the moment a big batch is applied slice by slice
+        items = [e for p in paths if (e := entries.get(p)) is not None]
+        return Page(items=items, total=total, page=page, page_size=page_size)
 
     def find_by_hash(self, value: str) -> list[ModelEntry]:
-        paths = self.index.hash_index.get(value.casefold(), set())
-        return [self.index.entries[p] for p in sorted(paths)]
+        entries = self.index.entries
+        return [entries[p] for p in sorted(self.index.paths_by_hash(value.casefold())) if p in entries]
 
     def format_response(self, entry: ModelEntry) -> dict[str, Any]:
         """The JSON listing item of one entry."""

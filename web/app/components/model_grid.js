@@ -2,6 +2,8 @@
  * The virtualised card grid: only the rows in view (plus a little overscan) exist in the DOM,
  * card slots are recycled, result pages are fetched on demand and cached by page number.
  * Every pointer/keyboard event is delegated from the canvas; renders are batched per frame.
+ * The same cards can be laid out as a list (one row per model, small thumbnail): on request, or
+ * by itself in a compact grid too narrow for two columns.
  */
 import { h, closestIn } from './dom.js';
 import { createIcon } from './icon.js';
@@ -11,10 +13,14 @@ import { PAGE_SIZE, buildListParams, countActiveFilters } from '../lib/list_quer
 import { computeLayout, totalHeight, visibleRange, pagesForRange, itemPosition, moveIndex } from '../lib/grid_layout.js';
 
 const MAX_IN_FLIGHT = 3;
+// list rows: a 36 px thumbnail plus padding; 2 px between rows
+const LIST_ROW_HEIGHT = 44;
+const LIST_GAP = 2;
 
 /**
  * deps: {models, query, selection, settings (store), t, compact, pageSize? (1-100, default 100),
  *        minCardWidth? (px; default 92 compact, 150/200 full),
+ *        view()? → 'grid' | 'list' | null (null: list when fewer than two columns fit), onLayout({mode, columns})?,
  *        onOpen(item, index), onMenu(item, {x, y, anchor, index}), onAction(action, item, {anchor, index}),
  *        onDropFiles(item, files), onDragStart(item, event), onStatus({total, loading, error}), onClearFilters()}
  */
@@ -53,14 +59,34 @@ export function createModelGrid(root, deps) {
   const minCardWidth = () => (Number(deps.minCardWidth) > 0 ? Number(deps.minCardWidth)
     : compact ? 92 : (canvas.clientWidth < 520 ? 150 : 200));
 
+  let mode = 'grid';
+
   function relayout() {
-    const width = canvas.clientWidth;
-    const next = computeLayout({ width, minCardWidth: minCardWidth(), gap: compact ? 8 : 14, aspect: compact ? 1.3 : 1.38 });
-    if (next.columns === layout.columns && next.cardWidth === layout.cardWidth) return false;
+    const cardsAt = (width) => computeLayout({ width, minCardWidth: minCardWidth(), gap: compact ? 8 : 14, aspect: compact ? 1.3 : 1.38 });
+    let width = canvas.clientWidth;
+    let cards = cardsAt(width);
+    const pref = deps.view ? deps.view() : 'grid';
+    // "by width" asks how many cards the grid's own padding leaves room for, whatever the
+    // current mode's padding: a decision that flips the padding must not flip itself back
+    const gridRoom = viewport.clientWidth - 2 * (compact ? 8 : 18);
+    const nextMode = pref === 'list' || (pref !== 'grid' && cardsAt(gridRoom).columns < 2) ? 'list' : 'grid';
+    const modeChanged = nextMode !== mode;
+    if (modeChanged) {
+      // the list has its own padding: measure again in the new mode
+      mode = nextMode;
+      root.classList.toggle('lm-grid--list', mode === 'list');
+      width = canvas.clientWidth;
+      cards = cardsAt(width);
+    }
+    const next = mode === 'list'
+      ? { columns: 1, cardWidth: Math.max(1, width), cardHeight: LIST_ROW_HEIGHT, rowHeight: LIST_ROW_HEIGHT + LIST_GAP, gap: LIST_GAP }
+      : cards;
+    if (!modeChanged && next.columns === layout.columns && next.cardWidth === layout.cardWidth && next.cardHeight === layout.cardHeight) return false;
     layout = next;
     canvas.style.setProperty('--lm-card-w', `${layout.cardWidth}px`);
     canvas.style.setProperty('--lm-card-h', `${layout.cardHeight}px`);
     for (const el of active.values()) el.__lmPos = -1;
+    if (deps.onLayout) deps.onLayout({ mode, columns: layout.columns });
     return true;
   }
 
@@ -414,18 +440,21 @@ export function createModelGrid(root, deps) {
     schedule();
   }
 
-  // On a column change keep the first visible item at the top instead of the same pixel offset.
-  const resizeObserver = new ResizeObserver(() => {
+  // On a column (or view) change keep the first visible item at the top instead of the same pixel offset.
+  function onResize() {
     const before = layout;
     const anchor = before.rowHeight ? Math.floor(viewport.scrollTop / before.rowHeight) * before.columns : 0;
     if (!relayout()) { schedule(); return; }
-    if (anchor > 0 && before.columns !== layout.columns) {
+    if (anchor > 0 && (before.columns !== layout.columns || before.rowHeight !== layout.rowHeight)) {
       canvas.style.height = `${totalHeight(layout, cache.total ?? 0)}px`;
       viewport.scrollTop = Math.floor(anchor / layout.columns) * layout.rowHeight;
     }
     render();
-  });
+  }
+  const resizeObserver = new ResizeObserver(onResize);
   resizeObserver.observe(viewport);
+  // the canvas too: a scrollbar appearing narrows it without resizing the viewport
+  resizeObserver.observe(canvas);
   viewport.addEventListener('scroll', onScroll, { passive: true });
   root.addEventListener('click', onClick);
   canvas.addEventListener('contextmenu', onContextMenu);
@@ -458,6 +487,10 @@ export function createModelGrid(root, deps) {
     findLoaded: (filePath) => { const hit = cache.findByPath(filePath); return hit ? hit.item : null; },
     get total() { return cache.total; },
     get layout() { return layout; },
+    /** 'grid' or 'list': how the cards are laid out now. */
+    get mode() { return mode; },
+    /** Lay out again after deps.view() changed its answer. */
+    relayout: onResize,
     get viewport() { return viewport; },
     /** Loaded items whose cards are (at least partly) on screen. */
     visibleItems() {
@@ -481,7 +514,7 @@ export function createModelGrid(root, deps) {
       resizeObserver.disconnect();
       unsubs.forEach((fn) => fn());
       root.replaceChildren();
-      root.classList.remove('lm-grid', 'lm-grid--compact', 'lm-grid--loading');
+      root.classList.remove('lm-grid', 'lm-grid--compact', 'lm-grid--loading', 'lm-grid--list');
     },
   };
 }

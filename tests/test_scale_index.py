@@ -1,0 +1,184 @@
+"""The compact index of issue 13 answers exactly what a brute-force filter and sort of its
+entries answers, through single upserts, prepared batches and removals; its cache snapshot
+and journal give back the same entries."""
+from __future__ import annotations
+
+import random
+
+from lm_plugin.py.services.library.index_cache import IndexCache
+from lm_plugin.py.services.library.model_index import SORT_KEYS, ListQuery, ModelIndex, natural_key
+from lm_plugin.py.services.library.model_records import (
+    FileStamp,
+    HashStatus,
+    MetadataStatus,
+    ModelEntry,
+    ModelType,
+    civitai_summary,
+)
+
+ROOT = "/lib/loras"
+FOLDERS = ["", "style", "style/ink", "char", "char/v2"]
+TAGS = ["Anime", "style", "ink", "Portrait", "cat"]
+BASES = ["SDXL 1.0", "SD 1.5", "Pony", ""]
+
+
+def make_entry(rng: random.Random, n: int, *, path: str | None = None) -> ModelEntry:
+    folder = rng.choice(FOLDERS)
+    name = f"{rng.choice(['alpha', 'Beta', 'gamma', 'zeta'])}_{rng.randint(1, 30)}_{n}"
+    path = path or f"{ROOT}/{folder}/{name}.safetensors".replace("//", "/")
+    folder = path[len(ROOT) + 1 :].rpartition("/")[0]
+    sha = f"{rng.randrange(16 ** 6):06x}" * 10 + "abcd" if rng.random() < 0.8 else ""
+    if sha and rng.random() < 0.1:
+        sha = "f" * 64  # duplicates share a hash
+    return ModelEntry(
+        ModelType.LORA, path, ROOT, folder, ".safetensors",
+        FileStamp(rng.randint(100, 200), rng.randint(1, 50) * 10**9, n),
+        model_name=rng.choice([name, f"Model {rng.randint(1, 99)}"]),
+        sha256=sha, autov3=f"{n:012x}" if rng.random() < 0.3 else "",
+        hash_status=HashStatus.DONE if sha else HashStatus.PENDING, base_model=rng.choice(BASES),
+        preview_suffix=rng.choice(["", ".webp", ".preview.png"]),
+        tags=tuple(rng.sample(TAGS, rng.randint(0, 3))), favorite=rng.random() < 0.2,
+        exclude=rng.random() < 0.1, creator=rng.choice(["ann", "bob"]),
+        civitai=civitai_summary({"id": n, "trainedWords": ["kw"]}) if rng.random() < 0.5 else civitai_summary({}),
+        metadata_status=MetadataStatus.OK,
+    )
+
+
+def brute(entries: dict[str, ModelEntry], q: ListQuery) -> list[str]:
+    """The listing contract, spelled out entry by entry."""
+    out = []
+    for e in entries.values():
+        if e.exclude and not q.include_excluded:
+            continue
+        if q.favorites_only and not e.favorite:
+            continue
+        if q.base_models and e.base_model not in q.base_models:
+            continue
+        tags = {t.casefold() for t in e.tags}
+        wanted = {t.casefold() for t in q.tags_include}
+        if wanted and not (wanted <= tags if q.tag_logic_all else wanted & tags):
+            continue
+        if q.tags_exclude and {t.casefold() for t in q.tags_exclude} & tags:
+            continue
+        if q.folder is not None:
+            f = q.folder.strip("/")
+            if not (e.folder == f or (q.recursive and (f == "" or e.folder.startswith(f + "/")))):
+                continue
+        if q.hash and q.hash not in (e.sha256, e.autov2, e.autov3):
+            continue
+        if q.search:
+            text = f"{e.file_name.casefold()}\x00{e.model_name.casefold()}\x00{' '.join(e.tags).casefold()}"
+            if not all(tok in text for tok in q.search.casefold().split()):
+                continue
+        out.append(e)
+    out.sort(key=SORT_KEYS[q.sort_key])
+    paths = [e.file_path for e in out]
+    return paths[::-1] if q.descending else paths
+
+
+QUERIES = [
+    ListQuery(), ListQuery(sort_key="date", descending=True), ListQuery(sort_key="size"),
+    ListQuery(search="alpha"), ListQuery(search="model 1"), ListQuery(base_models=("Pony",)),
+    ListQuery(base_models=("SDXL 1.0", "SD 1.5"), sort_key="date"), ListQuery(tags_include=("anime", "ink")),
+    ListQuery(tags_include=("anime", "ink"), tag_logic_all=True), ListQuery(tags_exclude=("cat",)),
+    ListQuery(folder="style"), ListQuery(folder="char", recursive=False), ListQuery(favorites_only=True),
+    ListQuery(include_excluded=True, descending=True), ListQuery(hash="f" * 10), ListQuery(hash="f" * 64),
+]
+
+
+def check(index: ModelIndex, reference: dict[str, ModelEntry]) -> None:
+    assert index.entries == reference
+    for q in QUERIES:
+        assert index.query(q) == brute(reference, q), q
+        paths, total = index.page(q, 3, 5)
+        assert (paths, total) == (brute(reference, q)[3:8], len(brute(reference, q))), q
+    for e in list(reference.values())[:20]:
+        assert e.file_path in index.paths_by_stem(e.file_name.upper())
+        if e.autov3:
+            assert e.file_path in index.paths_by_hash(e.autov3)
+        if e.sha256:
+            assert e.file_path in index.paths_by_hash(e.autov2)
+            assert e.file_path in index.hash_index[e.sha256]
+    dupes = sorted(sha for sha in {e.sha256 for e in reference.values() if e.sha256}
+                   if sum(1 for e in reference.values() if e.sha256 == sha) > 1)
+    assert index.duplicate_hashes() == dupes
+
+
+def test_the_index_equals_a_brute_force_listing_through_every_kind_of_change():
+    rng = random.Random(13)
+    reference: dict[str, ModelEntry] = {}
+    first = [make_entry(rng, n) for n in range(300)]
+    reference.update((e.file_path, e) for e in first)
+    index = ModelIndex.build(first)
+    check(index, reference)
+    n = 300
+    for round_ in range(6):
+        # single changes, by bisection
+        for _ in range(15):
+            n += 1
+            victim = rng.choice(list(reference))
+            if rng.random() < 0.3:
+                index.remove(victim)
+                del reference[victim]
+            else:
+                e = make_entry(rng, n, path=victim if rng.random() < 0.5 else None)
+                index.upsert(e)
+                reference[e.file_path] = e
+        check(index, reference)
+        # a batch, prepared off the loop, applied in two slices
+        changed = [make_entry(rng, (n := n + 1), path=rng.choice(list(reference)) if rng.random() < 0.5 else None)
+                   for _ in range(120)]
+        changed = list({e.file_path: e for e in changed}.values())
+        removed = [p for p in rng.sample(list(reference), 40) if p not in {e.file_path for e in changed}]
+        prepared = index.prepare(changed, removed, dict(index.entries), index.version)
+        index.apply_maps(changed[:50], prepared.texts[:50], removed)
+        index.apply_maps(changed[50:], prepared.texts[50:], [])
+        index.apply_orders(prepared)
+        for p in removed:
+            del reference[p]
+        reference.update((e.file_path, e) for e in changed)
+        check(index, reference)
+
+
+def test_a_prepared_batch_is_refused_once_the_index_changed():
+    rng = random.Random(1)
+    index = ModelIndex.build([make_entry(rng, n) for n in range(100)])
+    prepared = index.prepare([make_entry(rng, n) for n in range(100, 200)], [], dict(index.entries), index.version)
+    index.upsert(make_entry(rng, 999))
+    try:
+        index.apply(prepared)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("a stale batch was applied")
+
+
+def test_natural_order_puts_10_after_9():
+    assert sorted(["lora10", "Lora9", "lora1"], key=natural_key) == ["lora1", "Lora9", "lora10"]
+
+
+async def test_the_snapshot_and_its_journal_give_back_every_entry(tmp_path):
+    rng = random.Random(5)
+    entries = [make_entry(rng, n) for n in range(500)]
+    index = ModelIndex.build(entries)
+    cache = IndexCache(path=tmp_path / "index.sqlite3")
+    await cache.open()
+    try:
+        await cache.store_snapshot(ModelType.LORA, list(index.entries.values()), index.orders())
+        loaded, orders = await cache.load_snapshot(ModelType.LORA)
+        assert {e.file_path: e for e in loaded} == index.entries
+        assert orders == index.orders()  # a warm start sorts nothing
+        changed = [make_entry(rng, 1000 + i, path=e.file_path) for i, e in enumerate(entries[:30])]
+        await cache.upsert_entries(changed)
+        await cache.delete_entries([e.file_path for e in entries[30:40]], ModelType.LORA)
+        expected = dict(index.entries)
+        expected.update((e.file_path, e) for e in changed)
+        for e in entries[30:40]:
+            del expected[e.file_path]
+        loaded, orders = await cache.load_snapshot(ModelType.LORA)
+        assert {e.file_path: e for e in loaded} == expected
+        rebuilt = ModelIndex.build(loaded, orders)  # the touched paths are placed again
+        reference = ModelIndex.build(list(expected.values()))
+        assert rebuilt.orders() == reference.orders()
+    finally:
+        await cache.close()
