@@ -145,7 +145,7 @@ async def test_page_renders_models_page_and_redirect(make_client, library):
     library.add_lora("paged")
     client = await make_client(library)
     resp = await client.get("/", allow_redirects=False)
-    assert resp.status == 302 and resp.headers["Location"] == "/loras"
+    assert resp.status == 302 and resp.headers["Location"] == "./loras"  # relative: kept under a proxy's sub-path (issue 12)
     for prefix in ("loras", "checkpoints", "embeddings"):
         page = await client.get(f"/{prefix}")
         assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")

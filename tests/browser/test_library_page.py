@@ -247,13 +247,16 @@ def test_compact_panel_mounts_for_the_sidebar(shared_server, open_page, artifact
 
 def test_type_switcher_opens_checkpoints_and_embeddings(shared_server, open_page):
     page, errors = open_page(f"{shared_server.base_url}/loras")
-    page.click(".lm-type[href='/checkpoints']")
-    page.wait_for_url("**/checkpoints")
+    # issue 12: links are relative to the page and use the lm/ form every host serves
+    assert page.locator(".lm-type[data-type='embeddings']").get_attribute("href") == "./lm/embeddings"
+    page.click(".lm-type[data-type='checkpoints']")
+    page.wait_for_url("**/lm/checkpoints")
     page.wait_for_selector(".lm-card:not(.lm-card--loading)")
     assert sorted(card_names(page)) == ["base_15", "base_xl"]
     assert page.locator(".lm-type[aria-current='page']").inner_text() == "Checkpoints"
-    page.click(".lm-type[href='/embeddings']")
-    page.wait_for_url("**/embeddings")
+    assert page.locator(".lm-type[data-type='loras']").get_attribute("href") == "../lm/loras"
+    page.click(".lm-type[data-type='embeddings']")
+    page.wait_for_url("**/lm/embeddings")
     page.wait_for_selector(".lm-card:not(.lm-card--loading)")
     assert sorted(card_names(page)) == ["bad_hands", "easy_negative"]
     page.locator(".lm-card[data-index='0']").click(button="right")

@@ -266,3 +266,106 @@ class HostPage:
     def wait_nodes(self, count: int) -> list[dict]:
         self.page.wait_for_function(f"() => window.fake.graph.nodes.length >= {count}", timeout=10000)
         return self.nodes()
+
+
+# --- the real-ComfyUI panel tests (issue 12): warnings with their stacks, a sub-path proxy ---
+
+# our code as the browser names it: the entry under /extensions/<plugin folder>/ and web/app
+# under /lm/static/ (either behind ComfyUI's /api or a proxy's prefix)
+OUR_SCRIPTS = ("/lm/static/", "/extensions/comfyui-model-library/")
+
+# an init script: every console.warn/console.error and every LiteGraph deprecation notice
+# (LiteGraph.onDeprecationWarning, repeated rather than once per session so one from the
+# core cannot hide ours) is kept with the stack that raised it
+WARNING_PROBE = """(() => {
+  const seen = [];
+  Object.defineProperty(window, '__lmWarnings', { value: seen });
+  for (const level of ['warn', 'error']) {
+    const original = console[level];
+    console[level] = function (...args) {
+      try { seen.push({ level, text: args.map((a) => String(a)).join(' ').slice(0, 400), stack: String(new Error().stack) }); } catch (e) { /* keep logging */ }
+      return original.apply(this, args);
+    };
+  }
+  const hook = () => {
+    const lg = window.LiteGraph;
+    if (!lg || !Array.isArray(lg.onDeprecationWarning)) { setTimeout(hook, 50); return; }
+    lg.alwaysRepeatWarnings = true;
+    lg.onDeprecationWarning.push((message) => seen.push({ level: 'deprecation', text: String(message), stack: String(new Error().stack) }));
+  };
+  hook();
+})();"""
+
+
+def warnings_from_us(page) -> list[dict]:
+    """The warnings and errors of WARNING_PROBE whose stack passes through our scripts."""
+    entries = page.evaluate("() => window.__lmWarnings || []")
+    return [e for e in entries if any(marker in e["stack"] for marker in OUR_SCRIPTS)]
+
+
+def deprecations(page) -> list[str]:
+    """Every deprecation notice LiteGraph raised (whoever caused it)."""
+    return [e["text"] for e in page.evaluate("() => window.__lmWarnings || []") if e["level"] == "deprecation"]
+
+
+PROXY_UPSTREAM = web.AppKey("upstream", str)
+
+
+def build_subpath_proxy(upstream: str, prefix: str) -> web.Application:
+    """A reverse proxy serving `upstream` under `prefix` (e.g. '/comfy'), HTTP and WebSockets,
+    as nginx's `location /comfy/ { proxy_pass http://upstream/; }` does: the prefix is cut off
+    before the request goes on, Host names the upstream, the rest of the headers and redirects
+    pass unchanged, and anything outside the prefix is a 404 (a page escaping its sub-path
+    shows up as one)."""
+    app = web.Application()
+    app[PROXY_UPSTREAM] = upstream
+
+    async def start_session(app: web.Application) -> Any:
+        app[SESSION] = ClientSession(auto_decompress=False)
+        yield
+        await app[SESSION].close()
+
+    app.cleanup_ctx.append(start_session)
+    hop = {"host", "connection", "upgrade", "keep-alive", "transfer-encoding", "content-length",
+           "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions", "origin"}
+
+    async def socket(request: web.Request, path: str) -> web.StreamResponse:
+        browser_side = web.WebSocketResponse()
+        await browser_side.prepare(request)
+        url = f"{upstream.replace('http', 'ws', 1)}{path}"
+        async with request.app[SESSION].ws_connect(url, headers={"Origin": upstream}) as server_side:
+            async def pump(source, sink) -> None:
+                async for message in source:
+                    if message.type == web.WSMsgType.TEXT:
+                        await sink.send_str(message.data)
+                    elif message.type == web.WSMsgType.BINARY:
+                        await sink.send_bytes(message.data)
+                    else:
+                        break
+            done, pending = await asyncio.wait(
+                [asyncio.ensure_future(pump(browser_side, server_side)), asyncio.ensure_future(pump(server_side, browser_side))],
+                return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+        await browser_side.close()
+        return browser_side
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        tail = str(request.rel_url)
+        if not tail.startswith(prefix + "/") and tail != prefix:
+            return web.Response(status=404, text=f"outside {prefix}: {tail}")
+        path = tail[len(prefix):] or "/"
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await socket(request, path)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in hop}
+        headers["Host"] = upstream.split("://", 1)[1]
+        body = await request.read()
+        async with request.app[SESSION].request(request.method, f"{upstream}{path}", headers=headers,
+                                                  data=body or None, allow_redirects=False) as answer:
+            payload = await answer.read()
+            # Location passes as it is: an absolute path would leave the prefix, as behind nginx
+            out = {k: v for k, v in answer.headers.items() if k.lower() not in hop}
+            return web.Response(status=answer.status, body=payload, headers=out)
+
+    app.router.add_route("*", "/{tail:.*}", forward)
+    return app

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.browser
 
 def test_tab_registers_through_sidebar_tab_store_and_renders_models_with_previews(host):
     tabs = host.js("() => window.fake.tabs.map(t => ({id: t.id, type: t.type, title: t.title, icon: t.icon, via: t.via}))")
-    assert tabs == [{"id": "lm-model-library", "type": "custom", "title": "Model Library", "icon": "pi pi-images", "via": "sidebarTab"}]
+    # issue 12: a title and icon of our own beside ComfyUI's core "Model Library" tab
+    assert tabs == [{"id": "lm-model-library", "type": "custom", "title": "LoRAs & Models",
+                     "icon": "mdi mdi-view-gallery-outline", "via": "sidebarTab"}]
     host.open_tab()
     assert host.card("alpha_style").is_visible()
     assert host.card("beta").is_visible()
@@ -62,7 +64,7 @@ def test_add_wires_lora_after_selected_checkpoint_loader_and_takes_over_its_cons
         const prompt = f.addNode('CLIPTextEncode', [400, 300]);
         ckpt.connect(0, sampler, 0);
         ckpt.connect(1, prompt, 0);
-        f.canvas.selectNode(ckpt);
+        f.canvas.selectItems([ckpt]);
         f.calls.length = 0;
     }""")
     host.open_tab()
@@ -77,7 +79,7 @@ def test_add_wires_lora_after_selected_checkpoint_loader_and_takes_over_its_cons
 
 
 def test_add_after_a_model_only_source_uses_the_model_only_loader(host):
-    host.js("() => { const f = window.fake; f.canvas.selectNode(f.addNode('UNETLoader', [0, 0])); }")
+    host.js("() => { const f = window.fake; f.canvas.selectItems([f.addNode('UNETLoader', [0, 0])]); }")
     host.open_tab()
     host.click_add("alpha_style")
     nodes = {n["type"]: n for n in host.wait_nodes(2)}
@@ -106,7 +108,7 @@ def test_model_comfyui_does_not_list_yet_is_set_with_a_warning(host):
 
 def test_apply_sets_the_selected_loaders_model_without_adding_a_node(host):
     host.js("""() => { const f = window.fake; const n = f.addNode('LoraLoader', [0, 0]);
-        n.widgets[0].value = 'alpha_style.safetensors'; f.canvas.selectNode(n); }""")
+        n.widgets[0].value = 'alpha_style.safetensors'; f.canvas.selectItems([n]); }""")
     host.open_tab()
     host.click_add("beta")
     menu = host.page.locator(".lm-menu:not([hidden])")

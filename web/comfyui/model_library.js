@@ -15,6 +15,7 @@ import { api } from '../../scripts/api.js';
 // web/comfyui is served at /extensions/<plugin folder>/, web/app by our route /lm/static/: these
 // paths resolve against this file's URL like `new URL('../../lm/static/…', import.meta.url)`, so
 // neither the plugin folder's name nor ComfyUI's base path is written anywhere
+import { createCompat } from '../../lm/static/comfyui/compat.js';
 import { SETTING, BLUR_LEVELS, createSettings } from '../../lm/static/comfyui/settings.js';
 import { DEFAULT_TEXT, libraryLang, createTexts } from '../../lm/static/comfyui/texts.js';
 import { createUrls } from '../../lm/static/comfyui/urls.js';
@@ -32,18 +33,20 @@ const TAB_ID = 'lm-model-library';
 export const COMMAND_OPEN = 'ModelLibrary.Open';
 
 // the objects holding the extension's state, one per page
-const settings = createSettings({ app });
+const compat = createCompat({ app });
+const settings = createSettings({ compat });
 const texts = createTexts({ api, settings });
 const urls = createUrls({ api });
 const toasts = createComfyToasts({ app, tr: texts.tr });
 const relay = createRelay();
 // LiteGraph is ComfyUI's global, read when a node is created (not when this module loads)
-const graph = createGraph({ app, liteGraph: () => globalThis.LiteGraph, settings, toast: toasts.toast, tr: texts.tr });
+const graph = createGraph({ app, compat, liteGraph: () => globalThis.LiteGraph, settings, toast: toasts.toast, tr: texts.tr });
 const prompt = createPrompt({ graph, settings, toast: toasts.toast, tr: texts.tr });
 const dragDrop = createDragDrop({ graph, prompt, toast: toasts.toast, tr: texts.tr });
 const sidebar = createSidebar({
   fetchApi: (url, init) => api.fetchApi(url, init), // base path and Comfy-User header
   basePath: urls.basePath, settings, texts, toasts, graph, prompt, dragDrop, events: relay, openLibrary,
+  headerStyle: compat.headerStyle, closeTab,
 });
 
 // what the contract test page and other callers import from the entry
@@ -59,23 +62,23 @@ function openLibrary() {
   else window.location.assign(url);
 }
 
+/** Close our tab the way ComfyUI's own close button does (its toggle command). */
+function closeTab() {
+  app.extensionManager?.command?.execute?.(`Workspace.ToggleSidebarTab.${TAB_ID}`);
+}
+
 function registerSidebarTab() {
-  const manager = app.extensionManager;
-  const tab = {
+  // a title and icon of our own: ComfyUI's core tab is the "Model Library" with a model icon
+  compat.registerSidebarTab({
     id: TAB_ID,
-    icon: 'pi pi-images',
+    icon: 'mdi mdi-view-gallery-outline',
     title: tr('title'),
     tooltip: tr('tooltip'),
     label: tr('label'),
     type: 'custom',
     render: (container) => sidebar.render(container),
     destroy: () => sidebar.destroy(),
-  };
-  // sidebarTab.registerSidebarTab is the current store; the top-level one is deprecated
-  const register = manager?.sidebarTab?.registerSidebarTab
-    ? (t) => manager.sidebarTab.registerSidebarTab(t)
-    : (t) => manager.registerSidebarTab(t);
-  register(tab);
+  });
 }
 
 function onSocketMessage(message) {

@@ -3,7 +3,7 @@
 import { createFakeComfy } from '/fake/fake_comfy.js';
 
 const params = new URLSearchParams(location.search);
-const comfy = createFakeComfy({ locale: params.get('locale') || 'en' });
+const comfy = createFakeComfy({ locale: params.get('locale') || 'en', frontend: params.get('frontend') || '1.58.1' });
 window.comfyAPI = { app: { app: comfy.app }, api: { api: comfy.api } };
 window.LiteGraph = comfy.LiteGraph;
 window.fake = comfy;

@@ -1,6 +1,8 @@
 // A fake of the documented ComfyUI frontend extension API (see shared/comfyui/README.md §4):
-// app.registerExtension, extensionManager (sidebar tabs, toasts, settings, commands), a
-// LiteGraph-like graph/canvas and the api object. It records what extensions do with it.
+// app.registerExtension, extensionManager (sidebar tabs, toasts, settings, commands, the
+// workflow's change tracker), a LiteGraph-like graph/canvas with the 1.5x selection and link
+// API (selectedItems, select, getInputLink; none of the deprecated selected_nodes,
+// output.links, input.link) and the api object. It records what extensions do with it.
 
 const NODE_DEFS = {
   CheckpointLoaderSimple: { title: 'Load Checkpoint', inputs: [], outputs: [['MODEL', 'MODEL'], ['CLIP', 'CLIP'], ['VAE', 'VAE']], widgets: [['ckpt_name', 'combo', 'checkpoints']] },
@@ -11,7 +13,7 @@ const NODE_DEFS = {
   CLIPTextEncode: { title: 'CLIP Text Encode (Prompt)', inputs: [['clip', 'CLIP']], outputs: [['CONDITIONING', 'CONDITIONING']], widgets: [['text', 'text']] },
 };
 
-export function createFakeComfy({ locale = 'en' } = {}) {
+export function createFakeComfy({ locale = 'en', frontend = '1.58.1' } = {}) {
   const choices = { loras: [], checkpoints: [], diffusion_models: [], dtypes: ['default', 'fp8_e4m3fn'] };
   const calls = [];
   const toasts = [];
@@ -30,8 +32,9 @@ export function createFakeComfy({ locale = 'en' } = {}) {
       this.id = -1;
       this.pos = [0, 0];
       this.size = [300, 120];
-      this.inputs = def.inputs.map(([name, t]) => ({ name, type: t, link: null }));
-      this.outputs = def.outputs.map(([name, t]) => ({ name, type: t, links: [] }));
+      // slots keep their links under other names: extensions must go through getInputLink()
+      this.inputs = def.inputs.map(([name, t]) => ({ name, type: t, _link: null }));
+      this.outputs = def.outputs.map(([name, t]) => ({ name, type: t, _links: [] }));
       this.widgets = def.widgets.map(([name, kind, list]) => {
         if (kind === 'text') {
           const element = document.createElement('textarea');
@@ -49,17 +52,22 @@ export function createFakeComfy({ locale = 'en' } = {}) {
       calls.push(['connect', this.type, slot, target.type, targetSlot]);
       const g = fake.graph;
       const input = target.inputs[targetSlot];
-      if (input.link !== null) {
-        const old = g.links.get(input.link);
+      if (input._link !== null) {
+        const old = g.links.get(input._link);
         const origin = g.getNodeById(old.origin_id);
-        origin.outputs[old.origin_slot].links = origin.outputs[old.origin_slot].links.filter((id) => id !== old.id);
+        origin.outputs[old.origin_slot]._links = origin.outputs[old.origin_slot]._links.filter((id) => id !== old.id);
         g.links.delete(old.id);
       }
       const id = ++g.lastLinkId;
       g.links.set(id, { id, origin_id: this.id, origin_slot: slot, target_id: target.id, target_slot: targetSlot, type: this.outputs[slot].type });
-      this.outputs[slot].links.push(id);
-      input.link = id;
+      this.outputs[slot]._links.push(id);
+      input._link = id;
       return g.links.get(id);
+    }
+
+    getInputLink(slot) {
+      const id = this.inputs[slot]?._link;
+      return id === null || id === undefined ? null : fake.graph.links.get(id) || null;
     }
   }
 
@@ -82,11 +90,18 @@ export function createFakeComfy({ locale = 'en' } = {}) {
   const canvasEl = document.getElementById('graph-canvas');
   const canvas = {
     canvas: canvasEl,
-    selected_nodes: {},
-    ds: { visible_area: [0, 0, 800, 500], scale: 1, offset: [0, 0] },
-    selectNode(node) { this.selected_nodes = { [node.id]: node }; },
-    deselectAll() { this.selected_nodes = {}; },
-    convertEventToCanvasOffset(e) { const r = canvasEl.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; },
+    graph,
+    selectedItems: new Set(),
+    ds: { scale: 1, offset: [0, 0] },
+    select(item) { this.selectedItems.add(item); },
+    deselect(item) { this.selectedItems.delete(item); },
+    deselectAll() { this.selectedItems.clear(); },
+    selectItems(items) { this.selectedItems = new Set(items); },
+    // graph = screen / scale - offset, as LiteGraph's DragAndScale
+    convertEventToCanvasOffset(e) {
+      const r = canvasEl.getBoundingClientRect();
+      return [(e.clientX - r.left) / this.ds.scale - this.ds.offset[0], (e.clientY - r.top) / this.ds.scale - this.ds.offset[1]];
+    },
     setDirty() {},
   };
 
@@ -103,8 +118,12 @@ export function createFakeComfy({ locale = 'en' } = {}) {
   const api = new FakeApi();
 
   const sidebarTab = {
-    registerSidebarTab(tab) { tabs.push({ ...tab, via: 'sidebarTab' }); },
+    registerSidebarTab(tab) {
+      tabs.push({ ...tab, via: 'sidebarTab' });
+      commands.set(`Workspace.ToggleSidebarTab.${tab.id}`, { function: () => (fake.openedTab === tab.id ? fake.closeTab(tab.id) : fake.openTab(tab.id)) });
+    },
   };
+  const changeTracker = { captured: 0, captureCanvasState() { this.captured += 1; } };
   const extensionManager = {
     registerSidebarTab(tab) { tabs.push({ ...tab, via: 'deprecated' }); },
     sidebarTab,
@@ -118,10 +137,11 @@ export function createFakeComfy({ locale = 'en' } = {}) {
       set(id, value) { const old = this.get(id); settingValues.set(id, value); settingDefs.get(id)?.onChange?.(value, old); },
     },
     command: { execute(id) { return commands.get(id)?.function(); } },
+    workflow: { activeWorkflow: { changeTracker } },
   };
 
   const app = {
-    graph, canvas, extensionManager,
+    rootGraph: graph, canvas, extensionManager,
     registerExtension(ext) {
       if (extensions.some((e) => e.name === ext.name)) throw new Error(`Extension named ${ext.name} already registered`);
       extensions.push(ext);
@@ -131,7 +151,8 @@ export function createFakeComfy({ locale = 'en' } = {}) {
   };
 
   const fake = {
-    app, api, graph, canvas, LiteGraph, calls, toasts, tabs, extensions, choices, settingDefs, opened,
+    app, api, graph, canvas, LiteGraph, calls, toasts, tabs, extensions, choices, settingDefs, opened, changeTracker,
+    openedTab: null,
     async runSetup() {
       for (const ext of extensions) await ext.init?.(app);
       for (const ext of extensions) await ext.setup?.(app);
@@ -142,9 +163,14 @@ export function createFakeComfy({ locale = 'en' } = {}) {
       const fresh = document.createElement('div');
       host.replaceChildren(fresh);
       tab.render(fresh);
+      fake.openedTab = id;
       return true;
     },
-    closeTab(id) { tabs.find((t) => t.id === id)?.destroy?.(); },
+    closeTab(id) {
+      tabs.find((t) => t.id === id)?.destroy?.();
+      document.getElementById('sidebar-tab').replaceChildren();
+      fake.openedTab = null;
+    },
     addNode(type, pos = [40, 40]) { const n = LiteGraph.createNode(type); n.pos = pos; graph.add(n); calls.length = 0; return n; },
     /** Nodes as plain data (type, widget values, inputs' origins) for assertions. */
     snapshot() {
@@ -152,13 +178,14 @@ export function createFakeComfy({ locale = 'en' } = {}) {
         id: n.id, type: n.type, pos: [...n.pos],
         widgets: Object.fromEntries(n.widgets.map((w) => [w.name, w.value])),
         inputs: Object.fromEntries(n.inputs.map((i) => {
-          const link = i.link === null ? null : graph.links.get(i.link);
+          const link = i._link === null ? null : graph.links.get(i._link);
           return [i.name, link ? [graph.getNodeById(link.origin_id).type, link.origin_slot] : null];
         })),
       }));
     },
   };
   window.open = (url, target, features) => { opened.push({ url, target, features }); return null; };
+  window.__COMFYUI_FRONTEND_VERSION__ = frontend;
   // like ComfyUI's keybinding service: a window listener that runs single-key commands and
   // prevents the default of Escape (bound to Comfy.Graph.ExitSubgraph in 1.27)
   fake.keysSeen = [];

@@ -21,7 +21,7 @@ export function spliceWithSeparators(value, start, end, text) {
 /** A prompt box of the workflow: an editable textarea that is not part of our own UI. */
 export function isPromptField(el) {
   return el instanceof HTMLTextAreaElement && !el.readOnly && !el.disabled
-    && !el.closest(`.${ROOT_CLASS}, .lm-modal, .lm-panel`);
+    && !el.closest(`.${ROOT_CLASS}, .lm-layer, .lm-modal, .lm-panel`);
 }
 
 function textWidgetOf(node) {

@@ -1,7 +1,8 @@
 /**
  * ComfyUI settings of the sidebar: their ids and reading them. The entry declares the
  * settings (names, types, defaults) with these ids; everything else reads values through here.
- * It must not declare or write settings, nor import ComfyUI's scripts: `app` comes in as a dep.
+ * It must not declare or write settings, nor import ComfyUI's scripts: the store comes from
+ * compat.js (passed in).
  */
 
 /** ComfyUI setting ids (translated through locales/<lang>/settings.json). */
@@ -17,16 +18,13 @@ export const SETTING = Object.freeze({
 /** CivitAI ratings the blur setting offers, mildest first (the panel's NSFW rule knows them). */
 export const BLUR_LEVELS = Object.freeze(['PG13', 'R', 'X', 'XXX']);
 
-/** deps: {app}. Returns {get(id, fallback), panelSettings()}. */
-export function createSettings({ app }) {
-  // the settings store moved between frontends: extensionManager.setting (1.2x+) or the
-  // deprecated app.ui.settings, so both are looked up on every read, never cached
-  const store = () => app.extensionManager?.setting;
-
-  /** A setting's value, or `fallback` while it is unset or the store is not there yet. */
+/** deps: {compat (createCompat)}. Returns {get(id, fallback), panelSettings()}. */
+export function createSettings({ compat }) {
+  /** A setting's value, or `fallback` while it is unset or the store is not there yet (the
+   * store is looked up on every read: it only exists from ComfyUI's setup() on). */
   function get(id, fallback) {
     try {
-      const value = store() ? store().get(id) : app.ui?.settings?.getSettingValue?.(id);
+      const value = compat.settingStore()?.get(id);
       return value === undefined || value === null ? fallback : value;
     } catch {
       return fallback;

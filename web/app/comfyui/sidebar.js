@@ -1,12 +1,16 @@
 /**
- * The sidebar tab's content: a header with "open full library", the type switcher (LoRAs /
- * checkpoints / embeddings), the shared library panel (compact) and a hint saying what "Add"
- * will do with the canvas selection. Owns the DOM under the container ComfyUI hands to the
- * tab's render() and the shared panel modules, loaded on first open (with our stylesheet).
- * It puts nothing into the graph itself (graph, prompt and drag-and-drop come in as deps),
- * installs no document listeners and must not import ComfyUI's scripts.
+ * The sidebar tab's content: a header drawn as the running frontend draws its own tabs'
+ * (1.2x toolbar or 1.5x title bar with a close button) with "open full library", the type
+ * switcher (LoRAs / checkpoints / embeddings), the shared library panel (compact: folding
+ * filters, cards or list) and a hint saying what "Add" will do with the canvas selection.
+ * Owns the DOM under the container ComfyUI hands to the tab's render() (menus, popovers and
+ * toasts float from a layer at its end) and the shared panel modules, loaded on first open
+ * (with our stylesheet). It puts nothing into the graph
+ * itself (graph, prompt and drag-and-drop come in as deps), installs no document listeners and
+ * must not import ComfyUI's scripts.
  */
 import { h } from '../components/dom.js';
+import { createIcon } from '../components/icon.js';
 import { SETTING } from './settings.js';
 import { itemName, nodeLabel } from './graph.js';
 import { libraryLang } from './texts.js';
@@ -14,8 +18,19 @@ import { libraryLang } from './texts.js';
 /** The sidebar's root class: every sidebar rule of styles/library.css is scoped under it. */
 export const ROOT_CLASS = 'lm-comfy-sidebar';
 
-// the last chosen type survives closing the tab and reloading the page
+// the last chosen type and view (cards, list or by width) survive closing the tab and reloading
 const TYPE_STORAGE_KEY = 'lm.comfy.sidebar.type';
+const VIEW_STORAGE_KEY = 'lm.comfy.sidebar.view';
+
+function stored(key) {
+  try { return localStorage.getItem(key); } catch { return null; /* storage blocked */ }
+}
+
+function store(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, value);
+  } catch { /* private mode: the choice is simply not kept */ }
+}
 
 /** The three listing types the switcher offers, with the library key of their label. */
 export const TYPES = Object.freeze([
@@ -74,7 +89,8 @@ function createLibraryLoader() {
 
 /**
  * deps: {fetchApi(url, init) (ComfyUI's api.fetchApi), basePath(), settings, texts ({load, tr}),
- *        toasts (createComfyToasts), graph, prompt, dragDrop, events ({on}), openLibrary()}.
+ *        toasts (createComfyToasts), graph, prompt, dragDrop, events ({on}), openLibrary(),
+ *        headerStyle() ('classic' | 'modern'), closeTab()}.
  * Returns {render(container), destroy(), reload(), syncSettings(), remount(), prefix()}: the
  * tab's render/destroy and what the entry forwards from settings and socket events.
  */
@@ -114,6 +130,10 @@ function mountView(container, deps, loadLibrary) {
   container.replaceChildren(root);
   const loading = h('div', { class: 'lm-cs-loading', text: '…', role: 'status' });
   root.append(loading);
+  // menus, popovers and toasts float from here, out of the panel's clipping boxes; nothing
+  // around it may be a containing block for position: fixed (no transform, contain or
+  // container-type), so they are placed in the viewport
+  const layer = h('div', { class: 'lm-layer' });
 
   let live = null;
   const view = {
@@ -145,46 +165,97 @@ function mountView(container, deps, loadLibrary) {
     const i18n = lib.createI18n({ lang });
     try { await i18n.load(client, lang); } catch { /* keys fall back to themselves */ }
     if (view.destroyed) return;
-    live = createView(root, { ...deps, lib, client, i18n });
+    live = createView(root, layer, { ...deps, lib, client, i18n });
   }
   start().catch((err) => console.error('[model library] sidebar failed', err));
   return view;
 }
 
-/** The loaded sidebar in `root`: header, type tabs, the panel of the current type, the hint. */
-function createView(root, env) {
+/** Where the sidebar's menus may spread: from its own left edge to the window's right one when
+ * it sits on the left (never over the icon bar), mirrored on the right. */
+function boundsBeside(root) {
+  const box = root.getBoundingClientRect();
+  const width = document.documentElement.clientWidth || window.innerWidth;
+  return box.left + box.width / 2 <= width / 2 ? { left: box.left, right: width } : { left: 0, right: box.right };
+}
+
+/** The loaded sidebar in `root` (its floating parts in `layer`): header, type switcher, the
+ * panel of the current type, the hint. */
+function createView(root, layer, env) {
   const { lib, client, i18n, settings, texts, toasts, graph, prompt, dragDrop, events, openLibrary } = env;
   const { tr } = texts;
   const t = i18n.t;
   const panelSettings = lib.createSettingsStore(settings.panelSettings());
   // one query store per type: switching back keeps that type's search, filters and sort
   const queries = new Map();
-  let saved = null;
-  try { saved = localStorage.getItem(TYPE_STORAGE_KEY); } catch { /* storage blocked */ }
-  let current = TYPES.find((x) => x.prefix === saved) || TYPES[0];
+  let current = TYPES.find((x) => x.prefix === stored(TYPE_STORAGE_KEY)) || TYPES[0];
+  let viewPref = ['grid', 'list'].includes(stored(VIEW_STORAGE_KEY)) ? stored(VIEW_STORAGE_KEY) : null;
+  let filtersOpen = false;
   let panel = null;
   let lastHint = '';
 
-  const openButton = h('button', {
-    type: 'button', class: 'lm-cs-iconbtn', dataset: { cs: 'open' }, title: tr('openFullLibrary'), 'aria-label': tr('openFullLibrary'),
-  }, h('i', { class: 'pi pi-external-link', 'aria-hidden': 'true' }));
-  const head = h('div', { class: 'lm-cs-head' }, h('h3', { class: 'lm-cs-title', text: tr('title') }), openButton);
+  const headerStyle = env.headerStyle ? env.headerStyle() : 'classic';
+  const iconButton = (what, label, icon) => h('button', {
+    type: 'button', class: 'lm-cs-iconbtn', dataset: { cs: what }, title: label, 'aria-label': label,
+  }, createIcon(icon, { size: 16 }));
+  const title = h('h3', { class: 'lm-cs-title', text: tr('title'), title: tr('title') });
+  const head = h('div', { class: `lm-cs-head lm-cs-head--${headerStyle}`, dataset: { header: headerStyle } },
+    title,
+    h('div', { class: 'lm-cs-tools' }, iconButton('open', tr('openFullLibrary'), 'external')),
+    headerStyle === 'modern' && env.closeTab ? iconButton('close', tr('close'), 'close') : null);
+
+  const typeSelect = h('select', { class: 'lm-select lm-cs-type-select', 'aria-label': tr('typesLabel'), dataset: { cs: 'type-select' } },
+    ...TYPES.map((type) => h('option', { value: type.prefix, text: t(type.label) })));
   const tabs = h('div', { class: 'lm-cs-types', role: 'tablist', 'aria-label': tr('typesLabel') },
     ...TYPES.map((type) => h('button', {
-      type: 'button', class: 'lm-cs-type', role: 'tab', id: `lm-cs-tab-${type.prefix}`,
+      type: 'button', role: 'tab', class: 'lm-cs-type', id: `lm-cs-tab-${type.prefix}`,
       'aria-controls': 'lm-cs-body', dataset: { csType: type.prefix }, text: t(type.label), title: t(type.label),
     })));
+  const switcher = h('div', { class: 'lm-cs-switch' }, tabs, typeSelect);
   const body = h('div', { class: 'lm-cs-body', id: 'lm-cs-body', role: 'tabpanel' });
   const hintText = h('span');
   // what "Add" will do with the current canvas selection (polled: LiteGraph has no selection event in 1.27)
-  const hint = h('div', { class: 'lm-cs-hint', role: 'note' }, h('i', { class: 'pi pi-info-circle', 'aria-hidden': 'true' }), hintText);
+  const hint = h('div', { class: 'lm-cs-hint', role: 'note' }, createIcon('info', { size: 12 }), hintText);
   const menuHost = h('div');
   const toastHost = h('div');
-  root.append(head, tabs, body, hint, menuHost, toastHost);
+  root.append(head, switcher, body, hint, layer);
+  layer.append(menuHost, toastHost);
 
   const panelToasts = lib.createToasts(toastHost, { t });
   const comfyToasts = toasts.forPanel(() => panelToasts);
-  const menu = lib.createContextMenu(menuHost, { t });
+  const bounds = () => boundsBeside(root);
+  const menu = lib.createContextMenu(menuHost, { t, bounds });
+
+  // the tabs while their labels fit (tighter before giving up), else a drop-down (a narrow
+  // sidebar, a long translation); their natural widths are measured once, not stretched
+  let needed = null;
+  function measureTabs(tight) {
+    switcher.classList.toggle('lm-cs-switch--tight', tight);
+    const list = [...tabs.querySelectorAll('.lm-cs-type')];
+    return list.reduce((sum, tab) => sum + tab.offsetWidth, 0) + 2 * (list.length - 1) + 6;
+  }
+  function fitTypes() {
+    const room = switcher.clientWidth;
+    if (!room) return;
+    if (!needed) {
+      switcher.classList.remove('lm-cs-switch--select');
+      switcher.classList.add('lm-cs-switch--measure');
+      needed = { normal: measureTabs(false), tight: measureTabs(true) };
+      switcher.classList.remove('lm-cs-switch--measure');
+    }
+    switcher.classList.toggle('lm-cs-switch--tight', needed.normal > room);
+    switcher.classList.toggle('lm-cs-switch--select', needed.tight > room);
+  }
+
+  // the sidebar's width class (CSS: narrow sidebars drop the result count); the sidebar is no
+  // CSS size container, which would trap the fixed menus inside it
+  function onResize() {
+    const width = root.clientWidth;
+    root.dataset.lmWidth = width < 180 ? 'tiny' : width < 230 ? 'narrow' : width < 300 ? 'medium' : 'wide';
+    fitTypes();
+  }
+  const resizeObserver = new ResizeObserver(onResize);
+  resizeObserver.observe(root);
 
   function cardFor(item) {
     for (const card of body.querySelectorAll('.lm-card')) if (card.dataset.path === item.file_path) return card;
@@ -223,20 +294,25 @@ function createView(root, env) {
   function mountPanel() {
     if (panel) panel.destroy();
     const host = h('div', { class: 'lm-cs-panel' });
-    host.style.cssText = 'flex:1;min-height:0;display:flex;flex-direction:column;';
     body.replaceChildren(host);
     if (!queries.has(current.prefix)) queries.set(current.prefix, lib.createQueryStore());
     panel = lib.createLibraryPanel(host, {
       api: client, prefix: current.prefix, modelType: current.modelType, t, lang: () => i18n.lang,
       toasts: comfyToasts, events, settings: panelSettings, query: queries.get(current.prefix), compact: true,
       pageSize: Number(settings.get(SETTING.pageSize, 100)),
+      overlayHost: layer, menuBounds: bounds,
+      view: viewPref,
+      onViewChange(next) { viewPref = next; store(VIEW_STORAGE_KEY, next); },
+      onFiltersToggle(open) { filtersOpen = open; },
       onAdd: add, onDragStart: dragDrop.start,
     });
-    for (const tab of tabs.children) {
+    if (filtersOpen) panel.setFiltersOpen(true);
+    for (const tab of tabs.querySelectorAll('.lm-cs-type')) {
       const on = tab.dataset.csType === current.prefix;
       tab.setAttribute('aria-selected', String(on));
       tab.tabIndex = on ? 0 : -1;
     }
+    typeSelect.value = current.prefix;
     body.setAttribute('aria-labelledby', `lm-cs-tab-${current.prefix}`);
     updateHint();
   }
@@ -246,7 +322,7 @@ function createView(root, env) {
     if (!next) return;
     if (next !== current) {
       current = next;
-      try { localStorage.setItem(TYPE_STORAGE_KEY, prefix); } catch { /* private mode */ }
+      store(TYPE_STORAGE_KEY, prefix);
       mountPanel();
     }
     if (focus) tabs.querySelector(`[data-cs-type="${prefix}"]`)?.focus();
@@ -274,7 +350,13 @@ function createView(root, env) {
   function onClick(event) {
     const type = event.target.closest?.('[data-cs-type]');
     if (type && tabs.contains(type)) { selectType(type.dataset.csType); return; }
-    if (event.target.closest?.('[data-cs="open"]')) openLibrary();
+    const what = event.target.closest?.('[data-cs]')?.dataset.cs;
+    if (what === 'open') openLibrary();
+    else if (what === 'close') env.closeTab();
+  }
+
+  function onChange(event) {
+    if (event.target === typeSelect) selectType(typeSelect.value);
   }
 
   function onKeyDown(event) {
@@ -291,13 +373,20 @@ function createView(root, env) {
       event.preventDefault();
       card.querySelector('[data-action="add"]')?.click();
     }
-    // keep ComfyUI's single-key shortcuts (R, Q, Delete…) from firing while we have focus
+    stopShortcuts(event);
+  }
+
+  // keep ComfyUI's single-key shortcuts (R, Q, Delete…) from firing while we have focus
+  function stopShortcuts(event) {
     if (!event.ctrlKey && !event.metaKey && !event.altKey && event.key !== 'Escape') event.stopPropagation();
   }
 
   root.addEventListener('click', onClick);
+  root.addEventListener('change', onChange);
   root.addEventListener('keydown', onKeyDown);
+  layer.addEventListener('keydown', stopShortcuts);
   mountPanel();
+  onResize();
 
   return {
     reload: () => panel && panel.reload(),
@@ -306,8 +395,11 @@ function createView(root, env) {
     prefix: () => current.prefix,
     destroy() {
       clearInterval(hintTimer);
+      resizeObserver.disconnect();
       root.removeEventListener('click', onClick);
+      root.removeEventListener('change', onChange);
       root.removeEventListener('keydown', onKeyDown);
+      layer.removeEventListener('keydown', stopShortcuts);
       if (panel) panel.destroy();
       menu.destroy();
       panelToasts.destroy();

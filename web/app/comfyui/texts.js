@@ -8,9 +8,10 @@
 
 /** English texts; locales/<lang>/main.json `modelLibrary` overrides them per language. */
 export const DEFAULT_TEXT = Object.freeze({
-  title: 'Model Library',
-  tooltip: 'Model Library (LoRAs, checkpoints, embeddings)',
-  label: 'Models',
+  // not "Model Library": ComfyUI's own tab has that name
+  title: 'LoRAs & Models',
+  tooltip: 'LoRAs & Models: your LoRAs, checkpoints and embeddings with previews (Model Library)',
+  label: 'LoRAs',
   openFullLibrary: 'Open full library',
   typesLabel: 'Model type',
   added: 'Added {name} to the workflow.',
@@ -34,6 +35,7 @@ export const DEFAULT_TEXT = Object.freeze({
   downloadDone: 'Downloaded {name}.',
   downloadFailed: 'Download failed: {name}',
   organizeDone: 'Auto-organize finished.',
+  close: 'Close sidebar',
 });
 
 /** ComfyUI's locale code → ours (ComfyUI says 'zh', our locales folder is 'zh-CN'). */

@@ -1,11 +1,15 @@
 /**
  * One floating context menu per view: opened at a point or under an anchor with a list of
  * items, navigable with arrows/Enter/Esc; reports the chosen item id through a callback.
+ * It stays inside the viewport and inside `bounds()` ({left, right}: a sidebar keeps its
+ * menus off the host's icon bar); `root` must not sit in a contained or transformed box
+ * (position: fixed would be relative to it), which is why hosts hand in an overlay layer.
  */
-import { h, closestIn } from './dom.js';
+import { h, closestIn, placeBeside } from './dom.js';
 import { createIcon } from './icon.js';
 
-export function createContextMenu(root, { t } = {}) {
+/** options: {t, bounds()?: {left, right} | null}. */
+export function createContextMenu(root, { t, bounds = null } = {}) {
   const menu = h('div', { class: 'lm-menu', role: 'menu', hidden: true, tabindex: '-1' });
   root.append(menu);
   let onSelect = null;
@@ -41,18 +45,12 @@ export function createContextMenu(root, { t } = {}) {
       }, createIcon(entry.icon || 'info', { size: 16 }), h('span', { text: entry.label }),
       entry.hint ? h('span', { class: 'lm-menu-hint', text: entry.hint }) : null))));
     menu.hidden = false;
-    const rect = menu.getBoundingClientRect();
-    let left = x;
-    let top = y;
-    if (anchor && (x === undefined || y === undefined)) {
-      const a = anchor.getBoundingClientRect();
-      left = a.right - rect.width;
-      top = a.bottom + 4;
-    }
-    left = Math.max(8, Math.min(left, window.innerWidth - rect.width - 8));
-    if (top + rect.height > window.innerHeight - 8) top = Math.max(8, top - rect.height - (anchor ? 40 : 0));
-    menu.style.left = `${left}px`;
-    menu.style.top = `${top}px`;
+    const point = x !== undefined && y !== undefined;
+    placeBeside(menu, point || !anchor ? { x: x ?? 8, y: y ?? 8 } : anchor, {
+      bounds: typeof bounds === 'function' ? bounds() : bounds,
+      // under a button the menu's right edge meets the button's; at a pointer it opens rightwards
+      align: point ? 'start' : 'end',
+    });
     const first = items()[0];
     if (first) first.focus();
     document.addEventListener('pointerdown', onOutside, true);

@@ -1,7 +1,9 @@
 /**
- * Tiny DOM builder used by every component: elements, attributes and text, never HTML strings.
+ * Tiny DOM builder used by every component: elements, attributes and text, never HTML strings,
+ * and the one function that puts a floating element (menu, popover) beside its anchor.
  * It must stay free of state and of fetches; components own behaviour, this only builds nodes.
  */
+import { placeFloating, rectOf } from '../lib/floating.js';
 
 const PROPERTY_KEYS = new Set(['value', 'checked', 'disabled', 'hidden', 'selected', 'indeterminate', 'open']);
 
@@ -48,4 +50,25 @@ export function closestIn(target, selector, root) {
   if (!(target instanceof Element)) return null;
   const found = target.closest(selector);
   return found && root.contains(found) ? found : null;
+}
+
+/**
+ * Show `el` (position: fixed) beside `anchor` (an element, a DOMRect or a point {x, y}) inside
+ * the viewport and `bounds` ({left, right}); it scrolls when it is larger than the room left.
+ * Applies left/top/max-width/max-height through el.style (allowed by the pages' CSP).
+ */
+export function placeBeside(el, anchor, { bounds = null, align = 'start', gap = 4 } = {}) {
+  const box = rectOf(anchor instanceof Element ? anchor.getBoundingClientRect() : anchor);
+  el.style.maxWidth = '';
+  el.style.maxHeight = '';
+  // layout size, not getBoundingClientRect: an opening animation's scale() must not count
+  const spot = placeFloating({
+    anchor: box, size: { width: el.offsetWidth, height: el.offsetHeight },
+    viewport: { width: document.documentElement.clientWidth || window.innerWidth, height: window.innerHeight },
+    bounds, align, gap,
+  });
+  el.style.left = `${spot.left}px`;
+  el.style.top = `${spot.top}px`;
+  el.style.maxWidth = `${spot.maxWidth}px`;
+  el.style.maxHeight = `${spot.maxHeight}px`;
 }

@@ -164,7 +164,7 @@ export function openDownloadDialog(deps) {
 
   function track() {
     stopTracking();
-    closeSocket = deps.events.open ? deps.events.open(`/ws/download-progress?id=${encodeURIComponent(downloadId)}`) : null;
+    closeSocket = deps.events.open ? deps.events.open(`ws/download-progress?id=${encodeURIComponent(downloadId)}`) : null;
     poll();
   }
 

@@ -1,6 +1,8 @@
 /**
  * The filter panel: base models and tags with counts (tags cycle include → exclude → off),
- * favourites only, tag logic, and the folder tree. Writes only into the query store.
+ * favourites only, tag logic, and the folder tree with the number of models in each folder
+ * shown (asked for lazily, a few at a time, for the folders on show). Writes only into the
+ * query store.
  */
 import { h, closestIn } from './dom.js';
 import { createIcon } from './icon.js';
@@ -10,12 +12,55 @@ import { countActiveFilters, cycleTag, defaultQuery, toggleInList } from '../lib
 import { formatCount } from '../lib/format.js';
 import { errorText } from '../i18n/error_text.js';
 
-/** deps: {models, query, t, lang(), onClose(), toasts} */
+/** deps: {models, query, t, lang(), onClose(), toasts, compact? (the sidebar's folding panel)} */
 export function createFilterPanel(root, deps) {
   const { models, query, t } = deps;
   let baseModels = [];
   let tags = [];
   let showAllTags = false;
+  let destroyed = false;
+
+  // models per folder: one listing of page size 1 per folder on show (its `total`), at most
+  // COUNT_REQUESTS at a time; forgotten when the tree reloads or "include subfolders" flips
+  const COUNT_REQUESTS = 3;
+  const counts = new Map();
+  const countQueue = [];
+  const counting = new Set();
+  let countsRecursive = query.get().recursive;
+  let countsGeneration = 0;
+  let countsTimer = 0;
+
+  function wantCounts(paths) {
+    for (const path of paths) {
+      if (!counts.has(path) && !counting.has(path) && !countQueue.includes(path)) countQueue.push(path);
+    }
+    pumpCounts();
+  }
+
+  function pumpCounts() {
+    while (!destroyed && counting.size < COUNT_REQUESTS && countQueue.length) {
+      const path = countQueue.shift();
+      const generation = countsGeneration;
+      counting.add(path);
+      const params = { page: 1, page_size: 1, ...(path ? { folder: path, recursive: countsRecursive ? 'true' : 'false' } : {}) };
+      models.list(params).then((data) => {
+        if (generation !== countsGeneration) return;
+        counts.set(path, Number(data.total) || 0);
+        clearTimeout(countsTimer);
+        countsTimer = setTimeout(() => { if (!destroyed) tree.update({ counts }); }, 30);
+      }).catch(() => { /* no count shown for that folder */ }).finally(() => {
+        counting.delete(path);
+        pumpCounts();
+      });
+    }
+  }
+
+  function forgetCounts() {
+    countsGeneration += 1;
+    counts.clear();
+    countQueue.length = 0;
+    counting.clear();
+  }
 
   const baseList = h('div', { class: 'lm-chips', role: 'group', 'aria-label': t('filters.base_models') });
   const tagList = h('div', { class: 'lm-chips', role: 'group', 'aria-label': t('filters.tags') });
@@ -31,27 +76,36 @@ export function createFilterPanel(root, deps) {
   const tree = createFolderTree(treeHost, {
     t, label: t('filters.folders'), allLabel: t('filters.all_folders'),
     onSelect(path) { query.set({ folder: path }); },
+    onVisible: wantCounts,
+    formatCount: (n) => formatCount(n, deps.lang()),
   });
 
   root.classList.add('lm-filters');
   root.setAttribute('aria-label', t('filters.title'));
+  const sections = {
+    favorites: h('section', { class: 'lm-filter-section' },
+      h('label', { class: 'lm-check lm-check--row' }, favorites, createIcon('star', { size: 15 }), h('span', { text: t('filters.favorites_only') }))),
+    base: h('section', { class: 'lm-filter-section' },
+      h('h3', { class: 'lm-filter-heading', text: t('filters.base_models') }), baseList),
+    tags: h('section', { class: 'lm-filter-section' },
+      h('div', { class: 'lm-filter-heading-row' }, h('h3', { class: 'lm-filter-heading', text: t('filters.tags') }), tagLogic),
+      // compact (the sidebar): the hint is the tag list's tooltip instead of a line of its own
+      deps.compact ? null : h('p', { class: 'lm-filter-hint', text: t('filters.tag_hint') }),
+      tagList, moreTags),
+    folders: h('section', { class: 'lm-filter-section' },
+      h('div', { class: 'lm-filter-heading-row' }, h('h3', { class: 'lm-filter-heading', text: t('filters.folders') }),
+        h('label', { class: 'lm-check lm-check--sm' }, recursive, h('span', { text: t('filters.recursive') }))),
+      treeHost),
+  };
+  if (deps.compact) tagList.title = t('filters.tag_hint');
+  // the sidebar leads with the folders, as ComfyUI's own model library does
+  const order = deps.compact ? ['folders', 'favorites', 'base', 'tags'] : ['favorites', 'base', 'tags', 'folders'];
+
   root.append(
     h('div', { class: 'lm-filters-head' },
       h('h2', { class: 'lm-filters-title', text: t('filters.title') }), clear,
       h('button', { type: 'button', class: 'lm-icon-btn lm-filters-close', dataset: { filter: 'close' }, 'aria-label': t('common.close') }, createIcon('close'))),
-    h('div', { class: 'lm-filters-scroll' },
-      h('section', { class: 'lm-filter-section' },
-        h('label', { class: 'lm-check lm-check--row' }, favorites, createIcon('star', { size: 15 }), h('span', { text: t('filters.favorites_only') }))),
-      h('section', { class: 'lm-filter-section' },
-        h('h3', { class: 'lm-filter-heading', text: t('filters.base_models') }), baseList),
-      h('section', { class: 'lm-filter-section' },
-        h('div', { class: 'lm-filter-heading-row' }, h('h3', { class: 'lm-filter-heading', text: t('filters.tags') }), tagLogic),
-        h('p', { class: 'lm-filter-hint', text: t('filters.tag_hint') }),
-        tagList, moreTags),
-      h('section', { class: 'lm-filter-section' },
-        h('div', { class: 'lm-filter-heading-row' }, h('h3', { class: 'lm-filter-heading', text: t('filters.folders') }),
-          h('label', { class: 'lm-check lm-check--sm' }, recursive, h('span', { text: t('filters.recursive') }))),
-        treeHost)));
+    h('div', { class: 'lm-filters-scroll' }, order.map((key) => sections[key])));
 
   function chip({ label, count, state, data }) {
     return h('button', {
@@ -79,14 +133,16 @@ export function createFilterPanel(root, deps) {
     favorites.checked = q.favoritesOnly;
     recursive.checked = q.recursive;
     clear.disabled = countActiveFilters(q) === 0;
-    tree.update({ selected: q.folder });
+    if (q.recursive !== countsRecursive) { countsRecursive = q.recursive; forgetCounts(); }
+    tree.update({ selected: q.folder, counts });
   }
 
   async function load() {
     const [base, top, folders] = await Promise.allSettled([models.baseModels(), models.topTags(100), models.unifiedFolderTree()]);
     if (base.status === 'fulfilled') baseModels = base.value.base_models || [];
     if (top.status === 'fulfilled') tags = top.value.tags || [];
-    if (folders.status === 'fulfilled') tree.update({ nodes: normaliseTree(folders.value.tree || {}) });
+    forgetCounts();
+    if (folders.status === 'fulfilled') tree.update({ nodes: normaliseTree(folders.value.tree || {}), counts });
     const failure = [base, top, folders].find((r) => r.status === 'rejected');
     if (failure && deps.toasts && !failure.reason.isNotReady) deps.toasts.error(t('errors.filters_failed', { message: errorText(failure.reason, t) }));
     render();
@@ -123,6 +179,6 @@ export function createFilterPanel(root, deps) {
     update: render,
     /** Counts changed (live update): reload them, coalescing bursts. */
     reload() { clearTimeout(reloadTimer); reloadTimer = setTimeout(load, 400); },
-    destroy() { clearTimeout(reloadTimer); unsub(); tree.destroy(); root.replaceChildren(); },
+    destroy() { destroyed = true; clearTimeout(reloadTimer); clearTimeout(countsTimer); unsub(); tree.destroy(); root.replaceChildren(); },
   };
 }

@@ -41,6 +41,8 @@ const PATHS = {
   alert: 'M12 3.5L2.5 20h19z M12 10v4 M12 17h.01',
   undo: 'M9 14L4 9l5-5 M4 9h10a6 6 0 0 1 0 12h-3',
   keyboard: 'M3 6h18v12H3z M7 10h.01 M11 10h.01 M15 10h.01 M7 14h10',
+  list: 'M4 5h3v3H4z M4 10.5h3v3H4z M4 16h3v3H4z M10 6.5h10 M10 12h10 M10 17.5h10',
+  grid: 'M4 4h7v7H4z M13 4h7v7h-7z M4 13h7v7H4z M13 13h7v7h-7z',
 };
 
 /** An `<svg>` icon; `name` is a key of the table above. */

@@ -1,10 +1,12 @@
 /**
  * A complete library view for one model type: toolbar, bulk bar, virtualised grid, context
  * menu and the shared actions. The full page mounts it with a filter panel beside it; the
- * ComfyUI sidebar mounts it with `compact: true` and an `onAdd` callback.
+ * ComfyUI sidebar mounts it with `compact: true` and an `onAdd` callback: then the filters
+ * fold out under the toolbar (costing no room while closed) and the grid can be a list.
  */
 import { h } from './dom.js';
 import { createSearchBar } from './search_bar.js';
+import { createFilterPanel } from './filter_panel.js';
 import { createModelGrid } from './model_grid.js';
 import { createBulkBar } from './bulk_bar.js';
 import { createContextMenu } from './context_menu.js';
@@ -18,11 +20,16 @@ import { errorText } from '../i18n/error_text.js';
  * deps: {api, prefix, modelType, t, lang(), toasts, events (socket hub or host relay),
  *        settings?, query?, selection?, compact?, pageSize? (models per request, 1-100, default 100),
  *        minCardWidth? (px, default by variant), onAdd(item)?, onDragStart(item, event)?,
- *        onToggleFilters()?, filtersOpen()?}
+ *        onToggleFilters()?, filtersOpen()?,
+ *        compact only: overlayHost? (where menus and popovers float: outside clipping boxes),
+ *        menuBounds()? ({left, right} menus stay within), view? ('grid' | 'list' | null = by width),
+ *        onViewChange(view)?, onFiltersToggle(open)?}
  */
 export function createLibraryPanel(root, deps) {
   const { api, t, toasts } = deps;
   const compact = Boolean(deps.compact);
+  const overlayHost = compact ? deps.overlayHost || null : null;
+  let viewPref = compact && ['grid', 'list'].includes(deps.view) ? deps.view : null;
   const models = api.models(deps.prefix);
   const query = deps.query || createQueryStore();
   const selection = deps.selection || createSelectionStore();
@@ -30,19 +37,23 @@ export function createLibraryPanel(root, deps) {
   const lang = deps.lang || (() => 'en');
 
   const toolbarHost = h('div', { class: 'lm-panel-toolbar' });
+  const filterHost = compact ? h('section', { class: 'lm-panel-filters', hidden: true }) : null;
   const bulkHost = h('div');
   const gridHost = h('div', { class: 'lm-panel-grid' });
   const menuHost = h('div');
   root.classList.add('lm-panel', ...(compact ? ['lm-panel--compact'] : []));
-  root.append(toolbarHost, bulkHost, gridHost, menuHost);
+  root.append(toolbarHost, ...(filterHost ? [filterHost] : []), bulkHost, gridHost);
+  (overlayHost || root).append(menuHost);
 
+  // assigned below; the toolbar and the grid's first layout ask for it while it is being created
+  let grid = null;
   let refreshTimer = 0;
   const refresh = () => { clearTimeout(refreshTimer); refreshTimer = setTimeout(() => grid.refresh(), 120); };
 
-  const menu = createContextMenu(menuHost, { t });
+  const menu = createContextMenu(menuHost, { t, bounds: deps.menuBounds || null });
   const actions = createModelActions({
     api, models, t, toasts, settings, host: root,
-    refresh: () => { refresh(); if (deps.onChanged) deps.onChanged(); },
+    refresh: () => { refresh(); if (filters) filters.reload(); if (deps.onChanged) deps.onChanged(); },
     patchItem: (path, changes) => grid.patchItem(path, changes),
   });
 
@@ -95,15 +106,44 @@ export function createLibraryPanel(root, deps) {
     }
   }
 
+  // compact: the filter panel folds out under the toolbar, built the first time it opens
+  let filters = null;
+  let compactFiltersOpen = false;
+  function setCompactFilters(open) {
+    compactFiltersOpen = open;
+    if (open && !filters) {
+      filters = createFilterPanel(filterHost, {
+        models, query, t, lang, toasts, compact: true,
+        onClose: () => { setCompactFilters(false); search.focus(); },
+      });
+    }
+    filterHost.hidden = !open;
+    search.update();
+    if (deps.onFiltersToggle) deps.onFiltersToggle(open);
+  }
+
+  const viewState = {
+    get: () => ({ pref: viewPref, mode: grid ? grid.mode : 'grid' }),
+    set(next) {
+      viewPref = next === 'grid' || next === 'list' ? next : null;
+      grid.relayout();
+      search.update();
+      if (deps.onViewChange) deps.onViewChange(viewPref);
+    },
+  };
+
   const search = createSearchBar(toolbarHost, {
     query, selection, t, compact,
-    onToggleFilters: deps.onToggleFilters || (() => {}),
-    filtersOpen: deps.filtersOpen,
+    onToggleFilters: compact ? () => setCompactFilters(!compactFiltersOpen) : deps.onToggleFilters || (() => {}),
+    filtersOpen: compact ? () => compactFiltersOpen : deps.filtersOpen,
+    overlayHost, bounds: deps.menuBounds || null, view: compact ? viewState : null,
   });
 
-  const grid = createModelGrid(gridHost, {
+  grid = createModelGrid(gridHost, {
     models, query, selection, settings, t, compact,
     pageSize: deps.pageSize, minCardWidth: deps.minCardWidth,
+    view: compact ? () => viewPref : null,
+    onLayout: () => { if (grid) search.update(); },
     onOpen: (item) => openDetails(item),
     onMenu(item, { x, y, anchor, index }) {
       menu.open({ entries: menuEntries(item), x, y, anchor, label: t('card.actions_for', { name: item.model_name || item.file_name }), select: (id) => runAction(id, item, index) });
@@ -153,7 +193,7 @@ export function createLibraryPanel(root, deps) {
   const unsubs = [];
   if (deps.events) {
     unsubs.push(deps.events.on('models_changed', (msg) => {
-      if (!msg.model_type || msg.model_type === deps.modelType) refresh();
+      if (!msg.model_type || msg.model_type === deps.modelType) { refresh(); if (filters) filters.reload(); }
     }));
     // Hash-pending badges clear once the background hasher has drained its queue.
     unsubs.push(deps.events.on('hash_progress', (msg) => {
@@ -170,8 +210,10 @@ export function createLibraryPanel(root, deps) {
     focusSearch: () => search.focus(),
     focusGrid: () => grid.focusCurrent(),
     refresh,
-    reload: () => grid.reload({ keepScroll: true }),
+    reload: () => { grid.reload({ keepScroll: true }); if (filters) filters.reload(); },
     openDetails,
+    /** Compact: fold the filters out or in. */
+    setFiltersOpen: (open) => { if (compact) setCompactFilters(Boolean(open)); },
     update() { grid.update(); search.update(); if (bulk) bulk.update(); },
     destroy() {
       clearTimeout(refreshTimer);
@@ -179,9 +221,11 @@ export function createLibraryPanel(root, deps) {
       root.removeEventListener('keydown', onKeyDown);
       grid.destroy();
       search.destroy();
+      if (filters) filters.destroy();
       if (bulk) bulk.destroy();
       menu.destroy();
       actions.destroy();
+      menuHost.remove();
       root.replaceChildren();
       root.classList.remove('lm-panel', 'lm-panel--compact');
     },

@@ -6,6 +6,15 @@ import { h } from './dom.js';
 import { createIcon } from './icon.js';
 import { shouldBlur } from '../lib/nsfw.js';
 import { displayName } from '../lib/model_text.js';
+import { wrapPieces } from '../lib/format.js';
+
+/** The name as text with <wbr> break points (its textContent stays the plain name). */
+function setName(el, label) {
+  const pieces = wrapPieces(label);
+  const nodes = [];
+  pieces.forEach((piece, i) => { if (i) nodes.push(document.createElement('wbr')); nodes.push(document.createTextNode(piece)); });
+  el.replaceChildren(...nodes);
+}
 
 /** A blank card slot (no listeners: the grid delegates every event). */
 export function buildCard({ t, compact = false, draggable = false }) {
@@ -90,7 +99,7 @@ export function fillCard(el, item, { t, settings, selected, selecting, index, to
   }
   const label = displayName(item);
   el.dataset.path = item.file_path;
-  name.textContent = label;
+  setName(name, label);
   name.title = item.relative_path || label;
   base.textContent = item.base_model || '';
   base.hidden = !item.base_model;

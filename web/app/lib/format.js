@@ -51,3 +51,13 @@ export function formatDuration(seconds) {
   const r = s % 60;
   return h ? `${h}:${String(m).padStart(2, '0')}:${String(r).padStart(2, '0')}` : `${m}:${String(r).padStart(2, '0')}`;
 }
+
+/**
+ * A model name cut into the pieces a line may break between, so long names such as
+ * "style_03_with_a_long_name" or "DetailTweakerXL" wrap after "_", "-", "." or at a camelCase
+ * step instead of mid-word. Joining the pieces gives the name back unchanged.
+ */
+export function wrapPieces(name) {
+  const text = String(name ?? '');
+  return text.split(/(?<=[_\-.\/])(?=[^_\-.\/])|(?<=[a-z])(?=[A-Z])/).filter((piece) => piece !== '');
+}

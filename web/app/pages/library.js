@@ -1,7 +1,9 @@
 /**
  * Entry of the full library page (/loras, /checkpoints, /embeddings): reads the shell's data
  * attributes, loads translations, opens the sockets and mounts the components. Remounts on
- * language change; keeps no globals.
+ * language change; keeps no globals. Every request goes to the server's root as the shell's
+ * relative `data-root` names it, never to an absolute path: the page works standalone, inside
+ * ComfyUI and behind a reverse proxy's sub-path alike.
  */
 import { createApiClient } from '../api/client.js';
 import { createI18n } from '../i18n/i18n.js';
@@ -54,6 +56,12 @@ function savePrefs(prefix, query, filtersOpen) {
   } catch { /* private mode: preferences are simply not kept */ }
 }
 
+/** Where the server's root is, as this page sees it: `data-root` ('./', '../') resolved
+ * against the page's URL, e.g. 'http://host/models/' behind a proxy serving us at '/models/'. */
+function serverRoot(body = document.body, href = location.href) {
+  return new URL(body.dataset.root || './', href);
+}
+
 function isTyping(el) {
   return el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName));
 }
@@ -62,7 +70,9 @@ async function start() {
   const body = document.body;
   const prefix = body.dataset.prefix;
   const modelType = body.dataset.modelType;
-  const api = createApiClient();
+  const root = serverRoot(body);
+  // '/models/' → API at '/models/api/lm', server URLs in answers ('/api/lm/previews?…') under '/models'
+  const api = createApiClient({ base: `${root.pathname}api/lm`, urlRoot: root.pathname.replace(/\/+$/, '') });
   const i18n = createI18n({ lang: document.documentElement.lang || 'en' });
   try { await i18n.load(api, i18n.lang); } catch { /* keys fall back to themselves; the page still works */ }
   const t = i18n.t;
@@ -73,7 +83,7 @@ async function start() {
   const query = createQueryStore(queryPrefs);
   const selection = createSelectionStore();
   const settings = createSettingsStore(readSettings(body));
-  const events = createSocketHub().start();
+  const events = createSocketHub({ base: root.href }).start();
   const wide = window.matchMedia(WIDE);
   let filtersOpen = wide.matches ? savedFiltersOpen !== false : false;
 

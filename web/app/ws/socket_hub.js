@@ -4,17 +4,19 @@
  */
 
 /**
- * `paths` are socket paths ('/ws/fetch-progress'); `origin` defaults to the page's.
+ * `paths` are socket paths relative to `base` ('ws/fetch-progress'), the URL of the server's
+ * root as the page sees it (the page's `data-root` resolved: '/', or '/models/' behind a proxy).
  * Handlers registered with on('*') see every message.
  */
-export function createSocketHub({ paths = ['/ws/fetch-progress', '/ws/init-progress'], origin = location.origin } = {}) {
+export function createSocketHub({ paths = ['ws/fetch-progress', 'ws/init-progress'], base = new URL('/', location.href).href } = {}) {
   const handlers = new Map();
   const sockets = new Map();
   const statusListeners = new Set();
   let closed = false;
 
   function wsUrl(path) {
-    const url = new URL(path, origin);
+    // a leading '/' would leave the proxy's sub-path: every socket path is taken relative to base
+    const url = new URL(String(path).replace(/^\/+/, ''), base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     return url.href;
   }
@@ -62,7 +64,7 @@ export function createSocketHub({ paths = ['/ws/fetch-progress', '/ws/init-progr
 
   return {
     start() { closed = false; for (const path of paths) if (!sockets.has(path)) connect(path); return this; },
-    /** Open one more socket (e.g. `/ws/download-progress?id=...`); returns a closer. */
+    /** Open one more socket (e.g. `ws/download-progress?id=...`); returns a closer. */
     open(path) {
       if (!sockets.has(path)) connect(path);
       return () => {
