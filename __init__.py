@@ -1,15 +1,15 @@
 """ComfyUI entry point of the model library.
 
-ComfyUI imports this folder as a package: we export the node mappings (none: the
-library adds no nodes) and the web directory, and register every route on
-``PromptServer.instance``. Imported anywhere else (tests, tools) it does nothing more.
+ComfyUI imports this folder as a package: we export the node mappings (py/nodes: LoRA
+Loader, LoRA Stacker, Trigger Words, Save Image) and the web directory, and register every
+route on ``PromptServer.instance``. Imported anywhere else (tests, tools) it does nothing more.
 """
 from __future__ import annotations
 
 import logging
 
-NODE_CLASS_MAPPINGS: dict = {}
-NODE_DISPLAY_NAME_MAPPINGS: dict = {}
+from .py.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
 WEB_DIRECTORY = "./web/comfyui"
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

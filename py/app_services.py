@@ -1,10 +1,9 @@
 """The composition root: every service of the process, built once and fully, and their lifetimes.
 
-Owns construction order and the one cleanup context per resource (cache, hash queue, CivitAI
-session, image fetcher, downloads, jobs, the library's scans and watcher); it holds no
-business logic. Both
-hosts (ComfyUI and standalone) call ``build_services`` with a ``LibraryConfig`` and hang
-``AppServices.lifetimes()`` on their application's ``cleanup_ctx``.
+Owns construction order and the one cleanup context per resource (cache, usage history, hash
+queue, CivitAI session, image fetcher, downloads, jobs, the library's scans and watcher); it
+holds no business logic. Both hosts (ComfyUI and standalone) call ``build_services`` with a
+``LibraryConfig`` and hang ``AppServices.lifetimes()`` on their application's ``cleanup_ctx``.
 """
 from __future__ import annotations
 
@@ -38,6 +37,7 @@ from .services.library.index_cache import IndexCache, default_cache_dir
 from .services.library.library_watcher import LibraryWatcher
 from .services.library.model_hasher import FileHashes, HashQueue
 from .services.library.model_library import ModelLibrary
+from .services.library.model_names import LibraryNames
 from .services.library.model_queries import ModelQueries
 from .services.library.model_scanner import LibraryRoot
 from .services.library.type_library import HashStore, TypeLibrary
@@ -55,6 +55,7 @@ from .services.shared.socket_hub import EventForwarder, SocketHub
 from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.bulk_metadata_refresh import JOB_KIND as REFRESH_JOB_KIND
 from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase, RefreshProgress
+from .services.usage.usage_history import UsageHistory
 from .services.use_cases.download_model import DownloadModelUseCase
 
 _log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class AppServices:
     model_locks: ModelLocks
     library: ModelLibrary
     queries: dict[ModelType, ModelQueries]
+    names: LibraryNames  # models by the names workflows use
+    usage: UsageHistory  # what queued prompts used (filled in ComfyUI only)
     jinja_env: jinja2.Environment
     i18n: ServerI18n
     version: str
@@ -126,6 +129,7 @@ class AppServices:
         """One cleanup context per resource, in start order (they stop in reverse)."""
         return [
             self._cache_lifetime,
+            self._usage_lifetime,
             self._hash_queue_lifetime,
             self._civitai_lifetime,
             self._fetcher_lifetime,
@@ -141,6 +145,13 @@ class AppServices:
             yield
         finally:
             await self.cache.close()
+
+    async def _usage_lifetime(self, _app: Any) -> AsyncIterator[None]:
+        await self.usage.open()
+        try:
+            yield
+        finally:
+            await self.usage.close()
 
     async def _hash_queue_lifetime(self, _app: Any) -> AsyncIterator[None]:
         self.hash_queue.set_paused(True)  # the first scans get the disk to themselves
@@ -249,7 +260,8 @@ def read_version(plugin_dir: Path) -> str:
 def build_services(config: LibraryConfig) -> AppServices:
     """Construct every service (no I/O beyond reading the settings file)."""
     settings = SettingsManager(path=config.settings_path or default_settings_path())
-    cache = IndexCache(path=(config.cache_dir or default_cache_dir()) / "index.sqlite3")
+    cache_dir = config.cache_dir or default_cache_dir()
+    cache = IndexCache(path=cache_dir / "index.sqlite3")
     hub = SocketHub(forward=config.forward_event)
     hashes = HashStore(cache=cache)
     guard = PathGuard({t: [r.path for r in roots] for t, roots in config.roots.items()})
@@ -332,6 +344,8 @@ def build_services(config: LibraryConfig) -> AppServices:
         model_locks=locks,
         library=library,
         queries={t: ModelQueries(service=library[t]) for t in ModelType},
+        names=LibraryNames(library),
+        usage=UsageHistory(path=cache_dir / "usage.sqlite3"),
         jinja_env=env,
         i18n=ServerI18n(locales_dir=PLUGIN_DIR / "locales"),
         version=read_version(PLUGIN_DIR),

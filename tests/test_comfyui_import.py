@@ -33,7 +33,12 @@ class FakePromptServer:
     def __init__(self) -> None:
         self.routes = web.RouteTableDef()
         self.app = web.Application()
+        self.loop = None  # ComfyUI's server loop; set by a test that runs node code
         self.sent: list[tuple[str, dict, object]] = []
+        self.on_prompt_handlers: list = []
+
+    def add_on_prompt_handler(self, handler):
+        self.on_prompt_handlers.append(handler)
 
     def send_sync(self, event, data, sid=None):
         self.sent.append((event, data, sid))
@@ -72,7 +77,8 @@ def _paths(routes: web.RouteTableDef) -> set[tuple[str, str]]:
 async def test_import_registers_routes_on_the_prompt_server(fake_comfyui, library, aiohttp_client):
     library.add_lora("in_comfy", "sub")
     module = import_plugin_as("custom_nodes_x_model_library_under_test")
-    assert module.NODE_CLASS_MAPPINGS == {}
+    assert sorted(module.NODE_CLASS_MAPPINGS) == ["LmLoraLoader", "LmLoraStacker", "LmSaveImage", "LmTriggerWords"]
+    assert len(fake_comfyui.on_prompt_handlers) == 1  # the usage history's prompt hook
     assert module.WEB_DIRECTORY == "./web/comfyui"
     registered = _paths(fake_comfyui.routes)
     for expected in [("GET", "/api/lm/loras/list"), ("GET", "/loras"), ("GET", "/lm/embeddings"),
@@ -106,7 +112,7 @@ def test_import_without_comfyui_registers_nothing_and_does_not_fail(monkeypatch)
     for name in COMFY_MODULES:
         monkeypatch.delitem(sys.modules, name, raising=False)
     module = import_plugin_as("plain_import_of_model_library")
-    assert module.NODE_CLASS_MAPPINGS == {}
+    assert set(module.NODE_DISPLAY_NAME_MAPPINGS.values()) >= {"LoRA Loader (Model Library)"}
     assert Path(ROOT / "web" / "comfyui").is_dir()
 
 

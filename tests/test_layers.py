@@ -18,11 +18,12 @@ SERVICE_DEPENDENCIES = {
     "shared": set(),
     "jobs": set(),
     "library": {"shared"},
+    "usage": {"shared"},
     "edits": {"shared", "library"},
     "civitai": {"shared", "library"},
     "organize": {"shared", "library", "edits", "jobs"},
     "downloads": {"shared", "library", "civitai", "jobs"},
-    "use_cases": {"shared", "library", "edits", "civitai", "organize", "downloads", "jobs"},
+    "use_cases": {"shared", "library", "edits", "civitai", "organize", "downloads", "jobs", "usage"},
 }
 
 

@@ -1,5 +1,5 @@
 """The ComfyUI host: roots from ``folder_paths``, routes on ``PromptServer.instance``,
-events forwarded on ComfyUI's own socket.
+events forwarded on ComfyUI's own socket, the nodes' way to the library, the prompt hook.
 
 The only module that imports ComfyUI. Registration happens at import time of the plugin
 (ComfyUI imports custom nodes before it adds its routes and starts serving).
@@ -11,9 +11,11 @@ from typing import Any
 
 from ..app import mount, register_routes
 from ..app_services import AppServices, LibraryConfig, build_services
+from ..nodes.library_access import NodeLibrary, set_node_library
 from ..services.library.model_scanner import LibraryRoot, library_roots
 from ..services.shared.model_types import ModelType
 from ..services.shared.settings_manager import SettingsManager, default_settings_path
+from .comfyui_usage import usage_hook
 
 _log = logging.getLogger(__name__)
 
@@ -102,6 +104,10 @@ def register_with_comfyui() -> AppServices:
     services = build_services(config)
     _, controllers = register_routes(instance.routes, services, skip_paths=CORE_ROUTE_CLASHES)
     mount(instance.app, services, controllers)
+    # the nodes run on ComfyUI's executor thread and reach the library on the server's loop
+    library = NodeLibrary(services=services, loop=instance.loop)
+    set_node_library(library)
+    instance.add_on_prompt_handler(usage_hook(instance, library))
     _registered = services
     _log.info("model library: routes registered (%d LoRA, %d checkpoint, %d embedding roots)",
               len(config.roots[ModelType.LORA]), len(config.roots[ModelType.CHECKPOINT]),

@@ -16,6 +16,7 @@ from ..services.shared.model_types import ModelType
 from .handlers.auto_organize_handlers import ModelAutoOrganizeHandler
 from .handlers.civitai_handlers import ModelCivitaiHandler
 from .handlers.handler_set import ModelHandlerSet
+from .handlers.workflow_handlers import ModelWorkflowHandler
 from .handlers.management_handlers import ModelManagementHandler
 from .handlers.model_handlers import Handler, HandlerContext, ModelListingHandler, ModelPageView, ModelQueryHandler
 from .handlers.move_handlers import ModelMoveHandler
@@ -66,6 +67,7 @@ class BaseModelRoutes:
             move=ModelMoveHandler(ctx=ctx, moves=s.moves),
             auto_organize=ModelAutoOrganizeHandler(ctx=ctx, use_case=s.auto_organize[self.model_type]),
             civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type]),
+            workflow=ModelWorkflowHandler(ctx=ctx, names=s.names, usage=s.usage),
         )
 
     def _proxy(self, name: str) -> Handler:

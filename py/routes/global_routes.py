@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .handlers.civitai_handlers import CivitaiGlobalHandlers
+from .handlers.graph_handlers import GraphHandlers
 from .handlers.download_handlers import ModelDownloadHandler
 from .handlers.handler_set import flatten_handlers
 from .handlers.management_handlers import UndoDeleteHandler
@@ -25,7 +26,8 @@ class StandaloneHandlers:
     """The standalone server's own page: ``/`` leads to the LoRA page."""
 
     async def redirect_home(self, request: web.Request) -> web.Response:
-        raise web.HTTPFound("/loras")
+        # relative: behind a reverse proxy's sub-path ('/models/' → our '/') it stays under it
+        raise web.HTTPFound("./loras")
 
 
 def register_global_routes(registrar: ModelRouteRegistrar, services: "AppServices", *, standalone: bool) -> None:
@@ -39,6 +41,7 @@ def register_global_routes(registrar: ModelRouteRegistrar, services: "AppService
         UndoDeleteHandler(lifecycle=s.lifecycle),
         CivitaiGlobalHandlers(sync=s.civitai_sync),
         ModelDownloadHandler(use_case=s.download_use_case, downloads=s.downloads),
+        GraphHandlers(library=s.library, guard=s.path_guard, hub=s.hub),
         *([StandaloneHandlers()] if standalone else []),
     )
     registrar.register_definitions(GLOBAL_ROUTE_DEFINITIONS, handlers.__getitem__)

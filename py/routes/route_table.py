@@ -35,6 +35,7 @@ COMMON_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
     R("GET", "/api/lm/{prefix}/preview-url", "get_model_preview_url"),
     R("GET", "/api/lm/{prefix}/civitai-url", "get_model_civitai_url"),
     R("GET", "/api/lm/{prefix}/relative-paths", "get_relative_paths"),
+    R("GET", "/api/lm/{prefix}/lookup", "lookup_models"),
     R("GET", "/api/lm/{prefix}/excluded", "get_excluded_models"),
     # library maintenance
     R("POST", "/api/lm/{prefix}/scan", "scan_models"),
@@ -97,6 +98,8 @@ GLOBAL_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
     R("GET", "/api/lm/i18n", "get_i18n"),
     R("GET", "/api/lm/i18n/languages", "get_languages"),
     R("GET", "/lm/static/{path:.+}", "get_static"),
+    # page → graph: the full page served by ComfyUI asks the editor to add a model (issue 11)
+    R("POST", "/api/lm/graph/add", "add_to_graph"),
     # the recoverable delete of any type
     R("POST", "/api/lm/undo-delete", "undo_delete"),
     # CivitAI availability, for browser extensions

@@ -12,6 +12,7 @@ from .civitai_handlers import ModelCivitaiHandler
 from .management_handlers import ModelManagementHandler
 from .model_handlers import Handler, ModelListingHandler, ModelPageView, ModelQueryHandler
 from .move_handlers import ModelMoveHandler
+from .workflow_handlers import ModelWorkflowHandler
 
 
 def flatten_handlers(*handlers: object) -> dict[str, Handler]:
@@ -40,8 +41,10 @@ class ModelHandlerSet:
     civitai: ModelCivitaiHandler
     move: ModelMoveHandler
     auto_organize: ModelAutoOrganizeHandler
+    workflow: ModelWorkflowHandler
 
     def to_route_mapping(self) -> dict[str, Handler]:
         return flatten_handlers(
-            self.page_view, self.listing, self.query, self.management, self.civitai, self.move, self.auto_organize
+            self.page_view, self.listing, self.query, self.management, self.civitai, self.move, self.auto_organize,
+            self.workflow,
         )

@@ -51,7 +51,13 @@ class HandlerContext:
 
 
 class ModelPageView:
-    """Renders ``/{prefix}``: the page shell with the initializing view while cold."""
+    """Renders ``/{prefix}``: the page shell with the initializing view while cold.
+
+    Every URL in the page is relative to where it is served (``/loras``, ``/lm/loras``, ComfyUI's
+    ``/api/lm/loras``, any of them under a reverse proxy's sub-path), so the page never names
+    the server's root: links between types use the ``lm/{prefix}`` form, which every host serves
+    (ComfyUI keeps ``/embeddings`` for itself).
+    """
 
     def __init__(self, *, ctx: HandlerContext, env: jinja2.Environment, i18n: ServerI18n, version: str) -> None:
         self._ctx = ctx
@@ -66,21 +72,32 @@ class ModelPageView:
         lang = self._i18n.resolve_language(request.query.get("lang") or ctx.settings.get("language"))
         template = self._env.get_template("model_page.html")
         public = ctx.settings.public_view()
+        root = page_root(request.path)
         html = await template.render_async(
             model_type=ctx.model_type.value,
             prefix=ctx.model_type.prefix,
             page_title=self._i18n.translate(TYPE_LABEL_KEYS[ctx.model_type], lang),
             model_types=[
-                {"prefix": t.prefix, "model_type": t.value, "label": self._i18n.translate(TYPE_LABEL_KEYS[t], lang)}
+                {"prefix": t.prefix, "model_type": t.value, "label": self._i18n.translate(TYPE_LABEL_KEYS[t], lang),
+                 "href": f"{root}lm/{t.prefix}"}
                 for t in ModelType
             ],
             is_initializing=not ctx.service.is_ready,
-            static_base="/lm/static",
+            root=root,
+            static_base=f"{root}lm/static",
             lang=lang,
             version=self._version,
             settings_json=json.dumps(public),
         )
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+def page_root(path: str) -> str:
+    """The server's root relative to a page at ``path``: ``./`` for ``/loras``, ``../`` for
+    ``/lm/loras``, ``../../`` for ``/api/lm/loras``. The browser resolves it against the URL
+    it shows, so a proxy's sub-path in front of the server is kept without the server knowing it."""
+    depth = max(0, path.count("/") - 1)
+    return "../" * depth if depth else "./"
 
 
 def _make_translate_filter(i18n: ServerI18n) -> Callable[..., str]:

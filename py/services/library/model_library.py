@@ -95,5 +95,9 @@ class ModelLibrary(Mapping[ModelType, TypeLibrary]):
         """Every type initialized and the host's start-up work around it done."""
         self._started.set()
 
+    @property
+    def started(self) -> bool:
+        return self._started.is_set()
+
     async def wait_started(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._started.wait(), timeout)

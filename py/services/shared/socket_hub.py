@@ -106,6 +106,14 @@ class SocketHub:
             await asyncio.gather(*(self._send(ws, payload) for ws in targets))
         await self.broadcast(payload)
 
+    def send_to_host(self, payload: dict[str, Any]) -> bool:
+        """Send to the host's own socket only (ComfyUI's: its open editor tabs); False when
+        the host has none (the standalone server)."""
+        if self._forward is None:
+            return False
+        self._forward(str(payload.get("type", "message")), payload)
+        return True
+
     @property
     def init_progress(self) -> dict[str, dict[str, Any]]:
         """The last init payload of each model type (what a new init socket is sent first)."""
