@@ -9,7 +9,13 @@ import json
 from lm_plugin.py.nodes import run_record
 from lm_plugin.py.nodes.generation_params import collect_generation, parameters_text, prompt_model_refs
 from lm_plugin.py.nodes.image_metadata import (
-    EXIF_IFD, EXIF_MAKE, EXIF_MODEL, EXIF_USER_COMMENT, png_info, read_user_comment, webp_exif,
+    EXIF_IFD,
+    EXIF_MAKE,
+    EXIF_MODEL,
+    EXIF_USER_COMMENT,
+    png_info,
+    read_user_comment,
+    webp_exif,
 )
 from lm_plugin.py.nodes.save_image_node import _executed
 from PIL import Image

@@ -6,10 +6,16 @@ import json
 
 import pytest
 from lm_plugin.py.nodes.lora_list import (
-    LoraEntry, LoraListError, entries_from_stack, format_syntax, parse_lora_list, stack_of, to_json,
+    LoraEntry,
+    LoraListError,
+    entries_from_stack,
+    format_syntax,
+    parse_lora_list,
+    stack_of,
+    to_json,
 )
-from lm_plugin.py.services.library.trigger_words import apply_toggles, join_entries, merge_trigger_words
 from lm_plugin.py.nodes.trigger_words_node import LmTriggerWords, parse_toggles
+from lm_plugin.py.services.library.trigger_words import apply_toggles, join_entries, merge_trigger_words
 
 SHA = "a" * 64
 

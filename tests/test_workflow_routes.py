@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from .fixtures import services_of, wait_hashed
+from .fixtures import make_app_client, services_of, wait_hashed
 
 
 async def test_lookup_answers_a_card_per_name_as_workflows_write_them(make_client, library):
@@ -62,3 +62,15 @@ async def test_the_standalone_server_has_no_editor_to_add_to(client, library):
     response = await client.post("/api/lm/graph/add", json={"file_path": str(path)})
     assert response.status == 409
     assert "served by ComfyUI" in (await response.json())["error"]
+
+
+async def test_only_the_page_comfyui_serves_offers_add_to_workflow(make_client, aiohttp_client, library, tmp_path):
+    # the page's "Add to workflow" shows only where the shell says data-host="comfyui" (model_actions.js)
+    library.add_lora("ink")
+    standalone = await make_client(library)
+    html = await (await standalone.get("/loras")).text()
+    assert 'data-host="standalone"' in html and 'data-host="comfyui"' not in html
+    comfy = await make_app_client(aiohttp_client, library, state_dir=tmp_path / "comfy-state", host_name="comfyui")
+    for path in ("/loras", "/lm/loras", "/checkpoints"):
+        page = await comfy.get(path)
+        assert page.status == 200 and 'data-host="comfyui"' in await page.text()

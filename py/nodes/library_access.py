@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..services.library.model_records import ModelEntry
+from ..services.library.trigger_words import merge_trigger_words
 from ..services.shared.model_types import ModelType
 from ..services.use_cases.record_usage import record_prompt_usage
 from .lora_list import LoraEntry
-from ..services.library.trigger_words import merge_trigger_words
 
 if TYPE_CHECKING:
     from ..app_services import AppServices

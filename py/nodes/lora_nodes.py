@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from ..services.library.trigger_words import join_entries, merge_trigger_words
 from . import run_record
 from .library_access import node_library
 from .lora_apply import LoraApplier
 from .lora_list import LoraEntry, entries_from_stack, format_syntax, parse_lora_list, stack_of
-from ..services.library.trigger_words import join_entries, merge_trigger_words
 
 _log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import run_record
 from ..services.library.trigger_words import apply_toggles, split_words
+from . import run_record
 
 TOGGLES_TOOLTIP = 'The words switched off: a JSON list, e.g. ["blue hair, long hair", "smile"].'
 

@@ -162,7 +162,6 @@ def start_library(loras: Path, state: Path):
     sys.modules["comfyui_model_library"] = plugin
     spec.loader.exec_module(plugin)
     from aiohttp import web
-
     from comfyui_model_library.py.app import build_app
     from comfyui_model_library.py.app_keys import SERVICES
     from comfyui_model_library.py.app_services import LibraryConfig

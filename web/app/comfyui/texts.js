@@ -16,6 +16,8 @@ export const DEFAULT_TEXT = Object.freeze({
   typesLabel: 'Model type',
   added: 'Added {name} to the workflow.',
   applied: 'Set {name} on the selected node.',
+  addedToList: 'Added {name} to “{node}”.',
+  inList: '{name} is already in “{node}”: switched on.',
   inserted: 'Inserted {name}.',
   noTarget: 'Select a loader node or a text field first.',
   hintNew: 'Add creates a new node · drag a card onto the canvas or a prompt',

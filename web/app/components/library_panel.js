@@ -69,6 +69,7 @@ export function createLibraryPanel(root, deps) {
     const isLora = item.model_type === 'lora';
     return [
       compact && deps.onAdd ? { id: 'add', label: t('card.add'), icon: 'plus' } : null,
+      !compact && actions.canAddToWorkflow() ? { id: 'add-to-workflow', label: t('card.add'), icon: 'plus' } : null,
       { id: 'copy', label: isLora ? t('card.copy_lora_syntax') : t('card.copy_syntax'), icon: 'copy' },
       { id: 'copy-words', label: t('card.copy_trigger_words'), icon: 'tag', disabled: triggerWords(item).length === 0 },
       { id: 'details', label: t('card.details'), icon: 'info', hint: '↵' },
@@ -90,6 +91,7 @@ export function createLibraryPanel(root, deps) {
   function runAction(action, item, index) {
     switch (action) {
       case 'add': if (deps.onAdd) deps.onAdd(item); break;
+      case 'add-to-workflow': actions.addToWorkflow(item); break;
       case 'copy': actions.copySyntax(item); break;
       case 'copy-words': actions.copyTriggerWords(item); break;
       case 'details': openDetails(item); break;

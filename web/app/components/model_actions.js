@@ -252,7 +252,19 @@ export function createModelActions(deps) {
     toasts.success(t('toast.refreshed', { updated, count: items.length }));
   }
 
+  /** Whether the page is served by ComfyUI (the shell says so): only then can it add to a workflow. */
+  const canAddToWorkflow = () => document.body?.dataset.host === 'comfyui';
+
+  /** Ask the open ComfyUI editor to add the model (into a selected LoRA list node, else a loader node). */
+  async function addToWorkflow(item) {
+    await run(async () => {
+      await api.post('/graph/add', { file_path: item.file_path });
+      toasts.success(t('toast.sent_to_workflow', { name: displayName(item) }));
+    });
+  }
+
   return {
+    canAddToWorkflow, addToWorkflow,
     copySyntax, copyTriggerWords, toggleFavorite, fetchCivitai, openCivitai, rename, move,
     choosePreview, replacePreview, exclude, remove, undoDelete, addTags, refreshCivitai, fail,
     destroy() { fileInput.remove(); },
