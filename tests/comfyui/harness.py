@@ -369,3 +369,79 @@ def build_subpath_proxy(upstream: str, prefix: str) -> web.Application:
 
     app.router.add_route("*", "/{tail:.*}", forward)
     return app
+
+
+# --- the full pages (issue 12): every link followed, every request answered, wherever served ---
+
+# the shell ran (lm-ready), the grid shows cards or its empty message, both sockets are open
+PAGE_READY = """() => document.body.classList.contains('lm-ready') && document.body.dataset.socket === 'open'
+  && !!document.querySelector('.lm-card[data-path], .lm-grid-status:not([hidden])')"""
+
+# every preview the grid asked for has arrived (loaded or failed; the test tells which)
+PREVIEWS_SETTLED = """() => [...document.querySelectorAll('.lm-card[data-path] img[src]')].every((i) => i.complete)"""
+
+
+class PageWatch:
+    """What a Playwright page did: HTTP answers ≥ 400, console errors, page errors, and the
+    WebSockets it opened with the number of frames each received. `ignore` names URL parts and
+    `ignore_text` message parts that are known noise of the host (ComfyUI's own 404s and errors)."""
+
+    def __init__(self, page, *, ignore: tuple[str, ...] = (), ignore_text: tuple[str, ...] = ()) -> None:
+        self.page = page
+        quiet = ("Failed to load resource", *ignore_text)
+        self.problems: list[str] = []
+        self.requests: list[str] = []
+        self.sockets: dict[str, int] = {}
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("response", lambda r: self.problems.append(f"HTTP {r.status} {r.url}")
+                if r.status >= 400 and not any(n in r.url for n in ignore) else None)
+        page.on("console", lambda m: self.problems.append(f"console: {m.text}")
+                if m.type == "error" and not any(n in m.text for n in quiet) else None)
+        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}") if not any(n in str(e) for n in quiet) else None)
+        page.on("websocket", self._socket)
+
+    def _socket(self, ws) -> None:
+        self.sockets.setdefault(ws.url, 0)
+
+        def count(_payload) -> None:
+            self.sockets[ws.url] = self.sockets.get(ws.url, 0) + 1
+        ws.on("framereceived", count)
+
+
+def open_library_page(page, url: str) -> dict[str, Any]:
+    """Load one full page the way a user opens it and check it is the library, not JSON or a
+    404: 200, HTML, the shell ready with its sockets open, every preview loaded. Returns what
+    the page shows: its type, title, stylesheet applied, and every link it offers."""
+    response = page.goto(url)
+    assert response is not None, url
+    content_type = response.headers.get("content-type", "")
+    assert response.status == 200 and content_type.startswith("text/html"), (url, response.status, content_type)
+    page.wait_for_function(PAGE_READY, timeout=30000)
+    page.wait_for_function(PREVIEWS_SETTLED, timeout=15000)
+    return page.evaluate("""() => ({
+        url: location.href, prefix: document.body.dataset.prefix, title: document.title,
+        styled: getComputedStyle(document.querySelector('.lm-header')).display === 'flex',
+        current: document.querySelector('.lm-type[aria-current=page]')?.dataset.type || null,
+        broken: [...document.querySelectorAll('img[src]')].filter((i) => i.complete && !i.naturalWidth).map((i) => i.src),
+        previews: [...document.querySelectorAll('.lm-card[data-path] img[src]')].filter((i) => i.naturalWidth).length,
+        links: [...document.querySelectorAll('a[href]')].map((a) => ({href: a.href, text: a.textContent.trim(), blank: a.target === '_blank'})),
+    })""")
+
+
+def crawl_library_pages(page, start: str) -> dict[str, dict[str, Any]]:
+    """Open `start` and then every same-origin link any reached page offers (breadth first,
+    fragments dropped), each checked by `open_library_page`. Returns {url: what it showed}."""
+    origin = start.split("/", 3)[:3]
+    seen: dict[str, dict[str, Any]] = {}
+    queue = [start]
+    while queue:
+        url = queue.pop(0).split("#", 1)[0]
+        if url in seen:
+            continue
+        shown = open_library_page(page, url)
+        seen[url] = shown
+        for link in shown["links"]:
+            target = link["href"].split("#", 1)[0]
+            if target.split("/", 3)[:3] == origin and not link["blank"] and target not in seen:
+                queue.append(target)
+    return seen

@@ -9,6 +9,7 @@
 import { parseUsageTips } from '../lib/model_text.js';
 import { SETTING } from './settings.js';
 import { isNode } from './compat.js';
+import { addLoraToListNode, isLoraListNode } from './nodes/list_nodes.js';
 
 /** Loader nodes per model kind: node type and the widget holding the model. */
 export const LOADERS = Object.freeze({
@@ -46,6 +47,10 @@ export function comfyValue(relativePath, choices) {
 
 // LiteGraph draws a node's title bar this far above node.pos (LiteGraph.NODE_TITLE_HEIGHT)
 const TITLE_HEIGHT = 30;
+// both frontends stack toasts (our "added" one among them) at the canvas's top right: PrimeVue's
+// 25rem column in 1.2x, a 24rem viewport with padding in 1.5x, starting up to 80 px down. A
+// node is kept out of that corner so the toast that follows does not hide it.
+const TOAST_LANE = { width: 416, height: 380 };
 const DEFAULT_SIZE = [300, 120];
 
 /** A node's box with its title bar: [x, y, w, h] in graph coordinates. */
@@ -89,22 +94,23 @@ export function spotNear(center, size, others, view, { step = 40, rings = 12 } =
   const [w, h] = size && size[0] > 0 ? size : DEFAULT_SIZE;
   const origin = [center[0] - w / 2, center[1] - (h + TITLE_HEIGHT) / 2 + TITLE_HEIGHT];
   const placed = others.filter((n) => n.pos && n.size).map((n) => boxOf(n.pos, n.size));
-  const fits = (pos) => {
-    const box = boxOf(pos, [w, h]);
-    return (!view || (boxInside(box, view, 8) && (!view.covers || view.covers(box))))
-      && !placed.some((other) => overlaps(box, other, 16));
-  };
-  for (let ring = 0; ring <= rings; ring += 1) {
-    const candidates = [];
-    for (let dx = -ring; dx <= ring; dx += 1) {
-      for (let dy = -ring; dy <= ring; dy += 1) {
-        if (Math.max(Math.abs(dx), Math.abs(dy)) === ring) candidates.push([dx * step, dy * step]);
+  const inView = (box) => !view || (boxInside(box, view, 8) && (!view.covers || view.covers(box)));
+  const free = (box) => !placed.some((other) => overlaps(box, other, 16));
+  // first a free spot in view; in a view full of nodes, one in view on top of them (as the
+  // core tab drops its node mid-view) rather than one hidden under a panel or a toast
+  for (const fits of [(box) => inView(box) && free(box), inView]) {
+    for (let ring = 0; ring <= rings; ring += 1) {
+      const candidates = [];
+      for (let dx = -ring; dx <= ring; dx += 1) {
+        for (let dy = -ring; dy <= ring; dy += 1) {
+          if (Math.max(Math.abs(dx), Math.abs(dy)) === ring) candidates.push([dx * step, dy * step]);
+        }
       }
-    }
-    candidates.sort((p, q) => Math.hypot(p[0], p[1]) - Math.hypot(q[0], q[1]));
-    for (const [dx, dy] of candidates) {
-      const pos = [Math.round(origin[0] + dx), Math.round(origin[1] + dy)];
-      if (fits(pos)) return pos;
+      candidates.sort((p, q) => Math.hypot(p[0], p[1]) - Math.hypot(q[0], q[1]));
+      for (const [dx, dy] of candidates) {
+        const pos = [Math.round(origin[0] + dx), Math.round(origin[1] + dy)];
+        if (fits(boxOf(pos, [w, h]))) return pos;
+      }
     }
   }
   return [Math.round(origin[0]), Math.round(origin[1])];
@@ -188,6 +194,25 @@ export function createGraph({ app, compat, liteGraph, settings, toast, tr }) {
     return nodes.length === 1 ? nodes[0] : null;
   }
 
+  /** The one selected LoRA Loader/Stacker (Model Library) node a LoRA goes into, else null. */
+  function loraListTarget(item) {
+    if (item?.model_type !== 'lora') return null;
+    const nodes = selectedNodes();
+    return nodes.length === 1 && isLoraListNode(nodes[0]) ? nodes[0] : null;
+  }
+
+  /** Add a LoRA to a list node's entries (its usage tips or the default strength), as one undo step. */
+  function addToLoraList(node, item) {
+    const g = graph();
+    const strength = strengthOf(item);
+    g?.beforeChange?.();
+    let added;
+    try { added = addLoraToListNode(node, item, { strength: strength.model, clipStrength: strength.clip }); } finally { g?.afterChange?.(); }
+    markChanged();
+    toast('success', tr(added ? 'addedToList' : 'inList', { name: itemName(item), node: nodeLabel(node) }), 2500);
+    return added;
+  }
+
   /** Whether `node` has the model widget of `item`'s loader (a drop on it applies the model). */
   function holdsModelOf(node, item) {
     const loader = loaderFor(item);
@@ -231,13 +256,15 @@ export function createGraph({ app, compat, liteGraph, settings, toast, tr }) {
         box.bottom = Math.max(box.bottom, y + ch / 2);
       }
     }
+    const lane = { left: right - TOAST_LANE.width, bottom: top + TOAST_LANE.height };
     const seen = (x, y) => {
       const i = Math.floor((x - left) / cw);
       const j = Math.floor((y - top) / ch);
-      return i >= 0 && j >= 0 && i < cols && j < rows && cells[j * cols + i];
+      const inLane = x >= lane.left && y <= lane.bottom;
+      return i >= 0 && j >= 0 && i < cols && j < rows && cells[j * cols + i] && !inLane;
     };
     const area = box.left < box.right ? box : { left, top, right, bottom };
-    return { ...area, seen, step: [cw, ch] };
+    return { ...area, seen, step: [cw, ch], lane };
   }
 
   const toGraph = (x, y) => canvas().convertEventToCanvasOffset({ clientX: x, clientY: y });
@@ -278,7 +305,11 @@ export function createGraph({ app, compat, liteGraph, settings, toast, tr }) {
     if (!ds || !view) return;
     const box = boxOf(node.pos, node.size);
     const rect = canvasElement().getBoundingClientRect();
-    const screen = [(view.client.left + view.client.right) / 2 - rect.left, (view.client.top + view.client.bottom) / 2 - rect.top];
+    // the middle of the visible part left of the toast lane, when the node fits there
+    const { client } = view;
+    const width = box[2] * ds.scale;
+    const right = client.lane && client.lane.left - client.left >= width + 32 ? client.lane.left : client.right;
+    const screen = [(client.left + right) / 2 - rect.left, (client.top + client.bottom) / 2 - rect.top];
     const centre = [box[0] + box[2] / 2, box[1] + box[3] / 2];
     // LiteGraph maps graph → screen as (p + offset) · scale
     ds.offset = [screen[0] / ds.scale - centre[0], screen[1] / ds.scale - centre[1]];
@@ -380,6 +411,6 @@ export function createGraph({ app, compat, liteGraph, settings, toast, tr }) {
 
   return {
     graph, selectedNodes, chainSource, applyTarget, holdsModelOf,
-    addModelNode, applyToNode, markChanged, canvasElement, pointOf, visibleClientRect,
+    addModelNode, applyToNode, loraListTarget, addToLoraList, markChanged, canvasElement, pointOf, visibleClientRect,
   };
 }
