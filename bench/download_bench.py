@@ -169,6 +169,10 @@ async def run(args: argparse.Namespace) -> None:
     synced = best_synced / best_transfer
     print(f"transfer vs plain copy + fsync: {synced * 100:.1f} % (hashing not the bottleneck when >= 90 %) -> "
           f"{'PASS' if synced >= 0.9 else 'FAIL'}")
+    return {"size_MiB": args.size_mib, "rounds": args.rounds, "link_MiB_per_s": args.link_mib_per_s or None,
+            "plain_MiB_per_s": round(mib / best_plain, 1), "plain_fsync_MiB_per_s": round(mib / best_synced, 1),
+            "transfer_MiB_per_s": round(mib / best_transfer, 1), "end_to_end_MiB_per_s": round(mib / best_ours, 1),
+            "transfer_vs_plain": round(ratio, 3), "transfer_vs_plain_fsync": round(synced, 3)}
 
 
 def main() -> None:
@@ -178,7 +182,23 @@ def main() -> None:
     parser.add_argument("--link-mib-per-s", type=int, default=0,
                         help="throttle the server's file stream (a real connection); 0 = unthrottled loopback")
     parser.add_argument("--dir", default=None, help="where the temporary library goes (default: the system temp dir)")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures to PATH (run_bench.py reads it)")
+    args = parser.parse_args()
+    import json
+
+    import psutil
+
+    before = psutil.cpu_times()
+    own = psutil.Process().cpu_times()
+    t0 = time.monotonic()
+    out = asyncio.run(run(args))
+    # the CPU other processes used meanwhile, in % of all CPUs (the civitai test server's own is counted as foreign)
+    wall = time.monotonic() - t0
+    after, own_after = psutil.cpu_times(), psutil.Process().cpu_times()
+    busy = (after.user + after.system - before.user - before.system) - (own_after.user + own_after.system - own.user - own.system)
+    out["foreign_cpu_percent"] = round(max(0.0, busy) / (wall * (os.cpu_count() or 1)) * 100, 1)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

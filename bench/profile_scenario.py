@@ -82,6 +82,14 @@ async def run(args: argparse.Namespace) -> None:
             if args.scenario == "warm":  # fill the cache first, unprofiled
                 srv = rb.Server([synth.lora_root(lib)], cache, work / "prep", extra_roots=roots)
                 await rb.measure_start(srv, session, n, warm=False, timeout=300)
+
+                async def all_cached():  # every type scanned and stored, not only the LoRAs
+                    _, body = await rb.get_json(session, f"{srv.base}/api/lm/status")
+                    types = (body or {}).get("types", {})
+                    return bool(types) and all(t.get("ready") and t.get("last_scan") for t in types.values() if t.get("total"))
+
+                await rb.poll(all_cached, period=0.1, timeout=300)
+                await asyncio.sleep(1)  # the deferred cache writes
                 srv.stop()
             srv = rb.Server([synth.lora_root(lib)], cache, work / "run", extra_roots=roots)
             srv.start()

@@ -1,26 +1,33 @@
 """Benchmark of the model library: the real standalone server, measured from outside over HTTP.
 
-    .venv/bin/python bench/run_bench.py                    # 10k and 50k (the README figures)
-    .venv/bin/python bench/run_bench.py --sizes 10000      # one size
-    .venv/bin/python bench/run_bench.py --quick            # 10k, fewer requests, 256 MiB hash file
+    .venv/bin/python bench/run_bench.py                    # 10k, 50k and 100k, page and download (the README table)
+    .venv/bin/python bench/run_bench.py --sizes 10000 --no-page --no-download   # one size, server only
+    .venv/bin/python bench/run_bench.py --quick            # 10k, fewer requests, 256 MiB hash file, no extras
 
-Per size it generates (or reuses, see ``synthetic_library.py``) two libraries, with and
-without sidecars, and runs the server (``bench/loop_monitor.py`` = standalone.py plus an
-in-process loop-lag monitor) in a subprocess for each scenario:
+Per size it generates (or reuses, see ``synthetic_library.py``) one library (80 % of the
+LoRAs with sidecars, 70 % with previews, nested folders, plus checkpoints and embeddings) and
+runs the server (``bench/loop_monitor.py`` = standalone.py plus an in-process loop-lag
+monitor) in a subprocess for each scenario:
 
-1. cold start, sidecars, fresh cache dir: spawn -> first health-check answer (process
-   start-up), -> first page of >= 20 items, -> ``/api/lm/status`` ready with total == N;
-   then list latency (200 sequential requests per variant), 4-client throughput, peak RSS.
+1. cold start on a fresh cache dir: spawn -> first health-check answer (process start-up),
+   -> first page of >= 20 items, -> ``/api/lm/status`` ready with total == N; then the hash
+   backlog of the models without a known hash, list latency (every variant), query routes,
+   4-client throughput, mutations until the lists show them, a reconcile of 5,000 changed
+   sidecars, a bulk edit of 1,000 models; peak RSS throughout.
 2. warm start on the same cache dir: -> listing served (ready, total == N) and -> the
-   stat-only reconcile finished (``last_scan`` reported).
-3. cold start without any sidecar: as 1, then the background hashing of the N files.
-4. warm start plus one extra LoRA root holding a 1 GiB model without sidecar: the event
-   loop while it is hashed (health-check every 10 ms from outside, loop lag inside,
-   list latency during the hash).
-5. ``hash_file`` against ``hashlib.sha256`` on the same 1 GiB file (page cache), best of 3.
+   stat-only reconcile finished (``last_scan`` reported); start-ups repeated (median shown).
+3. warm start plus one extra LoRA root into which a 1 GiB model (dropped from the page cache
+   first) is moved: the event loop and list latency while it is hashed, and how much the
+   kernel's page cache grew meanwhile.
+4. ``hash_file`` against ``hashlib.sha256`` on the same 1 GiB file (page cache), best of 3.
 
-Results are printed as a table with the targets of issue 2 and written to
-``bench/out/results-<size>.json``. The 1 GiB file is deleted at the end.
+Results are printed as a table per size with the targets of issue 13 and written to
+``bench/out/results-<size>.json``; then ``bench/page_bench.py`` (the page in Chromium at the
+largest size) and ``bench/download_bench.py`` run as their own processes, and one table of
+every figure at every size, with the CPU other processes used during each run, is printed
+and written to ``bench/out/summary.txt``. The 1 GiB file is deleted at the end. On the
+2-core development machine one size of 100,000 takes about 7 minutes, page and download
+about 6 more.
 """
 from __future__ import annotations
 
@@ -508,7 +515,7 @@ async def hash_big_file(srv: Server, session: aiohttp.ClientSession, big_file: P
         i = 0
         while True:
             t0 = time.monotonic()
-            async with session.get(url, params={"page": 1 + i % 10, "page_size": 20, **VARIANTS["sort"](i)}) as r:
+            async with session.get(url, params={"page": 1 + i % 10, "page_size": 20, **VARIANTS["sort (6 alternating)"](i)}) as r:
                 await r.read()
             list_lat.append((t0, time.monotonic() - t0))
             i += 1
@@ -516,6 +523,9 @@ async def hash_big_file(srv: Server, session: aiohttp.ClientSession, big_file: P
 
     lister_task = asyncio.create_task(lister())
     await asyncio.sleep(0.3)
+    drop_from_page_cache(big_file)  # the server must read it from the disk, as a new download would be
+    cached_before = page_cache_mib()
+    cached_max = cached_before
     target = drop / big_file.name
     t_move = time.monotonic()
     os.replace(big_file, target)
@@ -533,6 +543,7 @@ async def hash_big_file(srv: Server, session: aiohttp.ClientSession, big_file: P
     while time.monotonic() < deadline:
         _, body = await get_json(session, status_url)
         snap = (body or {}).get("hashing", {})
+        cached_max = max(cached_max, page_cache_mib())
         now = time.monotonic()
         if t_start is None and snap.get("current"):
             t_start = now
@@ -562,6 +573,10 @@ async def hash_big_file(srv: Server, session: aiohttp.ClientSession, big_file: P
         "list_during_hash": {"requests": len(during), "p50_ms": ms(pct(during, 50)), "p95_ms": ms(pct(during, 95)),
                              "max_ms": ms(max(during, default=0.0))},
         "snapshot": snap,
+        # the kernel's page cache (``Cached`` in /proc/meminfo, the whole machine's): how much
+        # hashing the file added at most, and what it left (other processes move it too)
+        "page_cache_MiB": {"before": round(cached_before, 1), "max_growth": round(cached_max - cached_before, 1),
+                           "after_delta": round(page_cache_mib() - cached_before, 1), "file": round(size / MiB, 1)},
     }
 
 
@@ -755,6 +770,19 @@ async def bulk_edit(server: Server, session: aiohttp.ClientSession, facts: dict[
     t2 = time.monotonic()
     return {"models": len(paths), "add_s": round(t1 - t0, 2), "listed_after": listed, "errors": dict(errors),
             "stall_loop": server.loop_window(t0, t2)}
+
+
+def drop_from_page_cache(path: Path) -> None:
+    """Ask the kernel to forget the cached pages of ``path`` (clean pages go; best effort)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+        advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
 
 
 def page_cache_mib() -> float:
@@ -992,6 +1020,11 @@ def rows_for(res: dict[str, Any], hasher: dict[str, Any] | None) -> list[tuple[s
         lp = hg["stall_loop"]
         add(f"hashing the {res.get('big_file_MiB')} MiB file in the server", hg["seconds_hashing"], f" s ({hg['server_MiB_per_s']} MiB/s)")
         add("  stall while hashing it: loop max / p99", f"{lp.get('max_ms')} / {lp.get('p99_ms')}", " ms", f"max <= {stall_limit} ms", le(lp.get("max_ms"), stall_limit))
+        pc = hg.get("page_cache_MiB")
+        if pc:
+            add(f"  page cache: most added while hashing / left after (file {pc['file']} MiB, not cached before)",
+                f"{pc['max_growth']} / {pc['after_delta']}", " MiB", "growth <= 25 % of the file",
+                pc["max_growth"] <= 0.25 * pc["file"])
         ld = hg["list_during_hash"]
         add(f"  list p50 / p95 while hashing (n={ld['requests']})", f"{ld['p50_ms']} / {ld['p95_ms']}", " ms")
     if hasher:
@@ -1020,6 +1053,128 @@ def print_table(res: dict[str, Any], hasher: dict[str, Any] | None) -> str:
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+def summary_rows(res: dict[str, Any]) -> dict[str, tuple[str, bool | None]]:
+    """The issue 13 figures of one size: label -> (value shown, pass?)."""
+    n = res["size"]
+    cold, warm = res.get("cold", {}), res.get("warm", {})
+
+    def tv(d: dict[str, Any], key: str) -> Any:
+        return d.get("median", {}).get(key, d.get(key))
+
+    def row(value: Any, limit: float, unit: str) -> tuple[str, bool | None]:
+        if value is None:
+            return "n/a", False
+        return f"{value:g}{unit}" if isinstance(value, (int, float)) else f"{value}{unit}", value <= limit
+
+    out: dict[str, tuple[str, bool | None]] = {}
+    out["warm start to full listing, incl. stat-only reconcile"] = row(tv(warm, "reconciled_after_startup_s"), target("warm_s", n), " s")
+    out["cold start to full listing, with sidecars"] = row(tv(cold, "ready_after_startup_s"), target("cold_s", n), " s")
+    out["first page listed during a cold start"] = row(tv(cold, "first_page_after_startup_s"), target("first_page_s", n), " s")
+    lat = res.get("latency", {})
+    worst = max(lat.items(), key=lambda kv: kv[1]["p95_ms"], default=None)
+    out["list p95, worst variant"] = (row(worst[1]["p95_ms"], target("list_p95_ms", n), f" ms ({worst[0]})") if worst else ("n/a", False))
+    queries = res.get("queries", {})
+    worst = max(queries.items(), key=lambda kv: kv[1]["p95_ms"], default=None)
+    out["query routes p95, worst route"] = (row(worst[1]["p95_ms"], target("query_p95_ms", n), f" ms ({worst[0]})") if worst else ("n/a", False))
+    peak = max((d.get("peak_rss_MiB") or 0) for d in [cold, warm] + cold.get("repeats", []) + warm.get("repeats", []))
+    out["peak RSS of the server"] = row(peak or None, target("rss_MiB", n), " MiB")
+    phases = {"cold": cold.get("stall_loop_max_over_runs_ms", cold.get("stall_loop", {}).get("max_ms")),
+              "warm": warm.get("stall_loop_max_over_runs_ms", warm.get("stall_loop", {}).get("max_ms")),
+              "reconcile": res.get("reconcile", {}).get("stall_loop", {}).get("max_ms"),
+              "hash backlog": res.get("hash_backlog", {}).get("stall_loop", {}).get("max_ms"),
+              "bulk edit": res.get("bulk_edit", {}).get("stall_loop", {}).get("max_ms")}
+    known = {k: v for k, v in phases.items() if v is not None}
+    if known:
+        phase, value = max(known.items(), key=lambda kv: kv[1])
+        out["longest event-loop stall, any phase"] = row(value, target("stall_ms", n), f" ms ({phase})")
+    else:
+        out["longest event-loop stall, any phase"] = ("n/a", False)
+    muts = {k: v for k, v in res.get("mutations", {}).items() if k != "errors"}
+    worst = max(muts.items(), key=lambda kv: kv[1]["max_ms"], default=None)
+    out["mutation until every list shows it, worst"] = (row(worst[1]["max_ms"], target("mutation_ms", n), f" ms ({worst[0]})") if worst else ("n/a", False))
+    foreign = [res.get(k, {}).get("foreign_cpu_percent") for k in ("cold", "warm", "hash_1gib")]
+    out["CPU used by other processes (cold / warm / hashing runs)"] = (" / ".join("n/a" if f is None else f"{f:g} %" for f in foreign), None)
+    return out
+
+
+def print_summary(results: list[dict[str, Any]], hasher: dict[str, Any] | None, extras: dict[str, Any]) -> str:
+    """One table: every issue 13 figure at every size, then the size-independent ones."""
+    per_size = [(res["size"], summary_rows(res)) for res in results]
+    labels = list(per_size[0][1]) if per_size else []
+    cells = {label: [f"{rows[label][0]} {'' if rows[label][1] is None else ('PASS' if rows[label][1] else 'FAIL')}".strip()
+                     for _, rows in per_size] for label in labels}
+    w0 = max([len(label) for label in labels] + [40])
+    widths = [max([len(f"{n:,} LoRAs")] + [len(cells[label][i]) for label in labels]) for i, (n, _) in enumerate(per_size)]
+    code = results[0].get("code", {}) if results else {}
+    dirty = f", {len(code.get('py_dirty_files', []))} uncommitted files in py/" if code.get("py_dirty_files") else ""
+    lines = [f"== issue 13: every figure at every size (code {code.get('commit')}{dirty}; "
+             f"{results[0].get('started') if results else ''}; {os.cpu_count()} CPUs) ==",
+             f"{'figure':<{w0}}  " + "  ".join(f"{f'{n:,} LoRAs':>{w}}" for (n, _), w in zip(per_size, widths))]
+    for label in labels:
+        lines.append(f"{label:<{w0}}  " + "  ".join(f"{c:>{w}}" for c, w in zip(cells[label], widths)))
+
+    def single(label: str, value: str, ok: bool | None = None) -> None:
+        lines.append(f"{label:<{w0}}  {value}{'' if ok is None else (' PASS' if ok else ' FAIL')}")
+
+    if hasher:
+        single("hasher vs fastest hashlib (same file, page cache; >= 90 %)", f"{hasher['ratio'] * 100:.1f} %", hasher["ratio"] >= 0.9)
+    big = next((r["hash_1gib"] for r in reversed(results) if r.get("hash_1gib")), None)
+    if big:
+        pc = big.get("page_cache_MiB") or {}
+        if pc:
+            single(f"page cache added while hashing a {pc['file']:g} MiB file (<= 25 %)",
+                   f"{pc['max_growth']:g} MiB most, {pc['after_delta']:g} MiB left", pc["max_growth"] <= 0.25 * pc["file"])
+        snap = big.get("snapshot") or {}
+        single("hashing while serving (one file at a time, sequential reads)", f"{big.get('server_MiB_per_s')} MiB/s, loop max "
+               f"{big.get('stall_loop', {}).get('max_ms')} ms (done {snap.get('done')}, failed {snap.get('failed')})")
+    page = extras.get("page")
+    if page:
+        pg = page["page"]
+        s, f = pg["steady"], pg["fling"]
+        cards = max(s["maxCards"], f["maxCards"], pg["cards_at_end"])
+        single(f"page at {page['size']:,}: first cards after navigation (<= 1500 ms)", f"{pg['first_cards_ms']:g} ms", pg["first_cards_ms"] <= 1500)
+        single(f"page at {page['size']:,}: frame p95 scrolling / fling to the end (<= 20 ms)", f"{s['p95']:.1f} / {f['p95']:.1f} ms",
+               max(s["p95"], f["p95"]) <= 20)
+        single(f"page at {page['size']:,}: most cards in the DOM / elements at the end", f"{cards} / {pg['dom_nodes_at_end']} "
+               f"(CPU of other processes {page.get('foreign_cpu_percent')} %)")
+    elif extras.get("page_error"):
+        single("page bench", f"not measured: {extras['page_error']}")
+    dl = extras.get("download")
+    if dl:
+        single("download with hashing vs a plain aiohttp copy (>= 90 %)", f"{dl['transfer_vs_plain'] * 100:.1f} % "
+               f"({dl['transfer_MiB_per_s']:g} vs {dl['plain_MiB_per_s']:g} MiB/s; vs a copy + fsync "
+               f"{dl['transfer_vs_plain_fsync'] * 100:.1f} %; CPU of other processes {dl.get('foreign_cpu_percent')} %)",
+               dl["transfer_vs_plain"] >= 0.9)
+    elif extras.get("download_error"):
+        single("download bench", f"not measured: {extras['download_error']}")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def run_extras(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
+    """The page in Chromium at the largest size and the download bench, as their own scripts."""
+    extras: dict[str, Any] = {}
+    if args.page and sizes:
+        n = max(sizes)
+        log(f"[page] {n:,} LoRAs in Chromium ...")
+        try:
+            subprocess.run([sys.executable, str(HERE / "page_bench.py"), "--size", str(n)], check=True, timeout=1800)
+            extras["page"] = json.loads((OUT / f"page-{n}.json").read_text())
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            extras["page_error"] = str(exc)[:200]
+    if args.download:
+        log("[download] downloader vs a plain copy ...")
+        path = OUT / "download.json"
+        try:
+            subprocess.run([sys.executable, str(HERE / "download_bench.py"), "--size-mib", str(args.download_mib),
+                            "--rounds", "3", "--json", str(path)], check=True, timeout=1800)
+            extras["download"] = json.loads(path.read_text())
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            extras["download_error"] = str(exc)[:200]
+    return extras
 
 
 def log(msg: str) -> None:
@@ -1052,9 +1207,11 @@ async def amain(args: argparse.Namespace) -> None:
                 await asyncio.to_thread(wait_quiet, args.wait_quiet)
             log("hash_file vs hashlib (best of 3) ...")
             hasher = await asyncio.to_thread(hasher_vs_hashlib, big_file)
+        results: list[dict[str, Any]] = []
         for i, n in enumerate(sizes):
             busy = await asyncio.to_thread(wait_quiet, args.wait_quiet) if args.wait_quiet else None
             res = await bench_size(n, args, big_file)
+            results.append(res)
             res["cpu_busy_before_percent"] = busy
             res["hasher"] = hasher
             res["what_if_gc_threshold"] = args.what_if_gc_threshold or None
@@ -1063,13 +1220,18 @@ async def amain(args: argparse.Namespace) -> None:
             name = f"results-{n}-whatif-gc.json" if args.what_if_gc_threshold else f"results-{n}.json"
             (OUT / name).write_text(json.dumps(res, indent=2))
             log(f"wrote {OUT / name}")
+        extras = await asyncio.to_thread(run_extras, args, sizes)
+        summary = print_summary(results, hasher, extras)
+        (OUT / "summary.txt").write_text(summary + "\n")
+        log(f"wrote {OUT / 'summary.txt'}")
     finally:
         shutil.rmtree(big_dir, ignore_errors=True)  # never leave the big file behind
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Benchmark the model library server (issue 2 targets).")
-    parser.add_argument("--sizes", default="10000,50000", help="comma-separated library sizes (default 10000,50000)")
+    parser.add_argument("--sizes", default="10000,50000,100000",
+                        help="comma-separated library sizes (default 10000,50000,100000: issue 13's table)")
     parser.add_argument("--quick", action="store_true", help="10k only, 50 requests per variant, 2 s throughput, 256 MiB hash file")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per list variant")
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput duration")
@@ -1086,13 +1248,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--what-if-gc-threshold", default="", metavar="A,B,C",
                         help="EXPERIMENT: the server runs gc.set_threshold(A, B, C) at start (not the product's behaviour)")
     parser.add_argument("--keep-runs", action="store_true", help="keep cache dirs and server logs under bench/out")
+    parser.add_argument("--no-page", dest="page", action="store_false",
+                        help="skip the page in Chromium (bench/page_bench.py at the largest size)")
+    parser.add_argument("--no-download", dest="download", action="store_false",
+                        help="skip the download bench (bench/download_bench.py)")
+    parser.add_argument("--download-mib", type=int, default=768, help="file size of the download bench")
     args = parser.parse_args(argv)
     if args.quick:
-        if args.sizes == "10000,50000":
+        if args.sizes == "10000,50000,100000":
             args.sizes = "10000"
         args.requests = min(args.requests, 50)
         args.seconds = min(args.seconds, 2.0)
         args.big_mib = min(args.big_mib, 256)
+        args.page = args.download = False
     if args.what_if_gc_threshold:
         os.environ["LM_BENCH_GC_THRESHOLD"] = args.what_if_gc_threshold
         log(f"EXPERIMENT: server runs with gc.set_threshold({args.what_if_gc_threshold}); figures are a what-if")

@@ -167,3 +167,63 @@ async def test_a_snapshot_of_another_python_is_dropped(tmp_path, monkeypatch):
         assert await again.kv_get_all("downloads") == {"k": {"v": 1}}
     finally:
         await again.close()
+
+
+def rewrite_as_v4(path) -> None:
+    """Turn a cache of ours back into schema 4: the same tables, each snapshot chunk a
+    marshalled list of ``entry_to_row`` rows (the orders dropped), journal rows unchanged."""
+    import marshal
+
+    conn = sqlite3.connect(path)
+    chunks = list(conn.execute("SELECT model_type, chunk, data FROM snapshot WHERE chunk >= 0"))
+    conn.execute("DELETE FROM snapshot")
+    for model_type, chunk, data in chunks:
+        rows = [index_cache.entry_to_row(e) for e in index_cache.decode_chunk(ModelType(model_type), data)]
+        conn.execute("INSERT INTO snapshot VALUES (?, ?, ?)", (model_type, chunk, marshal.dumps(rows)))
+    conn.execute("UPDATE meta SET value='4' WHERE key='schema'")
+    conn.commit()
+    conn.close()
+
+
+async def test_a_schema_4_cache_is_migrated_and_serves_a_warm_start(aiohttp_client, library, tmp_path):
+    library.add_lora("kept", "style", sidecar={"tags": ["ink", "Line"], "model_name": "Kept", "favorite": True,
+                                               "notes": "n", "civitai": {"id": 7, "modelId": 3, "name": "v1",
+                                               "trainedWords": ["kp"], "model": {"name": "Kept", "type": "LORA"}}},
+                     preview="webp")
+    library.add_lora("plain")
+    state = tmp_path / "state"
+    entries = await indexed_entries(aiohttp_client, library, state)
+    rewrite_as_v4(state / "cache" / "index.sqlite3")
+    client = await make_app_client(aiohttp_client, library, state_dir=state)
+    services = services_of(client)
+    await services.library.wait_started(10)
+    lora = services.library[ModelType.LORA]
+    assert services.cache.migrated_from == "4"
+    assert lora.last_scan["reused"] == 2 and lora.last_scan["built"] == 0  # warm: nothing re-read
+    assert dict(lora.index.entries) == entries
+    await client.close()
+
+
+def test_a_snapshot_chunk_round_trips_every_field():
+    from lm_plugin.py.services.library.model_records import (
+        CivitaiSummary,
+        FileStamp,
+        HashStatus,
+        MetadataStatus,
+        ModelEntry,
+    )
+
+    entries = [
+        ModelEntry(ModelType.CHECKPOINT, f"/r/a/m{n}.safetensors", "/r", "a" if n % 2 else "", ".safetensors",
+                   FileStamp(n, -5 + n, 2**40 + n), "checkpoint", f"M{n}", "ab" * 32 if n else "", "cd" * 6,
+                   HashStatus.DONE if n else HashStatus.FAILED, "SDXL", ".webp" if n else "", n, ("x", "y")[: n % 3],
+                   ("w",), bool(n % 2), f"note {n}", n == 2, True,
+                   CivitaiSummary.of_values((1, 2, "v", ("t",), f"M{n}", "LORA")) if n else CivitaiSummary(),
+                   "me", "tips", MetadataStatus.CORRUPT_HEADER if n else MetadataStatus.OK, 10**18 + n)
+        for n in range(4)
+    ]
+    back = index_cache.decode_chunk(ModelType.CHECKPOINT, index_cache.encode_chunk(entries))
+    assert back == entries
+    assert all(type(e) is ModelEntry and type(e.stamp) is FileStamp for e in back)
+    assert back[1].stamp.inode == 2**40 + 1 and back[0].stamp.mtime_ns == -5
+    assert back[1].tags == ("x",) and back[2].favorite is False and back[2].exclude is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from lm_plugin.py.services.library.index_cache import IndexCache
 from lm_plugin.py.services.library.model_index import SORT_KEYS, ListQuery, ModelIndex, natural_key
 from lm_plugin.py.services.library.model_records import (
@@ -83,6 +84,9 @@ QUERIES = [
     ListQuery(tags_include=("anime", "ink"), tag_logic_all=True), ListQuery(tags_exclude=("cat",)),
     ListQuery(folder="style"), ListQuery(folder="char", recursive=False), ListQuery(favorites_only=True),
     ListQuery(include_excluded=True, descending=True), ListQuery(hash="f" * 10), ListQuery(hash="f" * 64),
+    # a search over everything (searched first, then ordered): each sort, excluded or not
+    ListQuery(search="a", sort_key="date", descending=True), ListQuery(search="beta 1", sort_key="size"),
+    ListQuery(search="zeta_2", include_excluded=True), ListQuery(search="nothing-like-it"),
 ]
 
 
@@ -182,3 +186,131 @@ async def test_the_snapshot_and_its_journal_give_back_every_entry(tmp_path):
         assert rebuilt.orders() == reference.orders()
     finally:
         await cache.close()
+
+
+async def test_journal_edits_that_keep_a_models_place_keep_the_stored_orders(tmp_path):
+    """A hash or tag edit (same name and stamp) leaves the orders whole: no sort, no new snapshot."""
+    rng = random.Random(6)
+    entries = [make_entry(rng, n) for n in range(300)]
+    index = ModelIndex.build(entries)
+    cache = IndexCache(path=tmp_path / "index.sqlite3")
+    await cache.open()
+    try:
+        await cache.store_snapshot(ModelType.LORA, entries, index.orders())
+        edited = [e.evolve(sha256="e" * 64, hash_status=HashStatus.DONE, tags=("new",)) for e in entries[:50]]
+        renamed = [entries[60].evolve(model_name="zzz renamed")]
+        await cache.upsert_entries(edited + renamed)
+        loaded, orders = await cache.load_snapshot(ModelType.LORA)
+        assert all(len(o) == len(entries) - 1 for o in orders.values())  # only the renamed one is placed again
+        expected = {**index.entries, **{e.file_path: e for e in edited + renamed}}
+        rebuilt = ModelIndex.build(loaded, orders)
+        assert rebuilt.orders() == ModelIndex.build(list(expected.values())).orders()
+        assert rebuilt.by_tag["new"] == {e.file_path for e in edited}
+    finally:
+        await cache.close()
+
+
+def test_a_bulk_build_equals_entries_inserted_one_by_one():
+    rng = random.Random(8)
+    entries = [make_entry(rng, n) for n in range(400)]
+    bulk = ModelIndex.build(entries)
+    single = ModelIndex()
+    for entry in entries:
+        single.upsert(entry)
+    for name in ("entries", "_texts", "_by_sha", "_by_autov3", "_by_stem", "tag_counts", "base_model_counts",
+                 "folder_counts", "by_tag", "by_base_model", "by_folder", "favorites", "excluded", "_shas"):
+        assert getattr(bulk, name) == getattr(single, name), name
+    assert bulk.orders() == single.orders()
+
+
+@pytest.mark.parametrize("probe", [0, 16, 1024])
+def test_relative_paths_through_names_and_folders_equal_a_pass_over_every_path(probe, monkeypatch):
+    from lm_plugin.py.services.library import model_queries
+    from lm_plugin.py.services.library.model_index import NO_USAGE
+    from lm_plugin.py.services.library.model_queries import ModelQueries
+
+    monkeypatch.setattr(model_queries, "RELATIVE_PROBE", probe)  # 0 and 16: the key look-ups answer
+
+    rng = random.Random(13)
+    entries = [make_entry(rng, n) for n in range(600)]
+    index = ModelIndex.build(entries)
+
+    class Service:  # what ModelQueries reads of a TypeLibrary
+        usage = NO_USAGE
+        roots = []
+
+    service = Service()
+    service.index = index
+    queries = ModelQueries(service=service)
+
+    def brute(needle: str, limit: int) -> list[str]:
+        out = []
+        for path in index.order("name"):
+            rel = path[len(ROOT) + 1 :]
+            if path not in index.excluded and needle.casefold() in rel.casefold():
+                out.append(rel)
+        return out[:limit]
+
+    for needle in ("alpha", "ALPHA_1", "ink", "style/ink", "tensors", ".safe", "_3", "9", "char/v2/b", "none-such", ""):
+        for limit in (1, 15, 500):
+            assert queries.relative_paths(needle, limit) == brute(needle, limit), (needle, limit)
+
+
+def test_usage_orders_and_the_unused_filter_equal_a_brute_force_listing():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Record:
+        count: int
+        last_used: float
+
+    class History:
+        version = 1
+
+        def __init__(self):
+            self.records = {}
+
+        def all(self):
+            return self.records
+
+    rng = random.Random(11)
+    entries = [make_entry(rng, n) for n in range(300)]
+    index = ModelIndex.build(entries)
+    usage = History()
+    hashes = sorted({e.sha256 for e in entries if e.sha256})
+    for sha in hashes[::3]:
+        usage.records[sha] = Record(rng.randint(1, 4), 1_700_000_000 + rng.randint(0, 10**6))
+    shown = [e for e in entries if not e.exclude]
+
+    def name_key(e):
+        return SORT_KEYS["name"](e)
+
+    def count(e):
+        r = usage.records.get(e.sha256)
+        return r.count if r else 0
+
+    def last(e):
+        r = usage.records.get(e.sha256)
+        return r.last_used if r else 0
+
+    by_usage = [e.file_path for e in sorted(shown, key=lambda e: (-count(e), name_key(e)))]
+    by_last = [e.file_path for e in sorted(shown, key=lambda e: (-last(e), name_key(e)))]
+    assert index.query(ListQuery(sort_key="usage", descending=True), usage) == by_usage
+    assert index.query(ListQuery(sort_key="usage"), usage) == by_usage[::-1]
+    assert index.query(ListQuery(sort_key="last_used", descending=True), usage) == by_last
+    # a new use is seen at once: the order is kept per usage version
+    top = by_usage[-1]
+    usage.records[index.entries[top].sha256 or "x"] = Record(99, 1_800_000_000)
+    usage.version += 1
+    if index.entries[top].sha256:
+        assert index.query(ListQuery(sort_key="usage", descending=True), usage)[0] in index.paths_by_hash(index.entries[top].sha256)
+    import time as _time
+
+    cutoff = _time.time() - 30 * 86_400
+    usage.records = {sha: Record(1, _time.time() - rng.choice([1, 40]) * 86_400) for sha in hashes[::2]}
+    usage.version += 1
+    unused = [p for p in index.query(ListQuery()) if last(index.entries[p]) < cutoff]
+    assert index.query(ListQuery(unused_days=30), usage) == unused
+    # without a usage source the usage sorts are by name and nothing counts as used
+    assert index.query(ListQuery(sort_key="usage", descending=True)) == index.query(ListQuery())
+    assert index.query(ListQuery(unused_days=1)) == index.query(ListQuery())

@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import aiohttp
 
@@ -190,6 +191,14 @@ def _remove_quietly(*paths: str) -> None:
             os.unlink(path)
 
 
+class DownloadSource(Protocol):
+    """Where a plan with ``origin["kind"]`` gets its bytes and its sidecar (HuggingFace, issue 14)."""
+
+    async def open_download(self, plan: DownloadPlan, headers: dict[str, str]) -> aiohttp.ClientResponse: ...
+
+    async def write_metadata(self, entry: Any, plan: DownloadPlan, sha256: str) -> None: ...
+
+
 class Downloader:
     """Streams a planned CivitAI file into its folder and adds it to the library.
 
@@ -208,12 +217,24 @@ class Downloader:
         library: ModelLibrary,
         hashes: HashStore,
         retry_delay: float = 0.5,
+        sources: Mapping[str, DownloadSource] | None = None,
     ) -> None:
         self._client = client
         self._sync = sync
         self._library = library
         self._hashes = hashes
         self.retry_delay = retry_delay
+        self._sources = dict(sources or {})
+
+    def _source(self, plan: DownloadPlan) -> DownloadSource | None:
+        """The source of a non-CivitAI plan (None for CivitAI); ``ValidationError`` for an unknown one."""
+        kind = plan.origin.get("kind") if plan.origin else None
+        if not kind:
+            return None
+        source = self._sources.get(str(kind))
+        if source is None:
+            raise ValidationError(f"downloads from {kind} are not available in this process")
+        return source
 
     @staticmethod
     def part_files(plan: DownloadPlan) -> tuple[str, str]:
@@ -254,7 +275,10 @@ class Downloader:
     # ---------------------------------------------------------------- the .part protocol
     @staticmethod
     def _state(plan: DownloadPlan) -> dict[str, Any]:
-        return {"version_id": plan.version_id, "sha256": plan.sha256, "file_params": plan.file_params}
+        state = {"version_id": plan.version_id, "sha256": plan.sha256, "file_params": plan.file_params}
+        if plan.origin:
+            state["origin"] = plan.origin.get("url")
+        return state
 
     def _prepare_part(self, part: _PartFile, plan: DownloadPlan) -> int:
         """Reuse a ``.part`` an earlier run of the same download left (hashing it first)."""
@@ -273,6 +297,7 @@ class Downloader:
 
     async def _stream(self, job: DownloadJob, plan: DownloadPlan, part: _PartFile, offset: int) -> None:
         stalled = 0
+        source = self._source(plan)
         while True:
             if plan.size and offset >= plan.size:
                 if job.detail.total_bytes == 0:
@@ -280,17 +305,24 @@ class Downloader:
                 return
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             try:
-                resp = await self._client.open_download(plan.version_id, params=plan.file_params or None, headers=headers)
+                if source is not None:
+                    resp = await source.open_download(plan, headers)
+                else:
+                    resp = await self._client.open_download(
+                        plan.version_id, params=plan.file_params or None, headers=headers
+                    )
             except UpstreamUnavailable as exc:
                 if offset and exc.extra.get("upstream_status") == 416:
                     # Nothing after ``offset``: an earlier run got every byte but stopped before
                     # the rename. The hash check decides whether the part is the file.
                     job.detail.start(offset=offset, total=offset)
                     return
-                if exc.message == HTML_INSTEAD_OF_FILE or stalled >= MAX_STALLED_ATTEMPTS:
+                # A web page (login, error) instead of the file does not change on a retry.
+                if exc.message == HTML_INSTEAD_OF_FILE or exc.extra.get("web_page") or stalled >= MAX_STALLED_ATTEMPTS:
                     raise
                 stalled += 1
-                _log.info("download %s: CivitAI unreachable (%s); retrying", job.id, exc.message)
+                _log.info("download %s: %s unreachable (%s); retrying", job.id,
+                          plan.origin.get("label") if plan.origin else "CivitAI", exc.message)
                 await asyncio.sleep(self.retry_delay * stalled)
                 continue
             before = part.size
@@ -342,7 +374,10 @@ class Downloader:
                 if not sniffed:
                     sniffed = True
                     if _HTML_SNIFF.match(chunk[:512]) or _JSON_SNIFF.match(chunk[:64]):
-                        raise DownloadIntegrityError(HTML_INSTEAD_OF_FILE)
+                        raise DownloadIntegrityError(
+                            f"{plan.origin.get('label') or plan.origin.get('kind')} answered with a web page "
+                            "instead of the model file" if plan.origin else HTML_INSTEAD_OF_FILE
+                        )
                 batch.append(chunk)
                 batch_size += len(chunk)
                 job.detail.advance(len(chunk))
@@ -376,15 +411,19 @@ class Downloader:
 
     @staticmethod
     def _check_integrity(plan: DownloadPlan, part: _PartFile) -> None:
+        what, who = f"the file of model version {plan.version_id}", "CivitAI"
+        if plan.origin:  # another source (issue 14): name the file and who described it
+            what = f"'{plan.origin.get('path') or plan.file_name}'"
+            who = str(plan.origin.get("label") or plan.origin.get("kind"))
         if plan.size and part.size != plan.size:
             raise DownloadIntegrityError(
-                f"the file of model version {plan.version_id} has {part.size} bytes, CivitAI says {plan.size}; "
+                f"{what} has {part.size} bytes, {who} says {plan.size}; "
                 "the partial file was removed"
             )
         digest = part.digest.hexdigest()
         if plan.sha256 and digest != plan.sha256:
             raise DownloadIntegrityError(
-                f"the file of model version {plan.version_id} does not match CivitAI's SHA256 "
+                f"{what} does not match {who}'s SHA256 "
                 f"(got {digest[:12]}…, expected {plan.sha256[:12]}…); the file was removed",
                 extra={"expected_sha256": plan.sha256, "actual_sha256": digest},
             )
@@ -412,7 +451,13 @@ class Downloader:
         st = await asyncio.to_thread(os.stat, path)
         await self._hashes.remember(stamp_of(st), sha256, sha256[:10])
         entries = await service.refresh_paths([path], reason="download", broadcast=False)
-        if entries:
+        source = self._source(plan)
+        if entries and source is not None:
+            try:
+                await source.write_metadata(entries[0], plan, sha256)
+            except (OSError, LibraryError) as exc:
+                _log.warning("download of %s: metadata not written: %s", path, exc)
+        elif entries:
             version = {**plan.version, "modelId": plan.version.get("modelId") or plan.model_id}
             try:
                 preview = await self._sync.fetch_preview(entries[0], version)

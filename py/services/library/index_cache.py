@@ -6,10 +6,13 @@ The cache is only a cache (user data lives in sidecars): a cache it cannot read 
 by the next scan; the download history and CivitAI answers in ``kv`` are kept across
 schema changes.
 
-Entries are stored as a snapshot per model type (chunks of marshalled rows plus the sorted
-orders as row positions, so a warm start sorts nothing) and a journal of changes since it
-(one row per changed or removed path); ``load_entries`` is the snapshot with the journal
-applied, and the journal is folded into a new snapshot once it has grown. marshal is the
+Entries are stored as a snapshot per model type (chunks of marshalled columns, see
+``encode_chunk``, so a warm start builds its records in C; plus the sorted orders as row
+positions, so it sorts nothing) and a journal of changes since it (one marshalled row per
+changed or removed path; a change that keeps a model's place in the orders, a hash or a
+tag, keeps the stored orders whole); ``load_entries`` is the snapshot with the journal
+applied, and the journal is folded into a new snapshot once it has grown. Schema 4 (rows
+in the snapshot too) is migrated on first open. marshal is the
 fastest reader the standard library has; its format belongs to one Python version, so a
 snapshot written by another version is dropped (and rebuilt by a scan), never misread.
 """
@@ -26,6 +29,8 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from itertools import repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,7 +48,7 @@ from .model_records import (
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 FLUSH_DELAY = 0.25  # seconds a deferred write may wait for company
 CHUNK_ROWS = 2000  # rows per snapshot chunk: one marshal call holds the GIL for a few ms
 # the journal is folded into a new snapshot past this many rows (or a tenth of the snapshot)
@@ -53,6 +58,18 @@ _HASH_STATUS = {s.value: s for s in HashStatus}
 _METADATA_STATUS = {s.value: s for s in MetadataStatus}
 _MODEL_TYPES = {t.value: t for t in ModelType}
 _SORT_NAMES = ("name", "date", "size")
+_HASH_STATUS_LIST = list(HashStatus)
+_METADATA_STATUS_LIST = list(MetadataStatus)
+_HASH_STATUS_CODE = {s: i for i, s in enumerate(_HASH_STATUS_LIST)}
+_METADATA_STATUS_CODE = {s: i for i, s in enumerate(_METADATA_STATUS_LIST)}
+# flags byte: favorite, exclude, from_civitai
+_BIT = [[bool(code & (1 << bit)) for code in range(8)] for bit in range(3)]
+_CHUNK_TAG = "columns-1"
+_STAMP_SIZE = 24
+# built in C, no Python call per entry: a tuple (or bytes) of exactly the record's fields
+_new_entry = partial(tuple.__new__, ModelEntry)
+_new_stamp = partial(bytes.__new__, FileStamp)
+_summary_of = CivitaiSummary.of_values
 
 # schema 3 stored one JSON row per entry, fields in this order (read by the migration only)
 _V3_FIELDS = (
@@ -101,6 +118,71 @@ def entry_from_row(model_type: ModelType, row: tuple) -> ModelEntry:
         favorite, notes, exclude, from_civitai, CivitaiSummary.of_values(tuple(civitai)), shared(creator),
         shared(usage_tips), _METADATA_STATUS[metadata_status], sidecar_mtime_ns,
     )
+
+
+def encode_chunk(entries: list[ModelEntry]) -> bytes:
+    """Entries as one marshalled tuple of columns (a snapshot chunk).
+
+    Strings a library repeats (roots, folders, base models, tags, ...) are stored once per
+    chunk and named by number, so ``decode_chunk`` builds every record in C (``map`` and
+    ``zip`` over the columns, ``tuple.__new__``) instead of a Python call per field.
+    """
+    ids: dict[str, int] = {}
+    add = ids.setdefault
+
+    def low(values) -> bytes:
+        return array("I", [add(v, len(ids)) for v in values]).tobytes()
+
+    columns = (
+        low(e.root for e in entries), low(e.folder for e in entries), low(e.extension for e in entries),
+        low(e.sub_type for e in entries), low(e.base_model for e in entries), low(e.preview_suffix for e in entries),
+        low(e.creator for e in entries), low(e.usage_tips for e in entries),
+    )
+    tags = [tuple([add(t, len(ids)) for t in e.tags]) if e.tags else () for e in entries]
+    return marshal.dumps((
+        _CHUNK_TAG, len(entries), list(ids), [e.file_path for e in entries], columns,
+        b"".join(e.stamp for e in entries), [e.model_name for e in entries], [e.sha256 for e in entries],
+        [e.autov3 for e in entries], bytes([_HASH_STATUS_CODE[e.hash_status] for e in entries]),
+        [e.preview_nsfw_level for e in entries], tags, [e.trigger_words for e in entries],
+        bytes([e.favorite | e.exclude << 1 | e.from_civitai << 2 for e in entries]),
+        [e.civitai.values_tuple for e in entries], bytes([_METADATA_STATUS_CODE[e.metadata_status] for e in entries]),
+        [e.sidecar_mtime_ns for e in entries], [e.notes for e in entries],
+    ))
+
+
+def decode_chunk(model_type: ModelType, data: bytes) -> list[ModelEntry]:
+    """Inverse of ``encode_chunk``; raises ``ValueError`` (or ``TypeError``, ``IndexError``,
+    ``EOFError``) for data it cannot read."""
+    (tag, n, table, paths, columns, stamps, names, shas, autov3s, hash_codes, nsfw, tags, triggers, flags,
+     civitai, status_codes, sidecar_mtimes, notes) = marshal.loads(data)
+    if tag != _CHUNK_TAG or len(columns) != 8 or len(stamps) != n * _STAMP_SIZE:
+        raise ValueError("not a snapshot chunk of this version")
+    if any(len(col) != n for col in (paths, names, shas, autov3s, hash_codes, nsfw, tags, triggers, flags, civitai,
+                                     status_codes, sidecar_mtimes, notes)):
+        raise ValueError("columns of different lengths")
+    table = [shared(s) for s in table]
+    get = table.__getitem__
+    low = []
+    for raw in columns:
+        values = array("I")
+        values.frombytes(raw)
+        if len(values) != n:
+            raise ValueError("columns of different lengths")
+        low.append(map(get, values))
+    root, folder, extension, sub_type, base_model, preview_suffix, creator, usage_tips = low
+    stamp_of = map(_new_stamp, map(stamps.__getitem__, map(slice, range(0, n * _STAMP_SIZE, _STAMP_SIZE),
+                                                             range(_STAMP_SIZE, (n + 1) * _STAMP_SIZE, _STAMP_SIZE))))
+    tag_tuples = [tuple(map(get, t)) if t else () for t in tags]
+    entries = list(map(_new_entry, zip(
+        repeat(model_type, n), paths, root, folder, extension, stamp_of, sub_type, names, shas, autov3s,
+        map(_HASH_STATUS_LIST.__getitem__, hash_codes), base_model, preview_suffix, nsfw, tag_tuples, triggers,
+        map(_BIT[0].__getitem__, flags), notes, map(_BIT[1].__getitem__, flags), map(_BIT[2].__getitem__, flags),
+        map(_summary_of, civitai), creator, usage_tips, map(_METADATA_STATUS_LIST.__getitem__, status_codes),
+        sidecar_mtimes,
+    )))
+    if entries and len(entries[0]) != len(ModelEntry._fields):
+        raise ValueError("not a snapshot chunk of this version")
+    return entries
 
 
 def _entry_from_v3(data: str) -> ModelEntry:
@@ -269,11 +351,28 @@ class IndexCache:
                 "index cache %s: migrated %d entries from schema 3 (%d unreadable rows left to the scan)",
                 self.path, sum(map(len, converted.values())), skipped,
             )
+        elif old == "4" and "snapshot" in tables:
+            # schema 4: the same snapshot, its chunks lists of rows (``entry_to_row``); the
+            # journal's rows are unchanged and stay. Written by another Python: dropped.
+            tag = conn.execute("SELECT value FROM meta WHERE key='marshal'").fetchone()
+            bad: set[str] = set()
+            if tag is not None and tag[0] == _MARSHAL_TAG:
+                for model_type, data in conn.execute("SELECT model_type, data FROM snapshot WHERE chunk >= 0 ORDER BY chunk"):
+                    try:
+                        kind = _MODEL_TYPES[model_type]
+                        rows = [entry_from_row(kind, row) for row in marshal.loads(data)]
+                    except (ValueError, EOFError, KeyError, TypeError, IndexError):
+                        bad.add(model_type)  # an unreadable chunk: that type is scanned again
+                        continue
+                    converted.setdefault(model_type, []).extend(rows)
+            for model_type in bad:
+                converted.pop(model_type, None)
         elif old is not None:
             _log.info("index cache %s: schema %s is not ours; its entries are rebuilt by a scan", self.path, old)
         conn.execute("DROP TABLE IF EXISTS entries")
         conn.execute("DROP TABLE IF EXISTS snapshot")
-        conn.execute("DROP TABLE IF EXISTS journal")
+        if old != "4":
+            conn.execute("DROP TABLE IF EXISTS journal")
         conn.execute(
             "CREATE TABLE snapshot (model_type TEXT NOT NULL, chunk INTEGER NOT NULL, data BLOB NOT NULL, "
             "PRIMARY KEY (model_type, chunk))"
@@ -334,7 +433,7 @@ class IndexCache:
                 if chunk < 0:  # the orders, as row positions
                     positions[_SORT_NAMES[-chunk - 1]] = data
                     continue
-                entries.extend([entry_from_row(kind, row) for row in marshal.loads(data)])
+                entries.extend(decode_chunk(kind, data))
         except (ValueError, EOFError, TypeError, KeyError, IndexError) as exc:
             _log.warning("index cache %s: the %s snapshot is unreadable (%s); a scan rebuilds it", self.path, model_type, exc)
             return [], {}
@@ -344,7 +443,7 @@ class IndexCache:
             rows = array("I")
             rows.frombytes(raw)
             if len(rows) == len(paths):
-                orders[name] = [paths[i] for i in rows]
+                orders[name] = list(map(paths.__getitem__, rows))
         journal = list(self.conn.execute("SELECT path, data FROM journal WHERE model_type=?", (model_type,)))
         if journal:
             by_path = dict(zip(paths, entries))
@@ -355,13 +454,16 @@ class IndexCache:
                 except (ValueError, EOFError, TypeError, KeyError):
                     entry = None  # unreadable: the scan builds it again
                 path = entry.file_path if entry is not None else _path_of_key(key)
-                touched.add(path)
+                before = by_path.get(path)
+                if entry is None or before is None or before.model_name != entry.model_name or before.stamp != entry.stamp:
+                    touched.add(path)  # its place in an order may differ (a hash or tag edit keeps it)
                 if entry is None:
                     by_path.pop(path, None)
                 else:
                     by_path[path] = entry
             entries = list(by_path.values())
-            orders = {name: [p for p in order if p not in touched] for name, order in orders.items()}
+            if touched:
+                orders = {name: [p for p in order if p not in touched] for name, order in orders.items()}
         return entries, orders
 
     async def store_snapshot(
@@ -389,8 +491,8 @@ class IndexCache:
     ) -> None:
         conn.execute("DELETE FROM snapshot WHERE model_type=?", (model_type,))
         for chunk, start in enumerate(range(0, len(entries), CHUNK_ROWS)):
-            rows = [entry_to_row(e) for e in entries[start : start + CHUNK_ROWS]]
-            conn.execute("INSERT INTO snapshot VALUES (?, ?, ?)", (model_type, chunk, marshal.dumps(rows)))
+            data = encode_chunk(entries[start : start + CHUNK_ROWS])
+            conn.execute("INSERT INTO snapshot VALUES (?, ?, ?)", (model_type, chunk, data))
         if orders:
             position = {e.file_path: i for i, e in enumerate(entries)}
             for n, name in enumerate(_SORT_NAMES):

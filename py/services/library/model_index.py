@@ -12,13 +12,19 @@ only when two files share it), AutoV2 is found as a prefix of the sorted SHA256s
 from __future__ import annotations
 
 import bisect
+import heapq
+import itertools
+import operator
 import re
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .model_records import ModelEntry
+
+_PATH_OF = operator.itemgetter(1)  # ModelEntry.file_path, as a C callable
 
 _DIGIT_RUNS = re.compile(r"(\d+)")
 
@@ -48,7 +54,12 @@ def _size_key(e: ModelEntry) -> str:
 # Keys are plain strings ending in "\x00<path>" (unique, and compared in C: sorting 100,000
 # of them holds the GIL for about 10 ms, where tuples took several times that).
 SORT_KEYS: dict[str, Callable[[ModelEntry], str]] = {"name": _name_key, "date": _date_key, "size": _size_key}
-DEFAULT_DIRECTION = {"name": "asc", "date": "desc", "size": "desc"}
+# sorts by usage history (issue 11): computed from the usage source, not kept as orders
+USAGE_SORTS = ("usage", "last_used")
+LISTING_SORTS = (*SORT_KEYS, *USAGE_SORTS)
+DEFAULT_DIRECTION = {"name": "asc", "date": "desc", "size": "desc", "usage": "desc", "last_used": "desc"}
+DAY_SECONDS = 86_400
+_SERIALS = itertools.count(1)
 # below this many changed entries an order is updated by bisection, above it re-sorted
 _BISECT_LIMIT = 64
 # memoised results may hold this many paths in all (8 bytes each)
@@ -78,6 +89,41 @@ class ListQuery:
     favorites_only: bool = False
     hash: str = ""
     include_excluded: bool = False
+    unused_days: int | None = None  # only models not used in the last N days (never used included)
+    # update checks (issue 14): the paths with a pending update come from the update view;
+    # its version, not the set, keys the memo
+    has_update: bool = False
+    update_paths: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    update_version: int = 0
+
+    @property
+    def uses_usage(self) -> bool:
+        return self.sort_key in USAGE_SORTS or self.unused_days is not None
+
+
+class UsageRecord(Protocol):
+    count: int
+    last_used: float  # epoch seconds
+
+
+class UsageSource(Protocol):
+    """What the index reads of the usage history (``services.usage`` provides it): a
+    ``version`` bumped on every change, and the records by lower-case SHA256."""
+
+    version: int
+
+    def all(self) -> Mapping[str, UsageRecord]: ...
+
+
+class _NoUsage:
+    version = 0
+
+    @staticmethod
+    def all() -> Mapping[str, UsageRecord]:
+        return {}
+
+
+NO_USAGE: UsageSource = _NoUsage()
 
 
 def search_text(entry: ModelEntry) -> str:
@@ -129,6 +175,21 @@ def _multi_get(index: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(found) if isinstance(found, list) else (found,)
 
 
+def _multi_of(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """A multi-map of (key, path) pairs, built in C when no key repeats (the common case)."""
+    out: dict[str, Any] = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    counts = Counter(key for key, _ in pairs)
+    repeated = {key for key, n in counts.items() if n > 1}
+    for key in repeated:
+        del out[key]
+    for key, path in pairs:
+        if key in repeated:
+            _multi_add(out, key, path)
+    return out
+
+
 def _discard(index: dict, key, path: str) -> None:
     paths = index.get(key)
     if paths is not None:
@@ -178,6 +239,7 @@ class ModelIndex:
     """Entries of one model type with the orders and counts listings and queries read."""
 
     def __init__(self) -> None:
+        self.serial = next(_SERIALS)  # tells indexes apart (memos keyed on an index's version)
         self.entries: dict[str, ModelEntry] = {}
         self._texts: dict[str, str] = {}
         self._orders: dict[str, list[str]] = {name: [] for name in SORT_KEYS}
@@ -195,8 +257,11 @@ class ModelIndex:
         self.favorites: set[str] = set()
         self.excluded: set[str] = set()
         self.version = 0
-        self._memo: OrderedDict[ListQuery, list[str]] = OrderedDict()
+        self._memo: OrderedDict[Any, list[str]] = OrderedDict()
         self._memo_size = 0
+        # usage sorts: (index version, usage version) -> ascending order, per sort
+        self._usage_orders: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self._ext_cache: tuple[int, set[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -218,16 +283,15 @@ class ModelIndex:
         """
         index = cls()
         unique = {e.file_path: e for e in entries}
-        for entry in unique.values():
-            index._insert_maps(entry, search_text(entry))
+        index._bulk_insert(list(unique.values()))
         index._shas = sorted(e.sha256 for e in unique.values() if e.sha256)
         for name, key_fn in SORT_KEYS.items():
             known = orders.get(name) if orders else None
-            if known is not None and len(known) <= len(unique) and all(p in unique for p in known):
-                # the cache's lists hold copies of the path strings: use the entries' own
-                order = [unique[p].file_path for p in known]
+            if known is not None and len(known) <= len(unique) and all(map(unique.__contains__, known)):
+                # the cache's lists may hold copies of the path strings: use the entries' own
+                order = list(map(_PATH_OF, map(unique.__getitem__, known)))
                 placed = set(known) if len(known) < len(unique) else unique
-                missing = [p for p in index.entries if p not in placed]
+                missing = [p for p in index.entries if p not in placed] if placed is not unique else []
                 if len(missing) <= max(_BISECT_LIMIT, len(unique) // 20):
                     for path in missing:  # entries the cache's journal changed since its snapshot
                         index._order_insert(order, unique[path], key_fn)
@@ -235,6 +299,52 @@ class ModelIndex:
                     continue
             index._orders[name] = _sorted_paths(list(index.entries), index.entries, key_fn)
         return index
+
+    def _bulk_insert(self, entries: list[ModelEntry]) -> None:
+        """``_insert_maps`` for many new entries at once (an empty index; distinct paths):
+        the same maps, built column by column with C-level passes where possible."""
+        paths = [e.file_path for e in entries]
+        self.entries = dict(zip(paths, entries))
+        texts = [search_text(e) for e in entries]
+        self._texts = dict(zip(paths, texts))
+        self._by_sha = _multi_of([(e.sha256, p) for e, p in zip(entries, paths) if e.sha256])
+        self._by_autov3 = _multi_of([(e.autov3, p) for e, p in zip(entries, paths) if e.autov3])
+        self._by_stem = _multi_of([(t[: t.index("\x00")], p) for t, p in zip(texts, paths)])
+        folded: dict[str, str] = {}
+        by_tag: dict[str, set[str]] = {}
+        for e, path in zip(entries, paths):
+            tags = e.tags
+            if not tags:
+                continue
+            if len(tags) == 1:
+                keys: Iterable[str] = (folded.get(tags[0]) or folded.setdefault(tags[0], tags[0].casefold()),)
+            else:
+                keys = {folded.get(t) or folded.setdefault(t, t.casefold()) for t in tags}
+            for tag in keys:
+                found = by_tag.get(tag)
+                if found is None:
+                    by_tag[tag] = {path}
+                else:
+                    found.add(path)
+        self.by_tag = by_tag
+        self.tag_counts = Counter({tag: len(found) for tag, found in by_tag.items()})
+        by_base: dict[str, list[str]] = {}
+        for e, path in zip(entries, paths):
+            if e.base_model:
+                by_base.setdefault(e.base_model, []).append(path)
+        self.by_base_model = {b: set(found) for b, found in by_base.items()}
+        self.base_model_counts = Counter({b: len(found) for b, found in by_base.items()})
+        by_folder: dict[tuple[str, str], list[str]] = {}
+        for key, path in zip(zip([e.root for e in entries], [e.folder for e in entries]), paths):
+            found = by_folder.get(key)
+            if found is None:
+                by_folder[key] = [path]
+            else:
+                found.append(path)
+        self.by_folder = {key: set(found) for key, found in by_folder.items()}
+        self.folder_counts = Counter({key: len(found) for key, found in by_folder.items()})
+        self.favorites = {p for e, p in zip(entries, paths) if e.favorite}
+        self.excluded = {p for e, p in zip(entries, paths) if e.exclude}
 
     # mutation ------------------------------------------------------------------
     def add_many(self, entries: Iterable[ModelEntry]) -> None:
@@ -451,50 +561,168 @@ class ModelIndex:
         for stem, found in self._by_stem.items():
             yield stem, (tuple(found) if isinstance(found, list) else (found,))
 
+    def relative_path_candidates(self, needle: str) -> set[str] | None:
+        """Paths whose path below their root contains ``needle`` (casefolded), found through
+        the file-name and folder keys instead of a pass over every entry; None when
+        ``needle`` may span a folder and a name or a name and its extension (it holds '/' or
+        '.') or lies inside an extension, where the caller checks each path itself."""
+        if not needle or "/" in needle or "." in needle:
+            return None
+        if any(needle in ext.casefold() for ext in self._extensions()):
+            return None
+        found: set[str] = set()
+        by_stem = self._by_stem
+        for stem in [s for s in by_stem if needle in s]:
+            paths = by_stem[stem]
+            if isinstance(paths, list):
+                found.update(paths)
+            else:
+                found.add(paths)
+        for (_, folder), paths in self.by_folder.items():
+            if folder and needle in folder.casefold():
+                found |= paths
+        return found
+
+    def _extensions(self) -> set[str]:
+        known = self._ext_cache
+        if known is None or known[0] != self.version:
+            known = self._ext_cache = (self.version, {e.extension for e in self.entries.values()})
+        return known[1]
+
+    def first_by_name(self, paths: Collection[str], limit: int) -> list[str]:
+        """The first ``limit`` of ``paths`` in name order."""
+        if limit <= 0 or not paths:
+            return []
+        order = self._orders["name"]
+        # few paths: sort them by their keys (a few microseconds each); many: walk the order
+        # until ``limit`` are met (about len(order) * limit / len(paths) steps of ~50 ns)
+        if len(paths) * len(paths) * 80 < limit * len(order):
+            entries = self.entries
+            return heapq.nsmallest(limit, paths, key=lambda p: _name_key(entries[p]))
+        out: list[str] = []
+        for path in order:
+            if path in paths:
+                out.append(path)
+                if len(out) >= limit:
+                    break
+        return out
+
     def duplicate_hashes(self) -> list[str]:
         """SHA256s that more than one file has (sorted)."""
         return sorted(sha for sha, found in self._by_sha.items() if isinstance(found, list) and len(found) > 1)
 
-    def query(self, q: ListQuery) -> list[str]:
-        """Paths matching ``q`` in its sort order (memoised until the next change).
+    def query(self, q: ListQuery, usage: UsageSource | None = None) -> list[str]:
+        """Paths matching ``q`` in its sort order (memoised until the next change, of the
+        index or, for the usage sorts and filter, of ``usage``).
 
         Structured filters are set intersections over inverted indexes (C speed); only
         the text search looks at each remaining entry, through a tight comprehension.
         A descending result is the ascending one read backwards (see ``page``).
         """
-        paths = self._ascending(q)
+        paths = self._ascending(q, usage)
         return paths[::-1] if q.descending else paths
 
-    def page(self, q: ListQuery, start: int, size: int) -> tuple[list[str], int]:
+    def page(self, q: ListQuery, start: int, size: int, usage: UsageSource | None = None) -> tuple[list[str], int]:
         """The paths of one page of ``q`` and the total, without copying the whole result."""
-        paths = self._ascending(q)
+        paths = self._ascending(q, usage)
         total = len(paths)
         if not q.descending:
             return paths[start : start + size], total
         hi = max(0, total - start)
         return paths[max(0, hi - size) : hi][::-1], total
 
-    def _ascending(self, q: ListQuery) -> list[str]:
-        key = q if not q.descending else _ascending_query(q)
+    def _ascending(self, q: ListQuery, usage: UsageSource | None = None) -> list[str]:
+        key: Any = q if not q.descending else _ascending_query(q)
+        cutoff = 0.0
+        if q.uses_usage:
+            usage = usage or NO_USAGE
+            if q.unused_days is not None:
+                # "the last N days" moves with the clock: a memoised answer lasts a minute
+                cutoff = time.time() - q.unused_days * DAY_SECONDS
+                key = (key, usage.version, int(cutoff // 60))
+            else:
+                key = (key, usage.version)
         hit = self._memo.get(key)
         if hit is not None:
             self._memo.move_to_end(key)
             return hit
-        order = self.order(q.sort_key)
+        order = self._usage_order(q.sort_key, usage) if q.sort_key in USAGE_SORTS else self.order(q.sort_key)
         candidates, exclude = self._candidates(q)
+        if q.unused_days is not None:
+            recent = self._used_since(usage, cutoff)
+            if recent:
+                exclude = (set(exclude) | recent) if exclude else recent
+        if candidates is None and q.search.strip():
+            hits = self._search_everything(q)
+            if hits is not None:
+                # the search first, over the texts as they lie (no per-path look-up), then
+                # the few hits put in order
+                if exclude:
+                    hits = [p for p in hits if p not in exclude]
+                paths = self._in_order(hits, order, q.sort_key)
+                self._remember(key, paths)
+                return paths
         if candidates is None:
             paths = [p for p in order if p not in exclude] if exclude else order
         else:
             if exclude:
                 candidates = candidates - exclude
-            paths = [p for p in order if p in candidates] if candidates else []
+            # few (a tag, a folder, the favourites): sorted by their keys, not a pass over all
+            paths = self._in_order(candidates, order, q.sort_key) if candidates else []
         if q.search.strip():
             paths = self._search_filter(q, paths)
         if paths is not order:
             self._remember(key, paths)
         return paths
 
-    def _remember(self, key: ListQuery, paths: list[str]) -> None:
+    def _paths_of_hashes(self, shas: Iterable[str]) -> Iterator[str]:
+        by_sha = self._by_sha
+        for sha in shas:
+            found = by_sha.get(sha)
+            if found is None:
+                continue
+            if isinstance(found, list):
+                yield from found
+            else:
+                yield found
+
+    def _used_since(self, usage: UsageSource, cutoff: float) -> set[str]:
+        """Paths of the models used at or after ``cutoff`` (epoch seconds)."""
+        return set(self._paths_of_hashes(sha for sha, u in usage.all().items() if u.last_used >= cutoff))
+
+    def _usage_order(self, sort_key: str, usage: UsageSource) -> list[str]:
+        """Paths ascending by use (``usage``: count, ``last_used``: time), so that read
+        backwards (the default, descending) the most used / most recent come first, ties and
+        the never-used after them by name. Built from the used models only plus one pass
+        over the name order, memoised per index and usage version."""
+        stamp = (self.version, usage.version)
+        known = self._usage_orders.get(sort_key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        records = usage.all()
+        entries = self.entries
+        used: list[tuple[float, str, str]] = []
+        for sha, record in records.items():
+            value = record.count if sort_key == "usage" else record.last_used
+            if not value:
+                continue
+            for path in self._paths_of_hashes((sha,)):
+                entry = entries.get(path)
+                if entry is not None:
+                    used.append((-value, _name_key(entry), path))
+        used.sort()
+        names = self._orders["name"]
+        if used:
+            placed = {path for _, _, path in used}
+            first = [path for _, _, path in used]
+            first += [p for p in names if p not in placed]
+        else:
+            first = list(names)
+        first.reverse()
+        self._usage_orders[sort_key] = (stamp, first)
+        return first
+
+    def _remember(self, key: Any, paths: list[str]) -> None:
         if len(paths) > MEMO_BUDGET // 4:
             return
         self._memo[key] = paths
@@ -510,6 +738,8 @@ class ModelIndex:
             sets.append(set(self.paths_by_hash(q.hash.casefold())))
         if q.favorites_only:
             sets.append(self.favorites)
+        if q.has_update:
+            sets.append(q.update_paths)  # type: ignore[arg-type]
         if q.base_models:
             found = [self.by_base_model.get(b, set()) for b in q.base_models]
             sets.append(found[0] if len(found) == 1 else set().union(*found))
@@ -547,6 +777,38 @@ class ModelIndex:
             return found[0]
         return set().union(*found) if found else set()
 
+    def _search_everything(self, q: ListQuery) -> list[str] | None:
+        """Paths whose default search text matches every token of ``q`` (any order), or
+        None when ``q`` searches other fields (``_search_filter`` does those)."""
+        if not (q.search_filename and q.search_modelname and q.search_tags) or q.search_creator or q.search_trigger_words:
+            return None
+        tokens = q.search.casefold().split()
+        items = self._texts.items()
+        texts = self._texts
+        if q.fuzzy:
+            matches = [_fuzzy_pattern(t).search for t in tokens]
+            hits = [p for p, text in items if matches[0](text)]
+            for match in matches[1:]:
+                hits = [p for p in hits if match(texts[p])]
+            return hits
+        first = tokens[0]
+        hits = [p for p, text in items if first in text]
+        for token in tokens[1:]:
+            hits = [p for p in hits if token in texts[p]]
+        return hits
+
+    def _in_order(self, paths: Collection[str], order: list[str], sort_key: str) -> list[str]:
+        """``paths`` (distinct) in the order of ``order`` (the ascending order of ``sort_key``)."""
+        if not paths:
+            return []
+        key_fn = SORT_KEYS.get(sort_key)
+        if key_fn is not None and len(paths) * 40 < len(order):
+            # few: their keys (microseconds each) beat a pass over the whole order
+            entries = self.entries
+            return sorted(paths, key=lambda p: key_fn(entries[p]))
+        wanted = paths if isinstance(paths, (set, frozenset)) else set(paths)
+        return [p for p in order if p in wanted]
+
     def _search_filter(self, q: ListQuery, paths: list[str]) -> list[str]:
         tokens = q.search.casefold().split()
         fields = [
@@ -569,7 +831,7 @@ class ModelIndex:
             texts = {p: "\x00".join(_field_text(entries[p], f) for f in fields) for p in paths}
         if q.fuzzy:
             # every token's letters in order, possibly apart, within one word
-            patterns = [re.compile("[^\\x00\\s]*?".join(re.escape(ch) for ch in t)) for t in tokens]
+            patterns = [_fuzzy_pattern(t) for t in tokens]
             for pattern in patterns:
                 match = pattern.search
                 paths = [p for p in paths if match(texts[p])]
@@ -583,6 +845,11 @@ class ModelIndex:
 
     def folders(self) -> list[str]:
         return sorted({folder for (_, folder) in self.folder_counts if folder}, key=natural_key)
+
+
+def _fuzzy_pattern(token: str) -> re.Pattern[str]:
+    """Every letter of ``token`` in order, possibly apart, within one word."""
+    return re.compile("[^\\x00\\s]*?".join(re.escape(ch) for ch in token))
 
 
 def _ascending_query(q: ListQuery) -> ListQuery:

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 
-from ..shared.model_types import ModelType
+from ..shared.model_types import EXTRA_TYPES, ModelType
 from ..shared.sidecar_store import SidecarStore
 from .hash_waiters import HashWaiters
 from .model_hasher import FileHashes
@@ -19,7 +19,8 @@ from .type_library import TypeLibrary
 
 _log = logging.getLogger(__name__)
 
-STARTUP_ORDER = (ModelType.LORA, ModelType.CHECKPOINT, ModelType.EMBEDDING)
+# the three main types first; the others (VAEs, ControlNets, ...) after them
+STARTUP_ORDER = (ModelType.LORA, ModelType.CHECKPOINT, ModelType.EMBEDDING) + EXTRA_TYPES
 
 
 class ModelLibrary(Mapping[ModelType, TypeLibrary]):

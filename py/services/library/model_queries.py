@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .model_index import natural_key
 from .model_records import ModelEntry
 from .type_library import TypeLibrary
+
+T = TypeVar("T")
+# relative-paths looks at this many paths one by one before it uses the index's keys
+RELATIVE_PROBE = 256
 
 
 def _letter_of(name: str) -> str:
@@ -28,6 +32,7 @@ class ModelQueries:
 
     def __init__(self, *, service: TypeLibrary) -> None:
         self._service = service
+        self._memo: dict[str, tuple[tuple[int, int, int], Any]] = {}
 
     @property
     def _index(self):
@@ -59,7 +64,22 @@ class ModelQueries:
     def unified_folder_tree(self) -> dict[str, Any]:
         return _tree([folder for (_, folder) in self._index.folder_counts if folder])
 
+    def _memoised(self, name: str, build: Callable[[], T]) -> T:
+        """``build()``, kept until the index (or the usage the items show) changes."""
+        index = self._index
+        stamp = (index.serial, index.version, self._service.usage.version)
+        known = self._memo.get(name)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        value = build()
+        self._memo[name] = (stamp, value)
+        return value
+
     def duplicates(self) -> list[dict[str, Any]]:
+        """Groups of files with the same SHA256 (memoised: the answer is every group, formatted)."""
+        return self._memoised("duplicates", self._duplicates)
+
+    def _duplicates(self) -> list[dict[str, Any]]:
         index = self._index
         out = []
         for sha in index.duplicate_hashes():
@@ -68,6 +88,9 @@ class ModelQueries:
         return out
 
     def filename_conflicts(self) -> list[dict[str, Any]]:
+        return self._memoised("filename_conflicts", self._filename_conflicts)
+
+    def _filename_conflicts(self) -> list[dict[str, Any]]:
         index = self._index
         out = []
         for _, paths in sorted((stem, paths) for stem, paths in index.stems() if len(paths) > 1):
@@ -79,8 +102,30 @@ class ModelQueries:
         needle = search.casefold()
         index = self._index
         entries, excluded = index.entries, index.excluded
+        order = index.order("name")
+        # a needle most paths hold fills the answer within the first few paths of the name
+        # order; a rare one is looked up through the name and folder keys instead of a pass
+        probe = self._relative_matches(order[:RELATIVE_PROBE], needle, limit)
+        if len(probe) >= limit or len(order) <= RELATIVE_PROBE:
+            return probe
+        candidates = index.relative_path_candidates(needle)
+        if candidates is not None:
+            # found through the name and folder keys: no pass over every entry
+            if excluded:
+                candidates -= excluded
+            out = []
+            for path in index.first_by_name(candidates, limit):
+                entry = entries[path]
+                out.append(path[len(entry.root) + 1 :] if path.startswith(entry.root + "/") else entry.relative_path)
+            return out
+        return self._relative_matches(order, needle, limit)
+
+    def _relative_matches(self, paths: list[str], needle: str, limit: int) -> list[str]:
+        """The first ``limit`` relative paths among ``paths`` that contain ``needle``."""
+        index = self._index
+        entries, excluded = index.entries, index.excluded
         out: list[str] = []
-        for path in index.order("name"):
+        for path in paths:
             if path in excluded:
                 continue
             entry = entries[path]

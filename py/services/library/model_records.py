@@ -12,6 +12,7 @@ base models, tags, creators) through ``shared``.
 """
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Any, NamedTuple
@@ -58,16 +59,49 @@ def shared(value: str) -> str:
     return value
 
 
-class FileStamp(NamedTuple):
-    """What a stat-only walk compares: a file is unchanged while all three agree."""
+_STAMP = struct.Struct("<QqQ")  # size, mtime_ns (may be negative), inode
+_U64 = (1 << 64) - 1
+_I64_MAX = (1 << 63) - 1
 
-    size: int
-    mtime_ns: int
-    inode: int
+
+class FileStamp(bytes):
+    """What a stat-only walk compares: a file is unchanged while size, mtime_ns and inode agree.
+
+    The three numbers packed into 24 bytes: one object of 57 bytes per model, where a tuple
+    of three Python ints took 176 (about 10 MB at 100,000 models). Compared and hashed as
+    bytes, which is the same as comparing the three numbers.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, size: int, mtime_ns: int, inode: int) -> "FileStamp":
+        try:
+            return bytes.__new__(cls, _STAMP.pack(size, mtime_ns, inode))
+        except struct.error:  # past 64 bits (a 128-bit file id, a date after 2262): folded in
+            return bytes.__new__(cls, _STAMP.pack(size & _U64, max(min(mtime_ns, _I64_MAX), -_I64_MAX), inode & _U64))
+
+    @property
+    def size(self) -> int:
+        return _STAMP.unpack(self)[0]
+
+    @property
+    def mtime_ns(self) -> int:
+        return _STAMP.unpack(self)[1]
+
+    @property
+    def inode(self) -> int:
+        return _STAMP.unpack(self)[2]
 
     @property
     def mtime(self) -> float:
-        return self.mtime_ns / 1e9
+        return _STAMP.unpack(self)[1] / 1e9
+
+    def __reduce__(self):
+        return (FileStamp, _STAMP.unpack(self))
+
+    def __repr__(self) -> str:
+        size, mtime_ns, inode = _STAMP.unpack(self)
+        return f"FileStamp(size={size}, mtime_ns={mtime_ns}, inode={inode})"
 
 
 _CIVITAI_KEYS = ("id", "modelId", "name", "trainedWords", "model_name", "type")
@@ -115,6 +149,15 @@ class CivitaiSummary(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(_CIVITAI_KEYS) if self._values else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """``dict(self)`` without the Mapping protocol's per-key look-ups."""
+        values = self._values
+        if not values:
+            return {}
+        out = dict(zip(_CIVITAI_KEYS, values))
+        out["trainedWords"] = list(values[_TRAINED_WORDS])
+        return out
 
     @property
     def trained_words(self) -> tuple[str, ...]:

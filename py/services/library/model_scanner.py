@@ -12,9 +12,11 @@ import logging
 import os
 import re
 import stat as stat_module
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..shared.model_types import EXTRA_TYPES
 from ..shared.sidecar_store import (
     PREVIEW_SUFFIXES,
     SIDECAR_SUFFIX,
@@ -47,6 +49,9 @@ EXTENSIONS: dict[tuple[ModelType, str], frozenset[str]] = {
     (ModelType.CHECKPOINT, "diffusion_model"): PT_EXTENSIONS | {".gguf"},
     (ModelType.EMBEDDING, ""): PT_EXTENSIONS,
 }
+_SCANDIR_FD = os.scandir in os.supports_fd
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_STAMP_PACK = struct.Struct("<QqQ").pack  # FileStamp's bytes, for the warm comparison
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 HashLookup = Callable[[FileStamp], "tuple[str, str] | None"]
@@ -62,16 +67,18 @@ class LibraryRoot:
 
     @property
     def extensions(self) -> frozenset[str]:
-        return EXTENSIONS[(self.model_type, self.sub_type)]
+        return EXTENSIONS.get((self.model_type, self.sub_type)) or self.model_type.spec.extensions
 
 
 def library_roots(
     *, loras: Iterable[str] = (), checkpoints: Iterable[str] = (), diffusion_models: Iterable[str] = (),
     embeddings: Iterable[str] = (),
+    extra: Mapping[ModelType, Iterable[tuple[str, str]]] | None = None,
 ) -> dict[ModelType, list[LibraryRoot]]:
     """The roots of every type from folder paths (``~`` expanded, made absolute, each once).
 
     Checkpoints and diffusion models are one type with two sub-types (their loaders differ).
+    ``extra``: every other type's (path, sub-type) pairs; a type without any maps to ``[]``.
     """
     def roots(model_type: ModelType, paths: Iterable[str], sub_type: str = "") -> list[LibraryRoot]:
         out: list[LibraryRoot] = []
@@ -85,11 +92,17 @@ def library_roots(
                 out.append(LibraryRoot(path=path, model_type=model_type, sub_type=sub_type))
         return out
 
+    def extra_roots(model_type: ModelType) -> list[LibraryRoot]:
+        pairs = list((extra or {}).get(model_type, ()))
+        subs = dict.fromkeys(sub for _, sub in pairs)
+        return [r for sub in subs for r in roots(model_type, [path for path, s in pairs if s == sub], sub)]
+
     return {
         ModelType.LORA: roots(ModelType.LORA, loras),
         ModelType.CHECKPOINT: roots(ModelType.CHECKPOINT, checkpoints, "checkpoint")
         + roots(ModelType.CHECKPOINT, diffusion_models, "diffusion_model"),
         ModelType.EMBEDDING: roots(ModelType.EMBEDDING, embeddings),
+        **{t: extra_roots(t) for t in EXTRA_TYPES},
     }
 
 
@@ -125,13 +138,15 @@ def _read_plain_sidecar(path: str, seen: os.stat_result) -> SidecarRead | None:
         st = os.fstat(fd)
         if not stat_module.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_ino != seen.st_ino:
             return None
-        chunks = []
-        while True:
-            chunk = os.read(fd, max(st.st_size + 1, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-        raw = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+        # one read of the size fstat gave, plus a byte: exactly that size means the end was
+        # reached, so no second read to learn it; more (it grew) or less (a short read, as a
+        # network mount may give) and the rest is read to the end
+        raw = os.read(fd, st.st_size + 1)
+        if len(raw) != st.st_size:
+            chunks = [raw]
+            while chunk := os.read(fd, 65536):
+                chunks.append(chunk)
+            raw = b"".join(chunks)
     except OSError:
         return None
     finally:
@@ -151,7 +166,9 @@ class ScanStats:
     built: int = 0
     errors: int = 0
     leftovers_removed: int = 0
-    seen: set[str] = field(default_factory=set)
+    # the paths of every model the walk met (None: not kept; a caller that pops what the
+    # walk yields from its copy of the index learns the same from what is left)
+    seen: set[str] | None = field(default_factory=set)
 
 
 def _as_str_list(value: Any) -> tuple[str, ...]:
@@ -357,96 +374,148 @@ class ModelScanner:
         start: str | None = None,
         sweep: bool = False,
     ) -> Iterator[ModelEntry]:
-        stack = [start or root.path]
-        extensions = root.extensions
+        # (folder, its real path when known): a folder listed as a plain directory (not a
+        # symlink) inside a folder whose real path is known has the real path of its parent
+        # plus its name, so only the start and symlinked folders are resolved (realpath costs
+        # an lstat per path component)
+        stack: list[tuple[str, str | None]] = [(start or root.path, None)]
         inside = self._contains_real
         while stack:
-            directory = stack.pop()
-            try:
-                real = os.path.realpath(directory)
-            except OSError:
-                continue
+            directory, real = stack.pop()
+            if real is None:
+                try:
+                    real = os.path.realpath(directory)
+                except OSError:
+                    continue
             if real in visited:  # a symlink loop, or a root nested in another root
                 continue
             visited.add(real)
             if inside is not None and not inside(real):
                 self._report_skip(directory, "a folder whose real path %s is outside every library root", real)
                 continue
+            # listed through a descriptor where the platform allows: each stat below is then
+            # relative to the open folder, not a walk of the whole path again in the kernel
+            fd = -1
             try:
-                with os.scandir(directory) as it:
-                    dir_entries = list(it)
+                if _SCANDIR_FD:
+                    fd = os.open(directory, _DIR_FLAGS)
+                with os.scandir(fd if fd >= 0 else directory) as it:
+                    by_name = {e.name: e for e in it}
             except OSError as exc:
+                if fd >= 0:
+                    os.close(fd)
                 _log.warning("cannot list %s: %s", directory, exc)
                 stats.errors += 1
                 continue
-            names = {e.name for e in dir_entries}
-            by_name = {e.name: e for e in dir_entries}
-            subdirs: list[str] = []
-            leftovers: list[os.DirEntry] = []
-            for item in dir_entries:
-                name = item.name
-                if name.startswith("."):
-                    if sweep and is_leftover_name(name):
-                        leftovers.append(item)
-                    continue  # hidden folders (our trash among them) and dotfiles
-                try:
-                    is_dir = item.is_dir()
-                except OSError:
-                    continue
-                if is_dir:
-                    # a symlinked folder is checked by its real path when it is popped
-                    subdirs.append(f"{directory}/{name}")
-                    continue
-                ext = os.path.splitext(name)[1].lower()
-                if ext not in extensions:
-                    # spelled out, not is_leftover_name(): this runs for every companion file
-                    if sweep and (ext == PART_SUFFIX or (ext == ".json" and name.endswith(PART_STATE_SUFFIX))):
-                        leftovers.append(item)
-                    continue
-                path = f"{directory}/{name}"
-                if inside is not None and item.is_symlink() and not self._link_inside(path):
-                    continue
-                try:
-                    st = item.stat()
-                except OSError:
-                    stats.errors += 1
-                    continue
-                if not stat_module.S_ISREG(st.st_mode):
-                    continue
-                stats.seen.add(path)
-                stamp = FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
-                stem = name[: len(name) - len(ext)]
-                sidecar_entry = by_name.get(stem + SIDECAR_SUFFIX)
-                sidecar_st = self._sidecar_stat(sidecar_entry) if sidecar_entry is not None else None
-                sidecar_mtime = sidecar_st.st_mtime_ns if sidecar_st is not None else 0
-                old = previous.get(path)
-                if (
-                    old is not None
-                    and old.stamp == stamp
-                    and old.sidecar_mtime_ns == sidecar_mtime
-                    and old.sub_type == root.sub_type
-                    and old.preview_suffix == self._preview_name(directory, stem, names, by_name)[len(stem):]
-                ):
-                    stats.reused += 1
-                    yield old
-                    continue
-                stats.built += 1
-                yield entry_from_disk(
-                    root=root,
-                    path=path,
-                    stamp=stamp,
-                    folder_names=names,
-                    sidecar_mtime_ns=sidecar_mtime,
-                    hash_lookup=hash_lookup,
-                    contains_real=inside,
-                    preview_name=self._preview_name(directory, stem, names, by_name, verify=True),
-                    # the fast read is for plain files only; a symlinked one goes the careful way
-                    sidecar_stat=sidecar_st if sidecar_st is not None and not sidecar_entry.is_symlink() else None,
+            try:
+                yield from self._walk_folder(
+                    root, directory, real, by_name, previous, hash_lookup, stats, stack, sweep
                 )
-            if leftovers:
-                stats.leftovers_removed += self._sweeper.sweep(directory, leftovers, names)
-            # depth-first, alphabetical: the first folders arrive first
-            stack.extend(sorted(subdirs, reverse=True))
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+
+    def _walk_folder(
+        self,
+        root: LibraryRoot,
+        directory: str,
+        real: str,
+        by_name: dict[str, os.DirEntry],
+        previous: Mapping[str, ModelEntry],
+        hash_lookup: HashLookup | None,
+        stats: ScanStats,
+        stack: list[tuple[str, str | None]],
+        sweep: bool,
+    ) -> Iterator[ModelEntry]:
+        """The models of one listed folder (``by_name``: its entries, whose ``path`` may be
+        only their name); its subfolders go onto ``stack``."""
+        extensions = root.extensions
+        inside = self._contains_real
+        sub_type = root.sub_type
+        seen = stats.seen
+        pack = _STAMP_PACK
+        sidecar_suffix = SIDECAR_SUFFIX
+        names = by_name.keys()
+        folder_set: set[str] | None = None  # the names as a set, for building entries
+        subdirs: list[tuple[str, str | None]] = []
+        leftovers: list[os.DirEntry] = []
+        refused = self._refused_previews
+        for name, item in by_name.items():
+            if name[0] == ".":
+                if sweep and is_leftover_name(name):
+                    leftovers.append(item)
+                continue  # hidden folders (our trash among them) and dotfiles
+            try:
+                is_dir = item.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                # a symlinked folder is checked by its real path when it is popped
+                subdirs.append((f"{directory}/{name}", None if item.is_symlink() else f"{real}/{name}"))
+                continue
+            # os.path.splitext without its generic machinery (names starting with '.'
+            # were skipped above); this runs for every file, companions included
+            dot = name.rfind(".")
+            ext = name[dot:].lower() if dot > 0 else ""
+            if ext not in extensions:
+                # spelled out, not is_leftover_name(): this runs for every companion file
+                if sweep and (ext == PART_SUFFIX or (ext == ".json" and name.endswith(PART_STATE_SUFFIX))):
+                    leftovers.append(item)
+                continue
+            path = f"{directory}/{name}"
+            if inside is not None and item.is_symlink() and not self._link_inside(path):
+                continue
+            try:
+                st = item.stat()
+            except OSError:
+                stats.errors += 1
+                continue
+            if not stat_module.S_ISREG(st.st_mode):
+                continue
+            if seen is not None:
+                seen.add(path)
+            stem = name[:dot]
+            sidecar_entry = by_name.get(stem + sidecar_suffix)
+            sidecar_st = (
+                self._sidecar_stat(sidecar_entry, f"{directory}/{stem}{sidecar_suffix}")
+                if sidecar_entry is not None else None
+            )
+            sidecar_mtime = sidecar_st.st_mtime_ns if sidecar_st is not None else 0
+            old = previous.get(path)
+            if old is not None and old.sidecar_mtime_ns == sidecar_mtime and old.sub_type == sub_type:
+                try:
+                    same = old.stamp == pack(st.st_size, st.st_mtime_ns, st.st_ino)
+                except struct.error:
+                    same = old.stamp == FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
+                if same:
+                    # the preview the listing shows now (the common case inline: no
+                    # refusal known, no symlink; else the careful way)
+                    preview = find_preview_name(stem, names)
+                    if preview and (refused or by_name[preview].is_symlink()):
+                        preview = self._preview_name(directory, stem, names, by_name)
+                    if old.preview_suffix == preview[len(stem):]:
+                        stats.reused += 1
+                        yield old
+                        continue
+            stats.built += 1
+            if folder_set is None:
+                folder_set = set(names)
+            yield entry_from_disk(
+                root=root,
+                path=path,
+                stamp=FileStamp(st.st_size, st.st_mtime_ns, st.st_ino),
+                folder_names=folder_set,
+                sidecar_mtime_ns=sidecar_mtime,
+                hash_lookup=hash_lookup,
+                contains_real=inside,
+                preview_name=self._preview_name(directory, stem, names, by_name, verify=True),
+                # the fast read is for plain files only; a symlinked one goes the careful way
+                sidecar_stat=sidecar_st if sidecar_st is not None and not sidecar_entry.is_symlink() else None,
+            )
+        if leftovers:
+            stats.leftovers_removed += self._sweeper.sweep(directory, leftovers, names)
+        # depth-first, alphabetical: the first folders arrive first
+        stack.extend(sorted(subdirs, reverse=True))
 
     def _link_inside(self, path: str) -> bool:
         """True when the symlink ``path`` resolves inside the library (logs a refusal once)."""
@@ -465,7 +534,7 @@ class ModelScanner:
             self._reported.add(path)
             _log.warning("not listing %s: " + reason, path, *args)
 
-    def _sidecar_stat(self, item: os.DirEntry) -> os.stat_result | None:
+    def _sidecar_stat(self, item: os.DirEntry, path: str) -> os.stat_result | None:
         """The stat of a model's sidecar (its mtime is what the walk compares), or None when
         there is none or it may not be read.
 
@@ -479,7 +548,7 @@ class ModelScanner:
             return None
         if st.st_nlink > 1 or not stat_module.S_ISREG(st.st_mode):
             return None
-        if item.is_symlink() and (self._contains_real is None or not self._contains_real(os.path.realpath(item.path))):
+        if item.is_symlink() and (self._contains_real is None or not self._contains_real(os.path.realpath(path))):
             return None
         return st
 

@@ -7,12 +7,13 @@ reads, SQLite) runs in worker threads. It must not parse HTTP requests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from ...errors import ModelNotFound, PathOutsideLibrary
@@ -21,7 +22,7 @@ from ..shared.sidecar_store import SidecarStore, preview_kind
 from ..shared.socket_hub import SocketHub
 from .index_cache import IndexCache, stamp_key
 from .model_hasher import HashQueue, hash_key
-from .model_index import ListQuery, ModelIndex
+from .model_index import NO_USAGE, ListQuery, ModelIndex, UsageSource
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
 
@@ -83,6 +84,26 @@ def settle_memory() -> None:
     gc.freeze()
 
 
+_gc_pause = [0, False]  # pauses in force, whether the collector was on before the first
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic collection while a warm start builds 100,000 cycle-free records: each
+    young collection would walk the records made since the last, and the full ones all of
+    them (a quarter of the load's time). Nested and concurrent pauses share one switch."""
+    if _gc_pause[0] == 0:
+        _gc_pause[1] = gc.isenabled()
+        gc.disable()
+    _gc_pause[0] += 1
+    try:
+        yield
+    finally:
+        _gc_pause[0] -= 1
+        if _gc_pause[0] == 0 and _gc_pause[1]:
+            gc.enable()
+
+
 def _index_of(entries: list[ModelEntry], orders: dict[str, list[str]] | None = None) -> ModelIndex:
     index = ModelIndex.build(entries, orders)
     settle_memory()
@@ -90,22 +111,26 @@ def _index_of(entries: list[ModelEntry], orders: dict[str, list[str]] | None = N
 
 
 def _fresh_of(gen, sentinel: object, previous: dict[str, ModelEntry]):
-    """The next batch of the walk, less the entries it reused (in the walk's thread)."""
+    """The next batch of the walk, less the entries it reused (in the walk's thread).
+
+    What the walk yields leaves ``previous`` (each path comes once), so what is left of it
+    at the end is what the walk did not meet: no set of every path seen is kept."""
     batch = next(gen, sentinel)
     if batch is sentinel:
         return sentinel
-    fresh = [e for e in batch if previous.get(e.file_path) is not e]
+    pop = previous.pop
+    fresh = [e for e in batch if pop(e.file_path, None) is not e]
     if fresh:
         settle_memory()  # what the walk found lives on: keep it out of GC passes
     return fresh
 
 
-def _removed_of(previous: dict[str, ModelEntry], seen: set[str], scope_dirs: list[str] | None) -> list[str]:
-    """Paths indexed before the walk (inside its scope) that it did not see."""
+def _removed_of(unseen: dict[str, ModelEntry], scope_dirs: list[str] | None) -> list[str]:
+    """Paths indexed before the walk (inside its scope) that it did not meet."""
     if scope_dirs is None:
-        return [p for p in previous if p not in seen]
+        return list(unseen)
     prefixes = tuple(d.rstrip("/") + "/" for d in scope_dirs)
-    return [p for p in previous if p.startswith(prefixes) and p not in seen]
+    return [p for p in unseen if p.startswith(prefixes)]
 
 
 class TypeLibrary:
@@ -124,8 +149,11 @@ class TypeLibrary:
         sidecars: SidecarStore,
         write_hash_sidecars: Callable[[], bool] = lambda: False,
         scanner: ModelScanner | None = None,
+        usage: UsageSource | None = None,
     ) -> None:
         self.model_type = model_type
+        # how often and when last each model was used (by SHA256; filled in ComfyUI only)
+        self.usage: UsageSource = usage or NO_USAGE
         self.roots = roots
         self.index = ModelIndex()
         self._cache = cache
@@ -159,6 +187,21 @@ class TypeLibrary:
     def root_paths(self, sub_type: str | None = None) -> list[str]:
         return [r.path for r in self.roots if sub_type is None or r.sub_type == sub_type]
 
+    def _own_entries(self, entries: list[ModelEntry]) -> list[ModelEntry]:
+        """The cached entries that lie in one of this type's roots (grouped by folder:
+        one ``root_for`` per folder, not per entry)."""
+        owned: dict[str, bool] = {}
+        out = []
+        for entry in entries:
+            path = entry.file_path
+            folder = path[: path.rfind("/")]
+            inside = owned.get(folder)
+            if inside is None:
+                inside = owned[folder] = self.root_for(path) is not None
+            if inside:
+                out.append(entry)
+        return out
+
     def root_for(self, path: str) -> LibraryRoot | None:
         best: LibraryRoot | None = None
         for root in self.roots:
@@ -179,16 +222,26 @@ class TypeLibrary:
         watching). A change noted by ``on_disk_change`` while this type was not ready yet
         leads to one more reconcile once it is.
         """
+        if not self.roots:  # a type the user keeps no folder of costs nothing (no cache read, no walk)
+            self._mark_ready()
+            return
         started = time.perf_counter()
-        cached, orders = await self._cache.load_snapshot(self.model_type)
-        if cached:
-            # built off the loop into a fresh index, then swapped in: readers never see
-            # a half-built index, and the loop is never blocked by 100,000 inserts
-            mine = [e for e in cached if self.root_for(e.file_path) is not None]
-            self._snapshot_stale = len(mine) != len(cached) or any(len(o) != len(mine) for o in orders.values()) or len(orders) < 3
-            del cached
-            self.index = await asyncio.to_thread(_index_of, mine, orders)
-            del mine, orders
+        # what the process holds before the first scan (the host's modules, ComfyUI's among
+        # them, tens of thousands of objects) would be walked by the first full collection,
+        # which the scan's allocations trigger within a second: out of sight first
+        settle_memory()
+        with gc_paused():
+            cached, orders = await self._cache.load_snapshot(self.model_type)
+            if cached:
+                # built off the loop into a fresh index, then swapped in: readers never see
+                # a half-built index, and the loop is never blocked by 100,000 inserts
+                mine = self._own_entries(cached)
+                self._snapshot_stale = (
+                    len(mine) != len(cached) or any(len(o) != len(mine) for o in orders.values()) or len(orders) < 3
+                )
+                del cached
+                self.index = await asyncio.to_thread(_index_of, mine, orders)
+                del mine, orders
         if len(self.index):
             settle_memory()
             self._mark_ready()
@@ -265,7 +318,7 @@ class TypeLibrary:
             roots = [owner for owner, _ in pairs]
             scope_dirs = [folder for _, folder in pairs]
         previous = self.index.entries.copy()
-        stats = ScanStats()
+        stats = ScanStats(seen=None)
         lookup = self._hashes.lookup
         if scope_dirs is not None:
             gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats, sweep=True)
@@ -288,7 +341,7 @@ class TypeLibrary:
                     await self._init_progress("scanning", 0, len(changed), 0)
         if initial:
             await self._publish(changed)
-        removed = await asyncio.to_thread(_removed_of, previous, stats.seen, scope_dirs)
+        removed = await asyncio.to_thread(_removed_of, previous, scope_dirs)
         del previous
         if not initial:
             await self._apply_changes(changed, removed)
@@ -420,7 +473,11 @@ class TypeLibrary:
             if entry.hash_status is HashStatus.PENDING:
                 self._hash_queue.submit(hash_key(self.model_type, entry.file_path), entry.file_path)
         await self._apply_changes(fresh, gone)
-        await self._cache.upsert_entries(fresh)
+        # the cache follows within a fraction of a second, batched (a bulk edit of 1,000 models
+        # is a few transactions, and a mutation's answer never waits for SQLite); losing that
+        # moment to a crash costs only a re-read: the next reconcile sees the sidecar changed
+        for entry in fresh:
+            self._cache.defer_upsert(entry)
         await self._cache.delete_entries(gone, self.model_type)
         if broadcast and (fresh or gone):
             await self.broadcast_changed(reason, [e.file_path for e in fresh] + gone)
@@ -520,7 +577,7 @@ class TypeLibrary:
         return entry
 
     def get_paginated_data(self, query: ListQuery, page: int, page_size: int) -> Page:
-        paths, total = self.index.page(query, (page - 1) * page_size, page_size)
+        paths, total = self.index.page(query, (page - 1) * page_size, page_size, self.usage)
         entries = self.index.entries
         # a path may be missing for the moment a big batch is applied slice by slice
         items = [e for p in paths if (e := entries.get(p)) is not None]
@@ -533,9 +590,12 @@ class TypeLibrary:
     def format_response(self, entry: ModelEntry) -> dict[str, Any]:
         """The JSON listing item of one entry."""
         preview_url = ""
-        if entry.preview_path:
+        preview_path = entry.preview_path
+        if preview_path:
             version = entry.sidecar_mtime_ns or entry.stamp.mtime_ns
-            preview_url = f"/api/lm/previews?path={quote(entry.preview_path, safe='/')}&v={version}"
+            preview_url = f"/api/lm/previews?path={quote(preview_path, safe='/')}&v={version}"
+        stamp = entry.stamp
+        civitai = entry.civitai
         return {
             "model_type": entry.model_type.value,
             "model_name": entry.model_name,
@@ -544,8 +604,8 @@ class TypeLibrary:
             "relative_path": entry.relative_path,
             "folder": entry.folder,
             "model_root": entry.root,
-            "size": entry.stamp.size,
-            "modified": entry.stamp.mtime,
+            "size": stamp.size,
+            "modified": stamp.mtime_ns / 1e9,
             "sha256": entry.sha256,
             "autov2": entry.autov2,
             "autov3": entry.autov3,
@@ -553,20 +613,28 @@ class TypeLibrary:
             "base_model": entry.base_model,
             "sub_type": entry.sub_type,
             "preview_url": preview_url,
-            "preview_type": preview_kind(entry.preview_path),
+            "preview_type": preview_kind(preview_path),
             "preview_nsfw_level": entry.preview_nsfw_level,
             "tags": list(entry.tags),
             "trigger_words": list(entry.trigger_words),
-            "civitai_trigger_words": list(entry.civitai.get("trainedWords") or []),
+            "civitai_trigger_words": list(civitai.trained_words),
             "favorite": entry.favorite,
             "notes": entry.notes,
             "usage_tips": entry.usage_tips,
             "from_civitai": entry.from_civitai,
-            "civitai": dict(entry.civitai),
+            "civitai": civitai.as_dict(),
             "creator": entry.creator,
             "metadata_status": entry.metadata_status.value,
             "exclude": entry.exclude,
+            **self._usage_fields(entry),
         }
+
+    def _usage_fields(self, entry: ModelEntry) -> dict[str, Any]:
+        """``usage_count`` and ``last_used`` (epoch seconds like ``modified``; None when never used)."""
+        record = self.usage.all().get(entry.sha256) if entry.sha256 else None
+        if record is None:
+            return {"usage_count": 0, "last_used": None}
+        return {"usage_count": record.count, "last_used": record.last_used}
 
     async def read_full_metadata(self, path: str) -> dict[str, Any]:
         """The whole sidecar of a model (unknown keys included), read from disk.
