@@ -18,6 +18,7 @@ from .routes.embedding_routes import EmbeddingRoutes
 from .routes.global_routes import register_global_routes
 from .routes.lora_routes import LoraRoutes
 from .routes.model_route_registrar import ModelRouteRegistrar
+from .routes.model_type_routes import GenericModelRoutes
 from .routes.request_guards import trust_middleware
 from .routes.trust_policy import TrustPolicy
 
@@ -51,7 +52,10 @@ def register_routes(
     controllers = [controller_cls(services=services) for controller_cls in ROUTE_CONTROLLERS]
     for controller in controllers:
         controller.register(registrar)
-    return registrar, controllers
+    # VAEs, ControlNets, upscalers ...: one controller, the common routes once (issue 14)
+    generic = GenericModelRoutes(services=services)
+    generic.register(registrar)
+    return registrar, [*controllers, *generic.types.values()]
 
 
 def mount(app: web.Application, services: AppServices, controllers: list[BaseModelRoutes]) -> None:

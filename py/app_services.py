@@ -22,8 +22,13 @@ from .services.civitai.civitai_not_found_cache import NotFoundCache
 from .services.civitai.civitai_not_found_store import NotFoundStore
 from .services.civitai.civitai_rate_limiter import CivitaiRateLimiter
 from .services.civitai.civitai_sync_service import CivitaiSyncService
+from .services.civitai.update_check_service import UpdateCheckService
+from .services.civitai.update_store import UpdateStore
 from .services.downloads.download_service import DownloadService
 from .services.downloads.downloader import Downloader
+from .services.downloads.huggingface_client import HuggingFaceClient
+from .services.downloads.huggingface_downloads import SOURCE as HUGGINGFACE
+from .services.downloads.huggingface_downloads import HuggingFaceDownloads
 from .services.edits.hash_verification_service import HashVerificationService
 from .services.edits.metadata_edit_service import MetadataEditService
 from .services.edits.model_lifecycle_service import ModelLifecycleService
@@ -32,6 +37,7 @@ from .services.edits.model_trash import ModelTrash, default_os_trash
 from .services.edits.preview_asset_service import PreviewAssetService
 from .services.edits.tag_update_service import TagUpdateService
 from .services.jobs.job_registry import JobRegistry
+from .services.library.disk_usage import DiskUsage
 from .services.library.hash_waiters import HashWaiters
 from .services.library.index_cache import IndexCache, default_cache_dir
 from .services.library.library_watcher import LibraryWatcher
@@ -52,11 +58,20 @@ from .services.shared.server_i18n import ServerI18n
 from .services.shared.settings_manager import SettingsManager, default_settings_path
 from .services.shared.sidecar_store import SidecarStore
 from .services.shared.socket_hub import EventForwarder, SocketHub
+from .services.usage.usage_history import UsageHistory
 from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.bulk_metadata_refresh import JOB_KIND as REFRESH_JOB_KIND
 from .services.use_cases.bulk_metadata_refresh import BulkMetadataRefreshUseCase, RefreshProgress
-from .services.usage.usage_history import UsageHistory
+from .services.use_cases.check_updates import JOB_KIND as UPDATE_JOB_KIND
+from .services.use_cases.check_updates import (
+    CheckUpdatesUseCase,
+    DownloadUpdateUseCase,
+    UpdateCheckScheduler,
+    UpdateProgress,
+)
 from .services.use_cases.download_model import DownloadModelUseCase
+from .services.use_cases.find_missing_models import FindMissingModelsUseCase
+from .services.workflows.model_resolver import ModelResolver
 
 _log = logging.getLogger(__name__)
 
@@ -78,6 +93,8 @@ class LibraryConfig:
     # names and origins the host allows on top of the settings file and the environment
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    # seconds after the first scan before the background update check may first run
+    update_check_delay: float = 600.0
 
 
 @dataclass(slots=True, kw_only=True, frozen=True)
@@ -119,11 +136,22 @@ class AppServices:
     # downloads
     downloads: DownloadService
     download_use_case: DownloadModelUseCase
+    huggingface: HuggingFaceDownloads  # HuggingFace files: the hub client, planning, sidecars (issue 14)
+    missing_models: FindMissingModelsUseCase  # a workflow's models: present, moved, missing (issue 14)
     # auto-organize: one run at a time across every type
     organizer: AutoOrganizeService
     organize_jobs: JobRegistry[OrganizeProgress]
     auto_organize: dict[ModelType, AutoOrganizeUseCase]
     watcher: LibraryWatcher | None  # None when the host asked not to watch
+    # update checks (issue 14): one job for the library, a background schedule
+    update_store: UpdateStore
+    update_checks: UpdateCheckService
+    update_jobs: JobRegistry[UpdateProgress]
+    check_updates: CheckUpdatesUseCase
+    update_scheduler: UpdateCheckScheduler
+    download_update: DownloadUpdateUseCase
+    # the Disk view (issue 14): sizes, duplicates and unused models from the indexes
+    disk_usage: DiskUsage
 
     def lifetimes(self) -> list[Lifetime]:
         """One cleanup context per resource, in start order (they stop in reverse)."""
@@ -136,6 +164,7 @@ class AppServices:
             self._library_lifetime,
             self._downloads_lifetime,
             self._jobs_lifetime,
+            self._updates_lifetime,
         ]
 
     async def _cache_lifetime(self, _app: Any) -> AsyncIterator[None]:
@@ -167,6 +196,7 @@ class AppServices:
             yield
         finally:
             await self.civitai.close()
+            await self.huggingface.client.close()
             await self.not_found_store.close()
 
     async def _fetcher_lifetime(self, _app: Any) -> AsyncIterator[None]:
@@ -224,6 +254,20 @@ class AppServices:
             await self.refresh_jobs.shutdown()
             await self.organize_jobs.shutdown()
 
+    async def _updates_lifetime(self, _app: Any) -> AsyncIterator[None]:
+        """The update store, and the background check (it waits for the first scan itself)."""
+        await self.update_store.open()
+        scheduler = asyncio.create_task(self.update_scheduler.run(), name="lm-update-scheduler")
+        try:
+            yield
+        finally:
+            scheduler.cancel()
+            await asyncio.gather(scheduler, return_exceptions=True)
+            await self.download_update.close()
+            await self.update_jobs.shutdown()
+            await self.update_checks.close()
+            await self.update_store.close()
+
 
 def read_version(plugin_dir: Path) -> str:
     """``X.Y.Z-<short git hash>``, or ``X.Y.Z-stable`` outside a git checkout."""
@@ -276,6 +320,7 @@ def build_services(config: LibraryConfig) -> AppServices:
 
     rate = settings.get("hash_max_mb_per_second")
     hash_queue = HashQueue(on_done=on_hash_done, max_bytes_per_second=rate * 1024 * 1024 if rate else None)
+    usage = UsageHistory(path=cache_dir / "usage.sqlite3")
     library = ModelLibrary(
         types={
             model_type: TypeLibrary(
@@ -288,6 +333,7 @@ def build_services(config: LibraryConfig) -> AppServices:
                 write_hash_sidecars=lambda: bool(settings.get("write_hash_sidecars")),
                 locks=locks,
                 sidecars=sidecars,
+                usage=usage,
             )
             for model_type in ModelType
         },
@@ -314,8 +360,13 @@ def build_services(config: LibraryConfig) -> AppServices:
         hash_waiters=waiters, hash_queue=hash_queue, fetcher=fetcher,
     )
     refresh_jobs: JobRegistry[RefreshProgress] = JobRegistry(kind=REFRESH_JOB_KIND, concurrency=lambda: len(ModelType))
+    huggingface = HuggingFaceDownloads(
+        client=HuggingFaceClient(token=lambda: settings.get("huggingface_token")),
+        library=library, guard=guard, settings=settings, locks=locks,
+    )
     downloads = DownloadService(
-        downloader=Downloader(client=civitai, sync=civitai_sync, library=library, hashes=hashes),
+        downloader=Downloader(client=civitai, sync=civitai_sync, library=library, hashes=hashes,
+                              sources={HUGGINGFACE: huggingface}),
         cache=cache, settings=settings,
     )
     organizer = AutoOrganizeService(library=library, moves=moves, guard=guard, settings=settings)
@@ -326,12 +377,24 @@ def build_services(config: LibraryConfig) -> AppServices:
     organize_jobs.subscribe(lambda job: hub.broadcast(job.snapshot()))
     downloads.jobs.subscribe(lambda job: hub.broadcast_download(job.id, job.snapshot()))
 
+    # update checks: model details in batches through the same client, results in the cache dir
+    update_store = UpdateStore(path=cache_dir / "updates.sqlite3")
+    update_checks = UpdateCheckService(library=library, store=update_store, client=civitai, settings=settings)
+    update_jobs: JobRegistry[UpdateProgress] = JobRegistry(kind=UPDATE_JOB_KIND)
+    update_jobs.subscribe(lambda job: hub.broadcast(job.snapshot()))
+    check_updates = CheckUpdatesUseCase(service=update_checks, jobs=update_jobs)
+    download_use_case = DownloadModelUseCase(downloads=downloads, client=civitai, library=library, guard=guard,
+                                             settings=settings, huggingface=huggingface)
+
+    disk_usage = DiskUsage(library=library)
     watcher = LibraryWatcher(roots=library.root_paths(), on_change=library.on_disk_change) if config.watch else None
+    names = LibraryNames(library)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(PLUGIN_DIR / "templates")),
         autoescape=jinja2.select_autoescape(["html", "xml"]),
         enable_async=True,
     )
+    env.globals["host"] = config.host_name  # the pages offer "Add to workflow" only when ComfyUI serves them
     return AppServices(
         config=config,
         settings=settings,
@@ -344,8 +407,8 @@ def build_services(config: LibraryConfig) -> AppServices:
         model_locks=locks,
         library=library,
         queries={t: ModelQueries(service=library[t]) for t in ModelType},
-        names=LibraryNames(library),
-        usage=UsageHistory(path=cache_dir / "usage.sqlite3"),
+        names=names,
+        usage=usage,
         jinja_env=env,
         i18n=ServerI18n(locales_dir=PLUGIN_DIR / "locales"),
         version=read_version(PLUGIN_DIR),
@@ -367,11 +430,28 @@ def build_services(config: LibraryConfig) -> AppServices:
             for t in ModelType
         },
         downloads=downloads,
-        download_use_case=DownloadModelUseCase(
-            downloads=downloads, client=civitai, library=library, guard=guard, settings=settings
+        download_use_case=download_use_case,
+        huggingface=huggingface,
+        missing_models=FindMissingModelsUseCase(
+            resolver=ModelResolver(library=library, names=names, civitai=civitai), library=library
         ),
         organizer=organizer,
         organize_jobs=organize_jobs,
         auto_organize={t: AutoOrganizeUseCase(model_type=t, organizer=organizer, jobs=organize_jobs) for t in ModelType},
         watcher=watcher,
+        update_store=update_store,
+        update_checks=update_checks,
+        update_jobs=update_jobs,
+        check_updates=check_updates,
+        disk_usage=disk_usage,
+        update_scheduler=UpdateCheckScheduler(
+            use_case=check_updates, service=update_checks, library=library, settings=settings,
+            # low priority: never beside a bulk refresh or a download
+            busy=lambda: bool(refresh_jobs.running_count() or downloads.jobs.running_count()),
+            delay=config.update_check_delay,
+        ),
+        download_update=DownloadUpdateUseCase(
+            downloads=download_use_case, lifecycle=lifecycle, metadata=metadata, library=library,
+            service=update_checks, hub=hub,
+        ),
     )

@@ -112,6 +112,7 @@ class FakeFile:
     format: str = "SafeTensor"
     size: str = "pruned"
     fp: str = "fp16"
+    size_kb: float | None = None  # what CivitAI claims (default: the content's real size)
 
     @property
     def sha256(self) -> str:
@@ -149,6 +150,7 @@ class FakeVersion:
     requires_auth: bool = False
     archived: bool = False
     updated_at: str = _TIMESTAMP
+    published_at: str = _TIMESTAMP  # createdAt too; update checks compare it
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -209,6 +211,7 @@ class CivitaiTestServer:
         self.models_page_size = 100
         self.requests: list[RecordedRequest] = []
         self.range_headers: list[str] = []
+        self.searches: list[str] = []  # the ``query`` of every model search, in order
         self.origin = ""
         self._counts: Counter[str] = Counter()
         self._faults: dict[str, list[Fault]] = {}
@@ -277,8 +280,15 @@ class CivitaiTestServer:
         archived: bool = False,
         updated_at: str = _TIMESTAMP,
         extra: dict[str, Any] | None = None,
+        published_at: str | None = None,
+        size_kb: float | None = None,
     ) -> FakeVersion:
-        """Register a version with one primary model file (a real safetensors unless ``content``)."""
+        """Register a version with one primary model file (a real safetensors unless ``content``).
+
+        Versions are listed newest first in their model (CivitAI's order), each added one
+        first; ``published_at`` (also ``createdAt``, default ``updated_at``) and ``size_kb``
+        (what CivitAI claims of the file) are what update checks read.
+        """
         if model is None:
             model = self.add_model()
         elif isinstance(model, int):
@@ -292,6 +302,7 @@ class CivitaiTestServer:
             name=file_name or f"{stem}_{re.sub(r'[^A-Za-z0-9]+', '', name)}.safetensors",
             content=content,
             hashes=file_hashes(content),
+            size_kb=size_kb,
         )
         image_dicts = []
         for index, spec in enumerate(images):
@@ -306,7 +317,8 @@ class CivitaiTestServer:
             id=vid, model_id=model.id, name=name, base_model=base_model,
             trained_words=list(trained_words), files=[fake_file], images=image_dicts,
             early_access_deadline=early_access_deadline, requires_auth=requires_auth,
-            archived=archived, updated_at=updated_at, extra=dict(extra or {}),
+            archived=archived, updated_at=updated_at, published_at=published_at or updated_at,
+            extra=dict(extra or {}),
         )
         self.versions[vid] = version
         model.version_ids.insert(0, vid)
@@ -385,7 +397,7 @@ class CivitaiTestServer:
         model = self.models[v.model_id]
         data: dict[str, Any] = {
             "id": v.id, "modelId": v.model_id, "name": v.name,
-            "createdAt": _TIMESTAMP, "updatedAt": v.updated_at, "publishedAt": _TIMESTAMP,
+            "createdAt": v.published_at, "updatedAt": v.updated_at, "publishedAt": v.published_at,
             "status": "Archived" if v.archived else "Published",
             "availability": "EarlyAccess" if v.early_access_deadline else "Public",
             "nsfwLevel": max((i["nsfwLevel"] for i in v.images), default=1),
@@ -412,7 +424,8 @@ class CivitaiTestServer:
     @staticmethod
     def _file_json(v: FakeVersion, f: FakeFile, origin: str) -> dict[str, Any]:
         return {
-            "id": f.id, "sizeKB": round(len(f.content) / 1024, 4), "name": f.name, "type": f.type,
+            "id": f.id, "sizeKB": f.size_kb if f.size_kb is not None else round(len(f.content) / 1024, 4),
+            "name": f.name, "type": f.type,
             "pickleScanResult": "Success", "pickleScanMessage": "No Pickle imports",
             "virusScanResult": "Success", "virusScanMessage": None, "scannedAt": _TIMESTAMP,
             "metadata": {"format": f.format, "size": f.size, "fp": f.fp},
@@ -611,6 +624,8 @@ class CivitaiTestServer:
         return _json({"error": f"No model with id {request.match_info['id']}"}, status=404)
 
     async def _models(self, request: web.Request) -> web.Response:
+        if "query" in request.query and "ids" not in request.query:
+            return self._search_models(request)
         raw = ",".join(request.query.getall("ids", []))
         try:
             ids = [int(part) for part in raw.split(",") if part.strip()]
@@ -634,6 +649,23 @@ class CivitaiTestServer:
                 f"{origin}/api/v1/models?ids={quote(raw, safe=',')}&cursor={start + self.models_page_size}"
             )
         return _json({"items": page, "metadata": metadata})
+
+    def _search_models(self, request: web.Request) -> web.Response:
+        """``GET /models?query=&types=&limit=`` (issue 14): models whose name or a file name
+        contains every word of the query, case-insensitive, in id order."""
+        words = request.query.get("query", "").casefold().split()
+        types = {t for raw in request.query.getall("types", []) for t in raw.split(",") if t}
+        limit = max(1, min(_int(request.query.get("limit", "20") or "20"), 100))
+        origin = _origin(request)
+        items = []
+        for mid in sorted(self.models):
+            model = self.models[mid]
+            files = " ".join(f.name for vid in model.version_ids for f in self.versions[vid].files)
+            text = f"{model.name} {files}".casefold()
+            if (not types or model.type in types) and words and all(w in text for w in words):
+                items.append(self.model_json(mid, origin))
+        self.searches.append(request.query.get("query", ""))
+        return _json({"items": items[:limit], "metadata": {"totalItems": len(items), "pageSize": limit}})
 
     async def _image(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -23,7 +23,8 @@ SERVICE_DEPENDENCIES = {
     "civitai": {"shared", "library"},
     "organize": {"shared", "library", "edits", "jobs"},
     "downloads": {"shared", "library", "civitai", "jobs"},
-    "use_cases": {"shared", "library", "edits", "civitai", "organize", "downloads", "jobs", "usage"},
+    "workflows": {"shared", "library", "civitai"},
+    "use_cases": {"shared", "library", "edits", "civitai", "organize", "downloads", "jobs", "usage", "workflows"},
 }
 
 

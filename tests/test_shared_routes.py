@@ -72,8 +72,16 @@ async def test_health_check_and_version_info(client):
     health = await (await client.get("/api/lm/health-check")).json()
     assert health["success"] is True and health["ready"] == {"lora": True, "checkpoint": True, "embedding": True}
     version = await (await client.get("/api/lm/version-info")).json()
-    major, rest = version["version"].split(".", 1)
+    major, rest = version["plugin_version"].split(".", 1)
     assert version["success"] is True and major.isdigit() and "-" in rest
+
+
+async def test_version_info_states_the_api_level_the_browser_extension_needs(client):
+    """Issue 14: the extension warns "backend outdated" below 1.1.4; ``version`` is plain semver."""
+    version = await (await client.get("/api/lm/version-info")).json()
+    assert version["version"] == version["api_version"]
+    level = tuple(int(part) for part in version["version"].split("."))
+    assert len(level) == 3 and level >= (1, 1, 4)
 
 
 async def test_init_progress_socket_replays_the_last_payload_of_every_type(client):

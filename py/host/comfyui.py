@@ -7,13 +7,14 @@ The only module that imports ComfyUI. Registration happens at import time of the
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from ..app import mount, register_routes
 from ..app_services import AppServices, LibraryConfig, build_services
 from ..nodes.library_access import NodeLibrary, set_node_library
 from ..services.library.model_scanner import LibraryRoot, library_roots
-from ..services.shared.model_types import ModelType
+from ..services.shared.model_types import EXTRA_TYPES, NON_MODEL_FOLDER_KEYS, ModelType
 from ..services.shared.settings_manager import SettingsManager, default_settings_path
 from .comfyui_usage import usage_hook
 
@@ -48,13 +49,37 @@ def _folder_paths(name: str, *legacy: str) -> list[str]:
     return []
 
 
+def _other_folder_keys() -> list[str]:
+    """``folder_paths`` keys no type names (``extra_model_paths.yaml``, custom nodes' folders)."""
+    import folder_paths
+
+    named = {key for t in ModelType for key in t.spec.folder_keys}
+    names = getattr(folder_paths, "folder_names_and_paths", {}) or {}
+    return [key for key in names if key not in named and key not in NON_MODEL_FOLDER_KEYS]
+
+
 def comfyui_roots(settings: SettingsManager) -> dict[ModelType, list[LibraryRoot]]:
-    """ComfyUI's folders (``extra_model_paths.yaml`` included), plus extra ones from the settings."""
+    """ComfyUI's folders (``extra_model_paths.yaml`` included), plus extra ones from the settings.
+
+    Every ``folder_paths`` key becomes roots: the table's types by their keys, any other key
+    (a custom node's, an ``extra_model_paths.yaml`` one) under ``other`` with the key as sub-type.
+    """
+    # the other types' folders only where they exist (ComfyUI names output/vae, models/gligen ...
+    # whether or not they are there): a type without one costs nothing, not even a failed listing
+    extra: dict[ModelType, list[tuple[str, str]]] = {}
+    for model_type in EXTRA_TYPES:
+        spec = model_type.spec
+        paths = [p for p in (_folder_paths(*spec.folder_keys) if spec.folder_keys else []) if os.path.isdir(p)]
+        extra[model_type] = [(p, "") for p in paths + settings.get(spec.settings_key)]
+    extra[ModelType.OTHER] += [
+        (p, key) for key in _other_folder_keys() for p in _folder_paths(key) if os.path.isdir(p)
+    ]
     return library_roots(
         loras=_folder_paths("loras") + settings.get("lora_roots"),
         checkpoints=_folder_paths("checkpoints") + settings.get("checkpoint_roots"),
         diffusion_models=_folder_paths("diffusion_models", "unet") + settings.get("diffusion_model_roots"),
         embeddings=_folder_paths("embeddings") + settings.get("embedding_roots"),
+        extra=extra,
     )
 
 
@@ -109,7 +134,7 @@ def register_with_comfyui() -> AppServices:
     set_node_library(library)
     instance.add_on_prompt_handler(usage_hook(instance, library))
     _registered = services
-    _log.info("model library: routes registered (%d LoRA, %d checkpoint, %d embedding roots)",
+    _log.info("model library: routes registered (%d LoRA, %d checkpoint, %d embedding, %d other roots)",
               len(config.roots[ModelType.LORA]), len(config.roots[ModelType.CHECKPOINT]),
-              len(config.roots[ModelType.EMBEDDING]))
+              len(config.roots[ModelType.EMBEDDING]), sum(len(config.roots.get(t, [])) for t in EXTRA_TYPES))
     return services

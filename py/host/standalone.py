@@ -15,6 +15,7 @@ from aiohttp import web
 from ..app import build_app
 from ..app_services import LibraryConfig
 from ..services.library.model_scanner import library_roots
+from ..services.shared.model_types import EXTRA_TYPES, ModelType, type_for_prefix
 from ..services.shared.settings_manager import SettingsManager, default_settings_path
 
 _log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoints", action="append", default=[], metavar="DIR", help="a checkpoint folder (repeatable)")
     parser.add_argument("--diffusion-models", action="append", default=[], metavar="DIR", help="a diffusion model (UNet) folder (repeatable)")
     parser.add_argument("--embeddings", action="append", default=[], metavar="DIR", help="an embedding folder (repeatable)")
+    parser.add_argument(
+        "--folder", action="append", default=[], metavar="TYPE=DIR",
+        help="a folder of another type, e.g. vaes=DIR, controlnets=DIR, upscalers=DIR (repeatable)",
+    )
     parser.add_argument("--demo", action="store_true", help="create a small generated demo library and serve it")
     parser.add_argument("--demo-dir", type=Path, default=None, help="where --demo creates its library")
     parser.add_argument("--no-watch", action="store_true", help="do not watch folders for changes")
@@ -68,7 +73,21 @@ def config_from_args(args: argparse.Namespace) -> LibraryConfig:
         diffusion = [str(folders["diffusion_models"])]
         embeddings = [str(folders["embeddings"])]
         cache_dir = cache_dir or demo_dir / ".state" / "cache"
-    roots = library_roots(loras=loras, checkpoints=checkpoints, diffusion_models=diffusion, embeddings=embeddings)
+    # the other types (VAEs, ControlNets, ...): "vae_roots" etc. in the settings file, or --folder TYPE=DIR
+    extra: dict[ModelType, list[tuple[str, str]]] = {t: [] for t in EXTRA_TYPES}
+    for item in args.folder:
+        name, _, path = item.partition("=")
+        model_type = type_for_prefix(name)
+        if model_type is None or model_type.is_core or not path:
+            raise SystemExit(f"--folder {item!r}: expected TYPE=DIR with TYPE one of "
+                             + ", ".join(t.prefix for t in EXTRA_TYPES))
+        extra[model_type].append((path, ""))
+    for model_type in EXTRA_TYPES:
+        if not extra[model_type]:
+            extra[model_type] = [(p, "") for p in settings.get(model_type.spec.settings_key)]
+    roots = library_roots(
+        loras=loras, checkpoints=checkpoints, diffusion_models=diffusion, embeddings=embeddings, extra=extra
+    )
     for model_type, items in roots.items():
         for root in items:
             if not os.path.isdir(root.path):

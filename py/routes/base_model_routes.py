@@ -16,10 +16,11 @@ from ..services.shared.model_types import ModelType
 from .handlers.auto_organize_handlers import ModelAutoOrganizeHandler
 from .handlers.civitai_handlers import ModelCivitaiHandler
 from .handlers.handler_set import ModelHandlerSet
-from .handlers.workflow_handlers import ModelWorkflowHandler
 from .handlers.management_handlers import ModelManagementHandler
 from .handlers.model_handlers import Handler, HandlerContext, ModelListingHandler, ModelPageView, ModelQueryHandler
 from .handlers.move_handlers import ModelMoveHandler
+from .handlers.update_handlers import ModelUpdateHandler
+from .handlers.workflow_handlers import ModelWorkflowHandler
 from .model_route_registrar import ModelRouteRegistrar
 from .route_table import COMMON_ROUTE_DEFINITIONS, TYPE_SPECIFIC_ROUTE_DEFINITIONS
 
@@ -53,8 +54,8 @@ class BaseModelRoutes:
             settings=s.settings,
         )
         return ModelHandlerSet(
-            page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version),
-            listing=ModelListingHandler(ctx=ctx),
+            page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version, library=s.library),
+            listing=ModelListingHandler(ctx=ctx, updates=s.update_checks),
             query=ModelQueryHandler(ctx=ctx),
             management=ModelManagementHandler(
                 ctx=ctx,
@@ -68,6 +69,9 @@ class BaseModelRoutes:
             auto_organize=ModelAutoOrganizeHandler(ctx=ctx, use_case=s.auto_organize[self.model_type]),
             civitai=ModelCivitaiHandler(ctx=ctx, sync=s.civitai_sync, bulk=s.bulk_refresh[self.model_type]),
             workflow=ModelWorkflowHandler(ctx=ctx, names=s.names, usage=s.usage),
+            updates=ModelUpdateHandler(
+                ctx=ctx, service=s.update_checks, check=s.check_updates, download=s.download_update
+            ),
         )
 
     def _proxy(self, name: str) -> Handler:

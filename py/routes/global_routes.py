@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from .handlers.civitai_handlers import CivitaiGlobalHandlers
-from .handlers.graph_handlers import GraphHandlers
+from .handlers.disk_handlers import DiskHandlers
 from .handlers.download_handlers import ModelDownloadHandler
+from .handlers.graph_handlers import GraphHandlers
 from .handlers.handler_set import flatten_handlers
 from .handlers.management_handlers import UndoDeleteHandler
+from .handlers.missing_models_handlers import MissingModelsHandlers
 from .handlers.shared_handlers import SharedHandlers
 from .model_route_registrar import ModelRouteRegistrar
 from .route_table import GLOBAL_ROUTE_DEFINITIONS, STANDALONE_ROUTE_DEFINITIONS
@@ -42,6 +44,8 @@ def register_global_routes(registrar: ModelRouteRegistrar, services: "AppService
         CivitaiGlobalHandlers(sync=s.civitai_sync),
         ModelDownloadHandler(use_case=s.download_use_case, downloads=s.downloads),
         GraphHandlers(library=s.library, guard=s.path_guard, hub=s.hub),
+        MissingModelsHandlers(use_case=s.missing_models),
+        DiskHandlers(disk=s.disk_usage),
         *([StandaloneHandlers()] if standalone else []),
     )
     registrar.register_definitions(GLOBAL_ROUTE_DEFINITIONS, handlers.__getitem__)

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..errors import UnsupportedMediaType, ValidationError
 from ..services.downloads.download_records import FILE_PARAM_KEYS, DownloadRequest
 from ..services.downloads.download_service import check_download_id
+from ..services.downloads.huggingface_refs import huggingface_file
 from ..services.shared.model_types import ModelType
 
 MAX_JSON_BYTES = 8 * 1024 * 1024  # 10,000 paths of a bulk request fit many times over
@@ -250,7 +251,7 @@ def _model_type(value: Any) -> ModelType | None:
     for model_type in ModelType:
         if text in (model_type.value, model_type.prefix):
             return model_type
-    raise ValidationError("'model_type' must be one of lora, checkpoint, embedding")
+    raise ValidationError("'model_type' must be one of " + ", ".join(t.value for t in ModelType))
 
 
 def download_request(payload: Mapping[str, Any]) -> DownloadRequest:
@@ -260,8 +261,13 @@ def download_request(payload: Mapping[str, Any]) -> DownloadRequest:
     """
     model_id = optional_positive_int(payload.get("model_id"), "model_id")
     version_id = optional_positive_int(payload.get("model_version_id"), "model_version_id")
-    if model_id is None and version_id is None:
-        raise ValidationError("'model_id' or 'model_version_id' is required")
+    hf = huggingface_file(payload)  # a HuggingFace file instead of a CivitAI version (issue 14)
+    if hf is not None and (model_id is not None or version_id is not None):
+        raise ValidationError("name a CivitAI model ('model_id', 'model_version_id') or a HuggingFace file, not both")
+    if hf is None and model_id is None and version_id is None:
+        raise ValidationError(
+            "'model_id' or 'model_version_id' is required (or a HuggingFace file: 'hf_url', or 'hf_repo' + 'hf_path')"
+        )
     model_root = parse_str(payload.get("model_root"), "model_root").strip()
     relative_path = parse_str(payload.get("relative_path"), "relative_path").strip().replace("\\", "/").strip("/")
     if relative_path and any(p in ("..", ".") or p.startswith(".") for p in relative_path.split("/")):
@@ -276,4 +282,5 @@ def download_request(payload: Mapping[str, Any]) -> DownloadRequest:
         file_params=_file_params(payload.get("file_params")),
         model_type=_model_type(payload.get("model_type")),
         download_id=check_download_id(raw_id) if raw_id not in (None, "") else None,
+        huggingface=hf,
     )

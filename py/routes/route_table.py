@@ -2,7 +2,8 @@
 type only, global (API, pages, sockets, static files) and the standalone server's own.
 
 Declared the seed's way: ``COMMON_ROUTE_DEFINITIONS`` for every type (``{prefix}`` is
-``loras``, ``checkpoints`` or ``embeddings``), ``TYPE_SPECIFIC_ROUTE_DEFINITIONS`` bound by
+``loras``, ``checkpoints``, ``embeddings``, or one of the other types' prefixes, ``vaes``,
+``controlnets``, ``upscalers`` ... bound once by ``model_type_routes``), ``TYPE_SPECIFIC_ROUTE_DEFINITIONS`` bound by
 each controller's ``setup_specific_routes``. Other ``{...}`` parts are aiohttp path variables.
 The README's route list is checked against this module (tests/test_route_docs.py).
 """
@@ -67,6 +68,13 @@ COMMON_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
     R("POST", "/api/lm/{prefix}/auto-organize", "auto_organize"),
     R("GET", "/api/lm/{prefix}/auto-organize-progress", "get_auto_organize_progress"),
     R("POST", "/api/lm/{prefix}/auto-organize-clear", "clear_auto_organize"),
+    # update checks (issue 14): ModelUpdateHandler; the check covers every type at once
+    R("POST", "/api/lm/{prefix}/check-updates", "check_updates"),
+    R("GET", "/api/lm/{prefix}/check-updates-progress", "get_update_check_progress"),
+    R("POST", "/api/lm/{prefix}/cancel-update-check", "cancel_update_check"),
+    R("GET", "/api/lm/{prefix}/updates", "get_updates"),
+    R("POST", "/api/lm/{prefix}/ignore-update", "ignore_update"),
+    R("POST", "/api/lm/{prefix}/download-update", "download_update"),
 )
 
 
@@ -100,6 +108,10 @@ GLOBAL_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
     R("GET", "/lm/static/{path:.+}", "get_static"),
     # page → graph: the full page served by ComfyUI asks the editor to add a model (issue 11)
     R("POST", "/api/lm/graph/add", "add_to_graph"),
+    # a workflow's models: present, moved or missing, with CivitAI candidates (issue 14)
+    R("POST", "/api/lm/workflow/missing-models", "find_missing_models"),
+    # the Disk view (issue 14): sizes per type and folder, largest, duplicates, never used
+    R("GET", "/api/lm/disk", "get_disk_usage"),
     # the recoverable delete of any type
     R("POST", "/api/lm/undo-delete", "undo_delete"),
     # CivitAI availability, for browser extensions

@@ -25,6 +25,7 @@ import { comfyValue, createGraph } from '../../lm/static/comfyui/graph.js';
 import { spliceWithSeparators, createPrompt } from '../../lm/static/comfyui/prompt.js';
 import { createDragDrop } from '../../lm/static/comfyui/drag_drop.js';
 import { createSidebar } from '../../lm/static/comfyui/sidebar.js';
+import { createMissingModels } from '../../lm/static/comfyui/missing_models.js';
 
 const EXTENSION = 'ModelLibrary.Sidebar';
 const TAB_ID = 'lm-model-library';
@@ -43,10 +44,13 @@ const relay = createRelay();
 const graph = createGraph({ app, compat, liteGraph: () => globalThis.LiteGraph, settings, toast: toasts.toast, tr: texts.tr });
 const prompt = createPrompt({ graph, settings, toast: toasts.toast, tr: texts.tr });
 const dragDrop = createDragDrop({ graph, prompt, toast: toasts.toast, tr: texts.tr });
+const missingModels = createMissingModels({
+  app, compat, fetchApi: (url, init) => api.fetchApi(url, init), tr: texts.tr, toast: toasts.toast,
+});
 const sidebar = createSidebar({
   fetchApi: (url, init) => api.fetchApi(url, init), // base path and Comfy-User header
   basePath: urls.basePath, settings, texts, toasts, graph, prompt, dragDrop, events: relay, openLibrary,
-  headerStyle: compat.headerStyle, closeTab,
+  headerStyle: compat.headerStyle, closeTab, missingModels,
 });
 
 // what the contract test page and other callers import from the entry
@@ -128,6 +132,11 @@ app.registerExtension({
   ],
   commands: [{ id: COMMAND_OPEN, label: 'Open model library', icon: 'pi pi-external-link', function: openLibrary }],
   menuCommands: [{ path: ['Extensions', 'Model Library'], commands: [COMMAND_OPEN] }],
+  // a workflow was loaded (a file, a template, a dropped PNG's graph): which of its models are
+  // moved or missing (1.27 and 1.5x both call this after configuring the graph)
+  async afterConfigureGraph() {
+    missingModels.onGraphLoaded().catch(() => {});
+  },
   async setup() {
     // listeners first: ComfyUI drops lm.* messages that arrive before anyone listens
     relay.connect(api);
@@ -135,6 +144,8 @@ app.registerExtension({
     // capture phase: ahead of ComfyUI's document drop handler, which loads dropped workflows
     document.addEventListener('dragover', dragDrop.onDragOver, true);
     document.addEventListener('drop', dragDrop.onDrop, true);
+    // passive: a dropped PNG's A1111 parameters for the missing-models check of its graph
+    document.addEventListener('drop', missingModels.onDrop, true);
     document.addEventListener('focusin', (event) => prompt.remember(event.target));
     // ComfyUI's keybinding handler on window runs Escape as a command and prevents its default,
     // which would stop our modal dialogs from closing: keys never leave an open library dialog

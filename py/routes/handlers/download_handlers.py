@@ -19,7 +19,7 @@ from ..request_params import download_request, query_bool, query_str, read_json_
 
 _QUERY_FIELDS = (
     "model_id", "model_version_id", "model_root", "relative_path", "use_default_paths",
-    "file_params", "download_id", "model_type",
+    "file_params", "download_id", "model_type", "hf_url", "hf_repo", "hf_path", "hf_revision",
 )
 
 

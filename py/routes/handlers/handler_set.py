@@ -12,6 +12,7 @@ from .civitai_handlers import ModelCivitaiHandler
 from .management_handlers import ModelManagementHandler
 from .model_handlers import Handler, ModelListingHandler, ModelPageView, ModelQueryHandler
 from .move_handlers import ModelMoveHandler
+from .update_handlers import ModelUpdateHandler
 from .workflow_handlers import ModelWorkflowHandler
 
 
@@ -42,9 +43,10 @@ class ModelHandlerSet:
     move: ModelMoveHandler
     auto_organize: ModelAutoOrganizeHandler
     workflow: ModelWorkflowHandler
+    updates: ModelUpdateHandler
 
     def to_route_mapping(self) -> dict[str, Handler]:
         return flatten_handlers(
             self.page_view, self.listing, self.query, self.management, self.civitai, self.move, self.auto_organize,
-            self.workflow,
+            self.workflow, self.updates,
         )

@@ -8,14 +8,17 @@ errors are rendered by the registrar's guard).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Mapping
 
 import jinja2
 from aiohttp import web
 
 from ...errors import NotFoundError, ValidationError
-from ...services.library.model_index import DEFAULT_DIRECTION, SORT_KEYS, ListQuery
+from ...services.civitai.update_check_service import UpdateCheckService
+from ...services.civitai.update_records import UpdateView
+from ...services.library import fast_json
+from ...services.library.model_index import DEFAULT_DIRECTION, LISTING_SORTS, ListQuery
 from ...services.library.model_queries import ModelQueries, civitai_url
 from ...services.library.model_records import ModelEntry, ModelType
 from ...services.library.type_library import TypeLibrary
@@ -27,11 +30,11 @@ from ..request_params import query_bool, query_int, query_list, query_str
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_PAGE_SIZE = 100
-TYPE_LABEL_KEYS = {ModelType.LORA: "types.lora", ModelType.CHECKPOINT: "types.checkpoint", ModelType.EMBEDDING: "types.embedding"}
+TYPE_LABEL_KEYS = {t: t.label_key for t in ModelType}
 
 
 def ok(**payload: Any) -> web.Response:
-    return web.json_response({"success": True, **payload})
+    return web.json_response({"success": True, **payload}, dumps=fast_json.dumps)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -59,8 +62,12 @@ class ModelPageView:
     (ComfyUI keeps ``/embeddings`` for itself).
     """
 
-    def __init__(self, *, ctx: HandlerContext, env: jinja2.Environment, i18n: ServerI18n, version: str) -> None:
+    def __init__(
+        self, *, ctx: HandlerContext, env: jinja2.Environment, i18n: ServerI18n, version: str,
+        library: Mapping[ModelType, TypeLibrary] | None = None,
+    ) -> None:
         self._ctx = ctx
+        self._library = library  # every type's library: which the type switcher offers
         self._env = env
         self._i18n = i18n
         self._version = version
@@ -80,7 +87,7 @@ class ModelPageView:
             model_types=[
                 {"prefix": t.prefix, "model_type": t.value, "label": self._i18n.translate(TYPE_LABEL_KEYS[t], lang),
                  "href": f"{root}lm/{t.prefix}"}
-                for t in ModelType
+                for t in visible_types(self._library or {ctx.model_type: ctx.service}, ctx.model_type)
             ],
             is_initializing=not ctx.service.is_ready,
             root=root,
@@ -90,6 +97,18 @@ class ModelPageView:
             settings_json=json.dumps(public),
         )
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+def visible_types(library: Mapping[ModelType, TypeLibrary], model_type: ModelType) -> list[ModelType]:
+    """The types the type switcher offers: the main three always, any other only once it has
+    models indexed (ComfyUI's empty default folders are never offered; no tab that vanishes)."""
+    def shown(t: ModelType) -> bool:
+        if t.is_core or t is model_type:
+            return True
+        service = library.get(t)
+        return service is not None and bool(service.roots) and len(service.index) > 0
+
+    return [t for t in ModelType if shown(t)]
 
 
 def page_root(path: str) -> str:
@@ -112,8 +131,8 @@ def parse_list_query(request: web.Request) -> ListQuery:
     q = request.query
     sort_raw = query_str(q, "sort_by") or "name"
     sort_key, _, direction = sort_raw.partition(":")
-    if sort_key not in SORT_KEYS:
-        raise ValidationError(f"'sort_by' must be one of {', '.join(SORT_KEYS)}, got '{sort_key[:30]}'")
+    if sort_key not in LISTING_SORTS:
+        raise ValidationError(f"'sort_by' must be one of {', '.join(LISTING_SORTS)}, got '{sort_key[:30]}'")
     direction = direction or DEFAULT_DIRECTION[sort_key]
     if direction not in ("asc", "desc"):
         raise ValidationError("'sort_by' direction must be 'asc' or 'desc'")
@@ -122,6 +141,7 @@ def parse_list_query(request: web.Request) -> ListQuery:
         raise ValidationError("'tag_logic' must be 'any' or 'all'")
     folder = q.get("folder")
     model_root = q.get("model_root")
+    unused_days = query_int(q, "unused_days", 0, minimum=0, maximum=100_000) if q.get("unused_days") else None
     return ListQuery(
         sort_key=sort_key,
         descending=direction == "desc",
@@ -141,31 +161,45 @@ def parse_list_query(request: web.Request) -> ListQuery:
         tag_logic_all=tag_logic == "all",
         favorites_only=query_bool(q, "favorites_only", False),
         hash=query_str(q, "hash", max_len=128).strip().lower(),
+        has_update=query_bool(q, "has_update", False),
+        unused_days=unused_days,
     )
 
 
 class ModelListingHandler:
     """``/api/lm/{prefix}/list``: one page of formatted items."""
 
-    def __init__(self, *, ctx: HandlerContext) -> None:
+    def __init__(self, *, ctx: HandlerContext, updates: UpdateCheckService | None = None) -> None:
         self._ctx = ctx
+        self._updates = updates
 
     async def get_models(self, request: web.Request) -> web.Response:
         q = request.query
         page = query_int(q, "page", 1)
         page_size = query_int(q, "page_size", 20, maximum=MAX_PAGE_SIZE, clamp_max=True)
         query = parse_list_query(request)
+        updates = self._updates.view(self._ctx.model_type) if self._updates is not None else None
+        if query.has_update:
+            query = replace(query, update_paths=updates.paths if updates else frozenset(),
+                            update_version=updates.version if updates else 0)
         service = self._ctx.service
         result = service.get_paginated_data(query, page, page_size)
         return web.json_response(
             {
-                "items": [service.format_response(e) for e in result.items],
+                "items": [with_update_flag(service.format_response(e), updates) for e in result.items],
                 "total": result.total,
                 "page": result.page,
                 "page_size": result.page_size,
                 "total_pages": result.total_pages,
-            }
+            },
+            dumps=fast_json.dumps,
         )
+
+
+def with_update_flag(item: dict[str, Any], updates: UpdateView | None) -> dict[str, Any]:
+    """The listing item with ``has_update`` (a newer version on CivitAI, issue 14)."""
+    item["has_update"] = updates is not None and item.get("file_path") in updates.paths
+    return item
 
 
 class ModelQueryHandler:

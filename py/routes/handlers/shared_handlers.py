@@ -25,6 +25,10 @@ from ...services.shared.sidecar_store import PREVIEW_CONTENT_TYPES, preview_kind
 from ...services.shared.socket_hub import SocketHub
 from ..request_params import query_str, read_json_object
 
+# The level of the JSON API outside clients rely on (downloads, progress, availability): the
+# browser extension that sends downloads here needs 1.1.4; raise it when such a route changes.
+API_LEVEL = "1.1.4"
+
 STATIC_TYPES = {
     ".js": "text/javascript",
     ".mjs": "text/javascript",
@@ -108,16 +112,22 @@ class SharedHandlers:
         }
 
     async def health_check(self, request: web.Request) -> web.Response:
-        ready = {t.value: s.is_ready for t, s in self._library.items()}
+        # the main three always; another type (VAEs ...) only when it has a folder
+        ready = {t.value: s.is_ready for t, s in self._library.items() if t.is_core or s.roots}
         return web.json_response({"success": True, "status": "ok", "ready": ready, "version": self._version})
 
     async def version_info(self, request: web.Request) -> web.Response:
-        return web.json_response({"success": True, "version": self._version})
+        """``version`` is the API level (plain semver, what clients compare); our own build
+        is ``plugin_version`` (issue 14: the browser extension wants ``version`` >= 1.1.4)."""
+        return web.json_response({
+            "success": True, "version": API_LEVEL, "api_version": API_LEVEL, "plugin_version": self._version,
+        })
 
     async def library_status(self, request: web.Request) -> web.Response:
         """Counts, scan figures and hashing progress (for progress panels and tests)."""
         types = {
-            t.value: {"ready": s.is_ready, "total": len(s.index), "last_scan": s.last_scan, "roots": s.root_paths()}
+            t.value: {"ready": s.is_ready, "total": len(s.index), "last_scan": s.last_scan, "roots": s.root_paths(),
+                      "prefix": t.prefix}
             for t, s in self._library.items()
         }
         watcher = self._watcher.mode if self._watcher else "off"

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import aiohttp
+from multidict import MultiDict
 from yarl import URL
 
 from ...errors import (
@@ -259,6 +260,18 @@ class CivitaiClient:
         for chunk in _chunks(wanted, self.batch_limit):
             found.update(await self._models_for_chunk(list(chunk)))
         return found
+
+    async def search_models(self, query: str, *, types: Sequence[str] = (), limit: int = 5) -> list[dict[str, Any]]:
+        """Models whose name matches ``query`` (``GET /models?query=&types=&limit=``), best first;
+        [] when CivitAI finds none. Used to suggest a file a workflow names but nobody has."""
+        text = " ".join((query or "").split())[:200]
+        if not text:
+            raise ValidationError("a CivitAI search needs a name")
+        # ``types`` is an array parameter: repeated, as CivitAI's own site sends it
+        params = MultiDict([("query", text), ("limit", str(max(1, min(int(limit), 20))))] + [("types", t) for t in types])
+        data = await self._get_json("/models", what=f"models named {text!r}", params=params)  # type: ignore[arg-type]
+        items = data.get("items") if isinstance(data, dict) else None
+        return [m for m in items or () if isinstance(m, dict)]
 
     # ----------------------------------------------------------------- downloads
 

@@ -28,7 +28,10 @@ Merge policy (``merge_civitai_into_sidecar``)
      ``exclude`` and the preview fields are never touched: CivitAI's trigger words stay in
      ``civitai.trainedWords`` and listings show both;
    - ``base_model`` is CivitAI's ``baseModel`` normalised by ``normalize_base_model``;
-     an empty value or "Other" never replaces a known base model.
+     an empty value or "Other" never replaces a known base model. A sidecar written by
+     hand or by another tool (no CivitAI data, no ``user_edited`` list) keeps a base model
+     that differs from what the file's header implies (``header_base_model``): someone
+     chose it (issue 14).
 4. Unknown keys are preserved everywhere; the input dict is never mutated.
 5. "Not on CivitAI" (404) never erases anything: ``mark_checked_not_found`` only records the
    check time.
@@ -45,6 +48,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from ..shared.model_types import type_for_prefix
 from ..shared.nsfw_levels import NSFW_BLOCKED, NSFW_LEVELS
 from ..shared.sidecar_store import user_edited_fields
 
@@ -163,8 +167,14 @@ def merge_civitai_into_sidecar(
     model: dict[str, Any] | None,
     *,
     now: float,
+    header_base_model: str | None = None,
 ) -> dict[str, Any]:
-    """A new sidecar dict with ``version`` (and ``model`` details, if given) merged in by the policy."""
+    """A new sidecar dict with ``version`` (and ``model`` details, if given) merged in by the policy.
+
+    ``header_base_model`` is what the model file's header implies ('' = nothing; None = not
+    read, then a hand-chosen base model is not recognised).
+    """
+    chosen_base = _hand_chosen_base_model(sidecar, header_base_model)
     result = copy.deepcopy(sidecar)
     user_edited = set(user_edited_fields(sidecar))
     fresh = _fresh_civitai_block(version, model)
@@ -201,7 +211,9 @@ def merge_civitai_into_sidecar(
     if "tags" not in user_edited and _is_empty(result.get("tags")) and civitai_tags:
         result["tags"] = list(civitai_tags)
 
-    if "base_model" not in user_edited or _is_empty(result.get("base_model")):
+    if chosen_base:
+        pass  # written by hand or another tool: never replaced by CivitAI's
+    elif "base_model" not in user_edited or _is_empty(result.get("base_model")):
         mapped = normalize_base_model(version.get("baseModel"))
         current = result.get("base_model")
         if mapped and (mapped != "Other" or _is_empty(current)):
@@ -211,6 +223,20 @@ def merge_civitai_into_sidecar(
     if "modelDescription" not in user_edited and isinstance(description, str) and description.strip():
         result["modelDescription"] = description
     return result
+
+
+def _hand_chosen_base_model(sidecar: dict[str, Any], header_base_model: str | None) -> bool:
+    """A base model someone chose: in a sidecar without CivitAI data or ``user_edited``
+    list, and not what the header implies (ours always writes the header's guess)."""
+    current = sidecar.get("base_model")
+    if header_base_model is None or not isinstance(current, str) or not current.strip():
+        return False
+    if sidecar.get("user_edited"):
+        return False
+    stored = sidecar.get("civitai")
+    if sidecar.get("from_civitai") or (isinstance(stored, dict) and stored.get("id") is not None):
+        return False
+    return normalize_base_model(current) != normalize_base_model(header_base_model)
 
 
 def mark_checked_not_found(sidecar: dict[str, Any], *, now: float) -> dict[str, Any]:
@@ -273,7 +299,8 @@ def civitai_model_type_matches(model_type_str: str, our_type: str | Enum) -> boo
     ours = ours.strip().lower()
     if ours.endswith("s") and ours[:-1] in _CIVITAI_TYPES:
         ours = ours[:-1]
-    allowed = _CIVITAI_TYPES.get(ours)
+    named = type_for_prefix(ours)  # every other type by value or prefix (vae, vaes, upscalers ...)
+    allowed = _CIVITAI_TYPES.get(ours) or (named.spec.civitai_types if named is not None else None)
     if not allowed or not isinstance(model_type_str, str):
         return False
     return model_type_str.strip().lower() in allowed

@@ -23,6 +23,7 @@ from ..library.hash_waiters import HashWaiters
 from ..library.model_hasher import HashQueue, hash_key
 from ..library.model_library import ModelLibrary
 from ..library.model_records import ModelEntry, ModelType
+from ..library.safetensors_header import HeaderError, guess_base_model, read_safetensors_header
 from ..library.type_library import TypeLibrary
 from ..shared.model_locks import ModelLocks
 from ..shared.remote_image_fetcher import RemoteImageFetcher
@@ -413,7 +414,8 @@ class CivitaiSyncService:
     @staticmethod
     def _check_type(model: dict[str, Any], model_type: ModelType, model_id: int) -> None:
         civitai_type = str(model.get("type") or "")
-        if not civitai_model_type_matches(civitai_type, model_type):
+        # a type CivitAI has no type for (CLIP vision, GLIGEN ...): the hash match decides
+        if model_type.spec.civitai_types and not civitai_model_type_matches(civitai_type, model_type):
             raise ValidationError(
                 f"CivitAI model {model_id} is a {civitai_type or 'model of unknown type'}, not a {model_type.value}"
             )
@@ -468,11 +470,21 @@ def _merge_and_write(
     for key, value in base_fields.items():
         if base.get(key) in (None, ""):
             base[key] = value
-    merged = merge_civitai_into_sidecar(base, version, model, now=now)
+    merged = merge_civitai_into_sidecar(base, version, model, now=now, header_base_model=_header_base_model(path))
     if preview is not None:
         merged["preview_url"], merged["preview_nsfw_level"] = preview.path, preview.nsfw_level
     sidecars.write(path, merged)
     return True
+
+
+def _header_base_model(path: str) -> str:
+    """Blocking: the base model the file's safetensors header implies ('' = none or unreadable)."""
+    if not path.lower().endswith(".safetensors"):
+        return ""
+    try:
+        return guess_base_model(read_safetensors_header(path).metadata)
+    except (HeaderError, OSError):
+        return ""
 
 
 def _base_fields(entry: ModelEntry) -> dict[str, Any]:

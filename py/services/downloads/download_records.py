@@ -64,6 +64,7 @@ class DownloadRequest:
     file_params: dict[str, str] = field(default_factory=dict)
     model_type: ModelType | None = None  # the type the client expects (checked against CivitAI)
     download_id: str | None = None
+    huggingface: Any = None  # a ``HuggingFaceFileRef`` instead of a CivitAI version (issue 14)
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -80,10 +81,14 @@ class DownloadPlan:
     file_params: dict[str, str] = field(default_factory=dict)
     version: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] | None = None
+    # where the bytes come from when not CivitAI: {"kind": "huggingface", "url": ..., ...} (issue 14)
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         """Same key → same download: a second request joins the active job."""
+        if self.origin:
+            return f"{self.origin.get('kind')} {self.origin.get('url')}"
         params = "&".join(f"{k}={v}" for k, v in sorted(self.file_params.items()))
         return f"model version {self.version_id}" + (f" ({params})" if params else "")
 
@@ -106,6 +111,7 @@ class DownloadPlan:
             "file_params": dict(self.file_params),
             "version": self.version,
             "model": self.model,
+            **({"origin": dict(self.origin)} if self.origin else {}),
         }
 
     @classmethod
@@ -121,6 +127,7 @@ class DownloadPlan:
             file_params={str(k): str(v) for k, v in (data.get("file_params") or {}).items()},
             version=dict(data.get("version") or {}),
             model=data.get("model") if isinstance(data.get("model"), dict) else None,
+            origin=dict(data.get("origin") or {}),
         )
 
 
@@ -206,6 +213,8 @@ class DownloadProgress:
             "model_version_id": plan.version_id,
             "model_name": str((plan.model or {}).get("name") or (plan.version.get("model") or {}).get("name") or ""),
             "version_name": str(plan.version.get("name") or ""),
+            "source": str(plan.origin.get("kind") or "civitai"),
+            "source_url": str(plan.origin.get("source_url") or ""),
             "message": self.message,
             "error": job.error.message if job.error is not None else None,
             "created_at": job.created_at,

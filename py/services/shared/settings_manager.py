@@ -19,12 +19,13 @@ from urllib.parse import urlparse
 
 from ...errors import SettingNotWritable, ValidationError
 from .atomic_file import write_json_atomic
+from .model_types import TYPE_SPECS
 from .nsfw_levels import NSFW_LEVEL_NAMES
 
 _log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "zh-CN", "ja", "ko", "de", "fr", "es", "ru")
-SECRET_KEYS = frozenset({"civitai_api_key"})
+SECRET_KEYS = frozenset({"civitai_api_key", "huggingface_token"})
 
 
 def _bool(value: Any) -> bool:
@@ -131,6 +132,8 @@ class SettingSpec:
 
 SCHEMA: dict[str, SettingSpec] = {
     "civitai_api_key": SettingSpec("", _str(512)),
+    # sent only to the HuggingFace hub's own origin (issue 14); write-only like the CivitAI key
+    "huggingface_token": SettingSpec("", _str(512)),
     # where the API key goes: never from HTTP
     "civitai_api_base": SettingSpec(["https://civitai.com/api/v1"], _url_or_list, http_writable=False),
     "language": SettingSpec("en", _choice(LANGUAGES)),
@@ -143,6 +146,9 @@ SCHEMA: dict[str, SettingSpec] = {
     "checkpoint_roots": SettingSpec([], _str_list()),
     "diffusion_model_roots": SettingSpec([], _str_list()),
     "embedding_roots": SettingSpec([], _str_list()),
+    # standalone roots of the other types (vae_roots, controlnet_roots, ...; issue 14)
+    **{spec.settings_key: SettingSpec([], _str_list()) for spec in TYPE_SPECS.values() if not spec.core},
+    **{f"default_{t.value}_root": SettingSpec("", _str()) for t, spec in TYPE_SPECS.items() if not spec.core},
     "default_lora_root": SettingSpec("", _str()),
     "default_checkpoint_root": SettingSpec("", _str()),
     "default_embedding_root": SettingSpec("", _str()),
@@ -166,6 +172,9 @@ SCHEMA: dict[str, SettingSpec] = {
     "allowed_hosts": SettingSpec([], _str_list(50, _host), http_writable=False),
     "allowed_origins": SettingSpec([], _str_list(50, _origin), http_writable=False),
     "show_only_sfw": SettingSpec(False, _bool),
+    # update checks (issue 14): the background check, and whether only the same base model counts
+    "update_check_interval": SettingSpec("daily", _choice(("daily", "off"))),
+    "update_same_base_model": SettingSpec(True, _bool),
 }
 
 
@@ -231,6 +240,7 @@ class SettingsManager:
     def public_view(self) -> dict[str, Any]:
         view = {key: self.get(key) for key in SCHEMA if key not in SECRET_KEYS}
         view["civitai_api_key_set"] = bool(self.get("civitai_api_key"))
+        view["huggingface_token_set"] = bool(self.get("huggingface_token"))
         return view
 
     async def update_from_http(self, changes: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..civitai.civitai_metadata_merge import civitai_model_type_matches, normali
 from ..downloads.download_records import DownloadCancelledError, DownloadJob, DownloadPlan, DownloadRequest
 from ..downloads.download_service import DownloadService
 from ..downloads.downloader import check_model_file_name, safe_file_name
+from ..downloads.huggingface_downloads import HuggingFaceDownloads
 from ..jobs.job import JobStatus
 from ..library.model_library import ModelLibrary
 from ..library.model_records import ModelType
@@ -59,7 +60,9 @@ class DownloadModelUseCase:
         library: ModelLibrary,
         guard: PathGuard,
         settings: SettingsManager,
+        huggingface: HuggingFaceDownloads | None = None,
     ) -> None:
+        self._huggingface = huggingface
         self._downloads = downloads
         self._client = client
         self._library = library
@@ -67,7 +70,12 @@ class DownloadModelUseCase:
         self._settings = settings
 
     async def execute(self, request: DownloadRequest) -> DownloadJob:
-        plan = await self._plan(request)
+        if request.huggingface is not None:  # a HuggingFace file (issue 14)
+            if self._huggingface is None:
+                raise DownloadModelValidationError("HuggingFace downloads are not available in this process")
+            plan = await self._huggingface.plan(request)
+        else:
+            plan = await self._plan(request)
         job = await self._downloads.start(plan, download_id=request.download_id)
         await self._downloads.wait_opened(job)
         if job.status is JobStatus.FAILED:

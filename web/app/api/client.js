@@ -138,6 +138,12 @@ export function createApiClient({ base = '/api/lm', fetchImpl = (...args) => fet
       autoOrganize: (body) => post(p('auto-organize'), body),
       autoOrganizeProgress: () => get(p('auto-organize-progress')),
       autoOrganizeClear: () => post(p('auto-organize-clear')),
+      // update checks (issue 14): one check covers the whole library
+      checkUpdates: () => post(p('check-updates'), { wait: false }),
+      updateCheckProgress: () => get(p('check-updates-progress')),
+      updates: (filePath) => get(p('updates'), { file_path: filePath, include_ignored: 'true' }),
+      ignoreUpdate: (target, ignore = true) => post(p('ignore-update'), { ...target, ignore }),
+      downloadUpdate: (filePath, versionId, replace = false) => post(p('download-update'), { file_path: filePath, version_id: versionId, replace }),
     };
   }
 

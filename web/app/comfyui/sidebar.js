@@ -32,7 +32,8 @@ function store(key, value) {
   } catch { /* private mode: the choice is simply not kept */ }
 }
 
-/** The three listing types the switcher offers, with the library key of their label. */
+/** The three listing types the switcher always offers, with the library key of their label
+ * (the other types join them when they have models: `loadExtraTypes`). */
 export const TYPES = Object.freeze([
   { modelType: 'lora', prefix: 'loras', label: 'types.lora' },
   { modelType: 'checkpoint', prefix: 'checkpoints', label: 'types.checkpoint' },
@@ -90,7 +91,7 @@ function createLibraryLoader() {
 /**
  * deps: {fetchApi(url, init) (ComfyUI's api.fetchApi), basePath(), settings, texts ({load, tr}),
  *        toasts (createComfyToasts), graph, prompt, dragDrop, events ({on}), openLibrary(),
- *        headerStyle() ('classic' | 'modern'), closeTab()}.
+ *        headerStyle() ('classic' | 'modern'), closeTab(), missingModels? (createMissingModels)}.
  * Returns {render(container), destroy(), reload(), syncSettings(), remount(), prefix()}: the
  * tab's render/destroy and what the entry forwards from settings and socket events.
  */
@@ -188,7 +189,10 @@ function createView(root, layer, env) {
   const panelSettings = lib.createSettingsStore(settings.panelSettings());
   // one query store per type: switching back keeps that type's search, filters and sort
   const queries = new Map();
-  let current = TYPES.find((x) => x.prefix === stored(TYPE_STORAGE_KEY)) || TYPES[0];
+  // the main three, then the other types that have models (VAEs, ControlNets ...; issue 14),
+  // learnt from /api/lm/status once the view is up
+  const types = [...TYPES];
+  let current = types.find((x) => x.prefix === stored(TYPE_STORAGE_KEY)) || types[0];
   let viewPref = ['grid', 'list'].includes(stored(VIEW_STORAGE_KEY)) ? stored(VIEW_STORAGE_KEY) : null;
   let filtersOpen = false;
   let panel = null;
@@ -205,12 +209,13 @@ function createView(root, layer, env) {
     headerStyle === 'modern' && env.closeTab ? iconButton('close', tr('close'), 'close') : null);
 
   const typeSelect = h('select', { class: 'lm-select lm-cs-type-select', 'aria-label': tr('typesLabel'), dataset: { cs: 'type-select' } },
-    ...TYPES.map((type) => h('option', { value: type.prefix, text: t(type.label) })));
+    ...types.map((type) => h('option', { value: type.prefix, text: t(type.label) })));
+  const typeTab = (type) => h('button', {
+    type: 'button', role: 'tab', class: 'lm-cs-type', id: `lm-cs-tab-${type.prefix}`,
+    'aria-controls': 'lm-cs-body', dataset: { csType: type.prefix }, text: t(type.label), title: t(type.label),
+  });
   const tabs = h('div', { class: 'lm-cs-types', role: 'tablist', 'aria-label': tr('typesLabel') },
-    ...TYPES.map((type) => h('button', {
-      type: 'button', role: 'tab', class: 'lm-cs-type', id: `lm-cs-tab-${type.prefix}`,
-      'aria-controls': 'lm-cs-body', dataset: { csType: type.prefix }, text: t(type.label), title: t(type.label),
-    })));
+    ...types.map(typeTab));
   const switcher = h('div', { class: 'lm-cs-switch' }, tabs, typeSelect);
   const body = h('div', { class: 'lm-cs-body', id: 'lm-cs-body', role: 'tabpanel' });
   const hintText = h('span');
@@ -218,7 +223,10 @@ function createView(root, layer, env) {
   const hint = h('div', { class: 'lm-cs-hint', role: 'note' }, createIcon('info', { size: 12 }), hintText);
   const menuHost = h('div');
   const toastHost = h('div');
-  root.append(head, switcher, body, hint, layer);
+  // "Missing in this workflow" (issue 14): shown while the loaded workflow lacks models
+  const missingHost = h('div', { class: 'lm-cs-missing-host', style: { display: 'contents' } });
+  root.append(head, switcher, missingHost, body, hint, layer);
+  const missingSection = env.missingModels ? env.missingModels.mount(missingHost) : null;
   layer.append(menuHost, toastHost);
 
   const panelToasts = lib.createToasts(toastHost, { t });
@@ -234,6 +242,30 @@ function createView(root, layer, env) {
     const list = [...tabs.querySelectorAll('.lm-cs-type')];
     return list.reduce((sum, tab) => sum + tab.offsetWidth, 0) + 2 * (list.length - 1) + 6;
   }
+  /** Offer the other types that have models indexed, in the table's order. */
+  async function loadExtraTypes() {
+    let status = null;
+    try { status = await client.get('/status'); } catch { return; /* the three main types stay */ }
+    const known = new Set(types.map((x) => x.modelType));
+    for (const [modelType, info] of Object.entries((status && status.types) || {})) {
+      if (known.has(modelType) || !info.prefix || !(info.roots || []).length || !info.total) continue;
+      const type = { modelType, prefix: info.prefix, label: `types.${modelType}` };
+      types.push(type);
+      typeSelect.append(h('option', { value: type.prefix, text: t(type.label) }));
+      tabs.append(typeTab(type));
+    }
+    if (types.length === TYPES.length) return;
+    needed = null;
+    fitTypes();
+    const saved = types.find((x) => x.prefix === stored(TYPE_STORAGE_KEY));
+    if (saved && saved !== current) { selectType(saved.prefix); return; }
+    for (const tab of tabs.querySelectorAll('.lm-cs-type')) {
+      const on = tab.dataset.csType === current.prefix;
+      tab.setAttribute('aria-selected', String(on));
+      tab.tabIndex = on ? 0 : -1;
+    }
+  }
+
   function fitTypes() {
     const room = switcher.clientWidth;
     if (!room) return;
@@ -266,6 +298,9 @@ function createView(root, layer, env) {
    * selected asks whether to replace that loader's model or add (chain) a new node. */
   function add(item) {
     if (item.model_type === 'embedding') { prompt.insertPromptText(prompt.syntaxOf(item)); return; }
+    // a selected LoRA Loader/Stacker (Model Library) takes the LoRA into its list
+    const listNode = graph.loraListTarget(item);
+    if (listNode) { graph.addToLoraList(listNode, item); return; }
     const target = graph.applyTarget(item);
     if (!target) {
       if (graph.addModelNode(item)) toasts.toast('success', tr('added', { name: itemName(item) }), 2500);
@@ -318,7 +353,7 @@ function createView(root, layer, env) {
   }
 
   function selectType(prefix, focus = false) {
-    const next = TYPES.find((x) => x.prefix === prefix);
+    const next = types.find((x) => x.prefix === prefix);
     if (!next) return;
     if (next !== current) {
       current = next;
@@ -363,10 +398,10 @@ function createView(root, layer, env) {
     const tab = event.target.closest?.('[data-cs-type]');
     if (tab && ['ArrowLeft', 'ArrowRight', 'Home', 'End'].includes(event.key)) {
       event.preventDefault();
-      const index = TYPES.findIndex((x) => x.prefix === tab.dataset.csType);
-      const next = event.key === 'Home' ? 0 : event.key === 'End' ? TYPES.length - 1
-        : (index + (event.key === 'ArrowRight' ? 1 : TYPES.length - 1)) % TYPES.length;
-      selectType(TYPES[next].prefix, true);
+      const index = types.findIndex((x) => x.prefix === tab.dataset.csType);
+      const next = event.key === 'Home' ? 0 : event.key === 'End' ? types.length - 1
+        : (index + (event.key === 'ArrowRight' ? 1 : types.length - 1)) % types.length;
+      selectType(types[next].prefix, true);
     }
     const card = event.target.closest?.('.lm-card');
     if (card && event.target === card && (event.key === 'a' || event.key === 'A') && !event.ctrlKey && !event.metaKey && !event.altKey) {
@@ -387,6 +422,7 @@ function createView(root, layer, env) {
   layer.addEventListener('keydown', stopShortcuts);
   mountPanel();
   onResize();
+  loadExtraTypes();
 
   return {
     reload: () => panel && panel.reload(),
@@ -401,6 +437,7 @@ function createView(root, layer, env) {
       root.removeEventListener('keydown', onKeyDown);
       layer.removeEventListener('keydown', stopShortcuts);
       if (panel) panel.destroy();
+      missingSection?.destroy();
       menu.destroy();
       panelToasts.destroy();
     },

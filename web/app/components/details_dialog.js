@@ -12,6 +12,7 @@ import { formatBytes, formatDate, shortHash } from '../lib/format.js';
 import { displayName, triggerWords, parseUsageTips, serializeUsageTips, normaliseTags, civitaiModelUrl } from '../lib/model_text.js';
 import { shouldBlur } from '../lib/nsfw.js';
 import { errorText } from '../i18n/error_text.js';
+import { createUpdateSection } from './update_section.js';
 
 function fact(label, value, { copy = false, mono = false } = {}) {
   if (value === undefined || value === null || value === '') return null;
@@ -94,6 +95,8 @@ export function openDetailsDialog(item, deps) {
     fact(t('details.path'), item.file_path, { copy: true, mono: true }),
     fact(t('details.size'), formatBytes(item.size, lang)),
     fact(t('details.modified'), formatDate(item.modified, lang)),
+    fact(t('details.usage'), item.usage_count && item.last_used
+      ? t('details.usage_value', { count: item.usage_count, date: formatDate(item.last_used, lang) }) : t('details.never_used')),
     fact(t('details.sub_type'), item.sub_type),
     fact(t('details.sha256'), item.sha256 || (item.hash_status === 'failed' ? t('details.hash_failed') : t('details.hash_pending')), { copy: Boolean(item.sha256), mono: true }),
     fact(t('details.autov2'), item.autov2 ? shortHash(item.autov2) : '', { mono: true }),
@@ -101,7 +104,11 @@ export function openDetailsDialog(item, deps) {
     fact(t('details.civitai'), civitai.model_name ? `${civitai.model_name}${civitai.name ? ` · ${civitai.name}` : ''}` : ''),
     item.metadata_status && item.metadata_status !== 'ok' && item.metadata_status !== 'missing' ? fact(t('details.metadata_status'), item.metadata_status) : null);
 
+  // newer versions on CivitAI (issue 14): filled by its own module, hidden when there are none
+  const updateHost = h('section', { class: 'lm-details-section', hidden: true });
+  if (civitai.modelId) createUpdateSection(updateHost, { ...deps, item });
   const overview = h('div', { class: 'lm-details-overview' },
+    updateHost,
     h('div', { class: 'lm-inline-fields' },
       h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('details.name') }), nameInput),
       h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('details.base_model') }), baseInput, baseList)),

@@ -1,6 +1,7 @@
 /**
  * The download dialog: paste a CivitAI model/version URL or id, choose version, file and
- * target folder, then follow progress with pause, resume and cancel.
+ * target folder (or a HuggingFace file link: choose type and folder), then follow progress with
+ * pause, resume and cancel.
  */
 import { h, closestIn, setChildren } from './dom.js';
 import { createIcon } from './icon.js';
@@ -26,6 +27,18 @@ function fileParams(file) {
   return out;
 }
 
+/** A HuggingFace file link (`…/<repo>/resolve|blob/<revision>/<path>`) → {url, repo, revision, path};
+ * null for anything else. The server checks the host is its hub (issue 14). */
+export function parseHuggingFaceRef(text) {
+  let url;
+  try { url = new URL(String(text || '').trim()); } catch { return null; }
+  if (!/^https?:$/.test(url.protocol)) return null;
+  const parts = url.pathname.split('/').slice(1).map((p) => { try { return decodeURIComponent(p); } catch { return p; } });
+  const marker = parts.findIndex((p, i) => (p === 'resolve' || p === 'blob') && i >= 1 && i <= 2);
+  if (marker < 0 || parts.length < marker + 3 || !parts[parts.length - 1]) return null;
+  return { url: url.href, repo: parts.slice(0, marker).join('/'), revision: parts[marker + 1], path: parts.slice(marker + 2).join('/') };
+}
+
 function newDownloadId() {
   return (crypto.randomUUID ? crypto.randomUUID() : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`);
 }
@@ -36,12 +49,14 @@ export function openDownloadDialog(deps) {
   const ref = h('input', { class: 'lm-input', type: 'text', placeholder: t('download.ref_placeholder'), 'aria-label': t('download.ref_label'), autofocus: true, spellcheck: 'false', dataset: { role: 'download-ref' } });
   const lookup = h('button', { type: 'submit', class: 'lm-btn lm-btn--primary' }, createIcon('search', { size: 15 }), h('span', { text: t('download.lookup') }));
   const lookupForm = h('form', { class: 'lm-download-lookup' }, ref, lookup);
-  const message = h('p', { class: 'lm-field-help', role: 'status', text: t('download.intro') });
+  const message = h('p', { class: 'lm-field-help', role: 'status', text: `${t('download.intro')} ${t('download.hf_intro')}` });
   const details = h('div', { class: 'lm-download-details', hidden: true });
   const progress = h('div', { class: 'lm-download-progress', hidden: true });
   const content = h('div', { class: 'lm-form' }, h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.ref_label') }), lookupForm), message, details, progress);
 
   let versions = [];
+  let hfRef = null; // a HuggingFace file instead of a CivitAI model (issue 14)
+  let typeSelect;
   let versionSelect;
   let fileSelect;
   let rootSelect;
@@ -64,13 +79,19 @@ export function openDownloadDialog(deps) {
   });
 
   function fail(err) {
-    message.textContent = err.status === 401 ? t('download.needs_key', { message: errorText(err, t) }) : t('errors.action_failed', { message: errorText(err, t) });
+    const needs = hfRef ? 'download.hf_needs_token' : 'download.needs_key';
+    message.textContent = err.status === 401 ? t(needs, { message: errorText(err, t) }) : t('errors.action_failed', { message: errorText(err, t) });
     message.classList.add('lm-field-error');
   }
 
   function currentVersion() { return versions.find((v) => String(v.id) === versionSelect?.value) || null; }
 
   function renderFiles() {
+    if (hfRef) {
+      const button = modal.button('start');
+      if (button) button.disabled = Boolean(downloadId && !FINAL.has(status));
+      return;
+    }
     const version = currentVersion();
     const files = (version && version.files) || [];
     setChildren(fileSelect, ...files.map((f, i) => h('option', {
@@ -87,6 +108,11 @@ export function openDownloadDialog(deps) {
   async function doLookup() {
     message.classList.remove('lm-field-error');
     const parsed = parseCivitaiRef(ref.value);
+    hfRef = parsed ? null : parseHuggingFaceRef(ref.value);
+    if (hfRef) {
+      renderHuggingFace(await models.roots().catch(() => ({ roots: [] })));
+      return;
+    }
     if (!parsed) { message.textContent = t('download.bad_ref'); message.classList.add('lm-field-error'); return; }
     message.textContent = t('common.loading');
     lookup.disabled = true;
@@ -133,7 +159,41 @@ export function openDownloadDialog(deps) {
     renderFiles();
   }
 
+  /** A HuggingFace file: no versions to pick; the type (default: the server guesses it from the
+   * file's name and header) and the folder are the user's. */
+  function renderHuggingFace(roots) {
+    message.textContent = t('download.hf_found', { repo: hfRef.repo, path: hfRef.path, revision: hfRef.revision });
+    typeSelect = h('select', { class: 'lm-select', 'aria-label': t('download.type'), dataset: { role: 'download-type' } },
+      h('option', { value: '', text: t('download.type_auto') }),
+      ...['lora', 'checkpoint', 'embedding'].map((type) => h('option', { value: type, text: t(`types.${type}`) })));
+    rootSelect = h('select', { class: 'lm-select', 'aria-label': t('download.root') },
+      h('option', { value: '', text: t('download.type_auto') }), (roots.roots || []).map((r) => h('option', { value: r, text: r })));
+    folderInput = h('input', { class: 'lm-input', type: 'text', placeholder: t('download.folder_placeholder'), 'aria-label': t('download.folder'), spellcheck: 'false' });
+    const rootField = h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.root') }), rootSelect);
+    // the listed roots are this page's type: they apply once that type is chosen
+    const syncRoot = () => { rootField.hidden = typeSelect.value !== deps.modelType; if (rootField.hidden) rootSelect.value = ''; };
+    typeSelect.addEventListener('change', syncRoot);
+    setChildren(details,
+      h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.type') }), typeSelect),
+      h('div', { class: 'lm-inline-fields' }, rootField,
+        h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label', text: t('download.folder') }), folderInput)));
+    syncRoot();
+    details.hidden = false;
+    renderFiles();
+  }
+
+  function huggingFacePayload() {
+    const relative = folderInput.value.trim().replace(/^[\\/]+|[\\/]+$/g, '');
+    downloadId = newDownloadId();
+    const payload = { hf_url: hfRef.url, download_id: downloadId, use_default_paths: false };
+    if (typeSelect.value) payload.model_type = typeSelect.value;
+    if (rootSelect.value) payload.model_root = rootSelect.value;
+    if (relative) payload.relative_path = relative;
+    return payload;
+  }
+
   async function start() {
+    if (hfRef) { await send(huggingFacePayload()); return; }
     const version = currentVersion();
     if (!version) return;
     const file = ((version.files || []).find((f, i) => String(f.id ?? i) === fileSelect.value)) || null;
@@ -145,6 +205,10 @@ export function openDownloadDialog(deps) {
     };
     if (relative) payload.relative_path = relative;
     if (file && !file.primary) payload.file_params = fileParams(file);
+    await send(payload);
+  }
+
+  async function send(payload) {
     status = 'queued';
     announced = false;
     renderProgress({ status: 'queued' });

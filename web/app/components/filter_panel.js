@@ -68,6 +68,7 @@ export function createFilterPanel(root, deps) {
   const tagLogic = h('select', { class: 'lm-select lm-select--sm', 'aria-label': t('filters.tag_logic'), dataset: { filter: 'logic' } },
     h('option', { value: 'any', text: t('filters.logic_any') }), h('option', { value: 'all', text: t('filters.logic_all') }));
   const favorites = h('input', { type: 'checkbox', dataset: { filter: 'favorites' } });
+  const hasUpdate = h('input', { type: 'checkbox', dataset: { filter: 'has-update' } });
   const recursive = h('input', { type: 'checkbox', dataset: { filter: 'recursive' } });
   const treeHost = h('div', { class: 'lm-filter-tree' });
   const clear = h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', dataset: { filter: 'clear' } },
@@ -84,7 +85,8 @@ export function createFilterPanel(root, deps) {
   root.setAttribute('aria-label', t('filters.title'));
   const sections = {
     favorites: h('section', { class: 'lm-filter-section' },
-      h('label', { class: 'lm-check lm-check--row' }, favorites, createIcon('star', { size: 15 }), h('span', { text: t('filters.favorites_only') }))),
+      h('label', { class: 'lm-check lm-check--row' }, favorites, createIcon('star', { size: 15 }), h('span', { text: t('filters.favorites_only') })),
+      h('label', { class: 'lm-check lm-check--row' }, hasUpdate, createIcon('download', { size: 15 }), h('span', { text: t('filters.has_update') }))),
     base: h('section', { class: 'lm-filter-section' },
       h('h3', { class: 'lm-filter-heading', text: t('filters.base_models') }), baseList),
     tags: h('section', { class: 'lm-filter-section' },
@@ -131,6 +133,7 @@ export function createFilterPanel(root, deps) {
     moreTags.textContent = showAllTags ? t('filters.fewer_tags') : t('filters.more_tags', { count: tags.length - 24 });
     tagLogic.value = q.tagLogic;
     favorites.checked = q.favoritesOnly;
+    hasUpdate.checked = Boolean(q.hasUpdate);
     recursive.checked = q.recursive;
     clear.disabled = countActiveFilters(q) === 0;
     if (q.recursive !== countsRecursive) { countsRecursive = q.recursive; forgetCounts(); }
@@ -156,7 +159,7 @@ export function createFilterPanel(root, deps) {
     else if (el.dataset.tag !== undefined) query.set(cycleTag(q, el.dataset.tag));
     else if (el.dataset.filter === 'clear') {
       const d = defaultQuery();
-      query.set({ baseModels: d.baseModels, tagInclude: d.tagInclude, tagExclude: d.tagExclude, favoritesOnly: false, folder: '' });
+      query.set({ baseModels: d.baseModels, tagInclude: d.tagInclude, tagExclude: d.tagExclude, favoritesOnly: false, hasUpdate: false, folder: '' });
     } else if (el.dataset.filter === 'more-tags') { showAllTags = !showAllTags; render(); }
     else if (el.dataset.filter === 'close') deps.onClose();
   }
@@ -164,6 +167,7 @@ export function createFilterPanel(root, deps) {
   function onChange(event) {
     const el = event.target;
     if (el === favorites) query.set({ favoritesOnly: el.checked });
+    else if (el === hasUpdate) query.set({ hasUpdate: el.checked });
     else if (el === recursive) query.set({ recursive: el.checked });
     else if (el === tagLogic) query.set({ tagLogic: el.value });
   }

@@ -28,6 +28,8 @@ export function buildCard({ t, compact = false, draggable = false }) {
       h('span', { class: 'lm-badge lm-card-base' }),
       h('span', { class: 'lm-card-pending', hidden: true, title: t('card.hash_pending'), role: 'img', 'aria-label': t('card.hash_pending') },
         createIcon('clock', { size: 14 })),
+      h('span', { class: 'lm-badge lm-card-update', hidden: true, title: t('card.update_available'), role: 'img', 'aria-label': t('card.update_available') },
+        createIcon('download', { size: 12 }), h('span', { text: t('card.update') })),
       h('span', { class: 'lm-card-spacer' }),
       h('div', { class: 'lm-card-actions' },
         compact ? h('button', { type: 'button', class: 'lm-card-btn lm-card-add', dataset: { action: 'add' }, tabindex: '-1', 'aria-label': t('card.add'), title: t('card.add') },
@@ -39,7 +41,8 @@ export function buildCard({ t, compact = false, draggable = false }) {
       h('button', { type: 'button', class: 'lm-card-btn lm-card-fav', dataset: { action: 'favorite' }, 'aria-pressed': 'false', tabindex: '-1' },
         createIcon('star', { size: 16 }))),
     h('div', { class: 'lm-card-info' },
-      h('div', { class: 'lm-card-name' })));
+      h('div', { class: 'lm-card-name' }),
+      h('div', { class: 'lm-card-usage', hidden: true })));
 }
 
 function setMedia(el, item, settings) {
@@ -89,9 +92,11 @@ export function fillCard(el, item, { t, settings, selected, selecting, index, to
   if (!item) {
     delete el.dataset.path;
     name.textContent = '';
+    el.querySelector('.lm-card-usage').hidden = true;
     base.textContent = '';
     base.hidden = true;
     pending.hidden = true;
+    el.querySelector('.lm-card-update').hidden = true;
     el.setAttribute('aria-label', t('grid.loading'));
     setMedia(el, null, settings);
     el.querySelector('.lm-card-placeholder').hidden = true;
@@ -104,11 +109,23 @@ export function fillCard(el, item, { t, settings, selected, selecting, index, to
   base.textContent = item.base_model || '';
   base.hidden = !item.base_model;
   pending.hidden = !(item.hash_status === 'pending' || item.hash_status === 'hashing');
+  el.querySelector('.lm-card-update').hidden = !item.has_update;  // a newer version on CivitAI (issue 14)
   fav.setAttribute('aria-pressed', item.favorite ? 'true' : 'false');
   fav.setAttribute('aria-label', item.favorite ? t('card.unfavorite') : t('card.favorite'));
   fav.title = fav.getAttribute('aria-label');
   el.classList.toggle('lm-card--favorite', Boolean(item.favorite));
   el.classList.toggle('lm-card--flagged', item.metadata_status && item.metadata_status !== 'ok' && item.metadata_status !== 'missing');
   el.setAttribute('aria-label', item.base_model ? `${label} (${item.base_model})` : label);
+  const usage = el.querySelector('.lm-card-usage');
+  usage.textContent = usageText(item, t);
+  usage.hidden = !usage.textContent;
   setMedia(el, item, settings);
+}
+
+/** "Used 3 times, last on 2 Dec 2026" for a used model, '' otherwise (usage history, issue 11). */
+export function usageText(item, t, lang = document.documentElement.lang || undefined) {
+  const count = Number(item && item.usage_count) || 0;
+  if (!count || !item.last_used) return '';
+  const date = new Date(Number(item.last_used) * 1000).toLocaleDateString(lang, { dateStyle: 'medium' });
+  return t('card.used', { count, date });
 }

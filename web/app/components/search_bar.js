@@ -20,6 +20,7 @@ const SORT_CHOICES = [
   ['name:asc', 'sort.name_asc'], ['name:desc', 'sort.name_desc'],
   ['date:desc', 'sort.date_desc'], ['date:asc', 'sort.date_asc'],
   ['size:desc', 'sort.size_desc'], ['size:asc', 'sort.size_asc'],
+  ['usage:desc', 'sort.usage_desc'], ['last_used:desc', 'sort.last_used_desc'],
 ];
 
 /**

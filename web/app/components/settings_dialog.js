@@ -1,5 +1,6 @@
 /**
- * The settings dialog: CivitAI API key (write-only), NSFW blur and level, language, default
+ * The settings dialog: CivitAI API key and HuggingFace token (both write-only: the server only
+ * says whether one is set), NSFW blur and level, language, default
  * LoRA strength, and (read-only) where the server connects to. Sends only what changed;
  * tells the page when the language changes.
  */
@@ -22,21 +23,50 @@ export async function openSettingsDialog(deps) {
   let languages = Object.keys(LANGUAGE_NAMES);
   try {
     const [data, langs] = await Promise.all([api.settings(), api.languages().catch(() => null)]);
-    current = { ...data.settings, civitai_api_key_set: data.civitai_api_key_set };
+    current = { ...data.settings, civitai_api_key_set: data.civitai_api_key_set ?? data.settings?.civitai_api_key_set };
     settingsFile = data.settings_file || '';
     if (langs && Array.isArray(langs.languages) && langs.languages.length) languages = langs.languages;
   } catch (err) {
     deps.toasts.error(t('errors.action_failed', { message: errorText(err, t) }));
     return;
   }
-  let clearKey = false;
-  const keyInput = h('input', {
-    class: 'lm-input', type: 'password', autocomplete: 'off', spellcheck: 'false', dataset: { setting: 'civitai_api_key' },
-    placeholder: current.civitai_api_key_set ? t('settings.key_set_placeholder') : t('settings.key_placeholder'),
-    'aria-describedby': 'lm-key-help',
+  // A write-only secret: the input is never filled, a badge says whether one is saved,
+  // "remove" sends an empty value, an empty input leaves it as it is.
+  const secretField = ({ setting, isSet, placeholder, setPlaceholder, help, helpId, clearLabel, label }) => {
+    const field = { setting, clear: false };
+    field.input = h('input', {
+      class: 'lm-input', type: 'password', autocomplete: 'off', spellcheck: 'false', dataset: { setting },
+      placeholder: isSet ? setPlaceholder : placeholder, 'aria-describedby': helpId,
+    });
+    field.status = h('span', { class: `lm-badge ${isSet ? 'lm-badge--ok' : ''}`, dataset: { secretStatus: setting }, text: isSet ? t('settings.key_set') : t('settings.key_not_set') });
+    field.clearButton = h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', hidden: !isSet, dataset: { secretClear: setting }, text: clearLabel });
+    field.clearButton.addEventListener('click', () => {
+      field.clear = true;
+      field.input.value = '';
+      field.status.textContent = t('settings.key_will_clear');
+      field.clearButton.hidden = true;
+    });
+    field.nodes = [
+      h('label', { class: 'lm-field' }, h('span', { class: 'lm-field-label' }, label, ' ', field.status), field.input),
+      h('div', { class: 'lm-field-row' }, h('p', { id: helpId, class: 'lm-field-help', text: help }), field.clearButton),
+    ];
+    field.change = (out) => {
+      if (field.input.value.trim()) out[setting] = field.input.value.trim();
+      else if (field.clear) out[setting] = '';
+    };
+    return field;
+  };
+  const civitaiKey = secretField({
+    setting: 'civitai_api_key', isSet: Boolean(current.civitai_api_key_set), label: t('settings.api_key'),
+    placeholder: t('settings.key_placeholder'), setPlaceholder: t('settings.key_set_placeholder'),
+    help: t('settings.key_help'), helpId: 'lm-key-help', clearLabel: t('settings.key_clear'),
   });
-  const keyStatus = h('span', { class: `lm-badge ${current.civitai_api_key_set ? 'lm-badge--ok' : ''}`, text: current.civitai_api_key_set ? t('settings.key_set') : t('settings.key_not_set') });
-  const clearButton = h('button', { type: 'button', class: 'lm-btn lm-btn--ghost lm-btn--sm', hidden: !current.civitai_api_key_set, text: t('settings.key_clear') });
+  const hfToken = secretField({
+    setting: 'huggingface_token', isSet: Boolean(current.huggingface_token_set), label: t('settings.hf_token'),
+    placeholder: t('settings.hf_token_placeholder'), setPlaceholder: t('settings.hf_token_set_placeholder'),
+    help: t('settings.hf_token_help'), helpId: 'lm-hf-token-help', clearLabel: t('settings.hf_token_clear'),
+  });
+  const keyInput = civitaiKey.input;
   const blur = h('input', { type: 'checkbox', checked: current.blur_mature_content !== false, dataset: { setting: 'blur_mature_content' } });
   const level = h('select', { class: 'lm-select', dataset: { setting: 'mature_blur_level' }, 'aria-label': t('settings.blur_level') },
     NSFW_LEVEL_NAMES.map((name) => h('option', { value: name, text: t(LEVEL_KEYS[name]), selected: current.mature_blur_level === name })));
@@ -56,9 +86,10 @@ export async function openSettingsDialog(deps) {
   const content = h('form', { class: 'lm-form lm-settings' },
     h('fieldset', { class: 'lm-fieldset' },
       h('legend', { text: t('settings.civitai') }),
-      h('label', { class: 'lm-field' },
-        h('span', { class: 'lm-field-label' }, t('settings.api_key'), ' ', keyStatus), keyInput),
-      h('div', { class: 'lm-field-row' }, h('p', { id: 'lm-key-help', class: 'lm-field-help', text: t('settings.key_help') }), clearButton)),
+      ...civitaiKey.nodes),
+    h('fieldset', { class: 'lm-fieldset' },
+      h('legend', { text: t('settings.huggingface') }),
+      ...hfToken.nodes),
     h('fieldset', { class: 'lm-fieldset' },
       h('legend', { text: t('settings.content') }),
       h('label', { class: 'lm-check lm-check--row' }, blur, h('span', { text: t('settings.blur') })),
@@ -75,20 +106,14 @@ export async function openSettingsDialog(deps) {
       h('p', { class: 'lm-field-help', text: t('settings.read_only_help', { file: settingsFile }) })),
     error);
 
-  clearButton.addEventListener('click', () => {
-    clearKey = true;
-    keyInput.value = '';
-    keyStatus.textContent = t('settings.key_will_clear');
-    clearButton.hidden = true;
-  });
   const syncLevel = () => { level.disabled = !blur.checked; };
   blur.addEventListener('change', syncLevel);
   syncLevel();
 
   function changes() {
     const out = {};
-    if (keyInput.value.trim()) out.civitai_api_key = keyInput.value.trim();
-    else if (clearKey) out.civitai_api_key = '';
+    civitaiKey.change(out);
+    hfToken.change(out);
     if (blur.checked !== (current.blur_mature_content !== false)) out.blur_mature_content = blur.checked;
     if (level.value !== current.mature_blur_level) out.mature_blur_level = level.value;
     if (language.value !== current.language) out.language = language.value;
@@ -107,6 +132,7 @@ export async function openSettingsDialog(deps) {
       try {
         const data = await api.saveSettings(diff);
         keyInput.value = '';
+        hfToken.input.value = '';
         deps.settings.set({ ...(data.settings || {}), civitai_api_key_set: data.civitai_api_key_set });
         deps.toasts.success(t('toast.settings_saved'));
         if (diff.language) deps.onLanguage(diff.language);

@@ -7,10 +7,10 @@ export const PAGE_SIZE = 100;
 
 export const SEARCH_SCOPES = Object.freeze(['filename', 'modelname', 'tags', 'creator', 'trigger_words']);
 
-export const SORT_KEYS = Object.freeze(['name', 'date', 'size']);
+export const SORT_KEYS = Object.freeze(['name', 'date', 'size', 'usage', 'last_used']);
 
 /** The default direction of each sort key (matches the server's defaults). */
-export const DEFAULT_SORT_DIRECTION = Object.freeze({ name: 'asc', date: 'desc', size: 'desc' });
+export const DEFAULT_SORT_DIRECTION = Object.freeze({ name: 'asc', date: 'desc', size: 'desc', usage: 'desc', last_used: 'desc' });
 
 export function defaultQuery() {
   return {
@@ -24,6 +24,7 @@ export function defaultQuery() {
     tagExclude: [],
     tagLogic: 'any',
     favoritesOnly: false,
+    hasUpdate: false,
     folder: '',
     recursive: true,
   };
@@ -50,6 +51,7 @@ export function buildListParams(query, page = 1, pageSize = PAGE_SIZE) {
   for (const tag of query.tagExclude) params.append('tag_exclude', tag);
   if (query.tagInclude.length + query.tagExclude.length > 0) params.set('tag_logic', query.tagLogic);
   if (query.favoritesOnly) params.set('favorites_only', 'true');
+  if (query.hasUpdate) params.set('has_update', 'true');
   return params;
 }
 
@@ -63,7 +65,7 @@ export function queryKey(query) {
 /** How many filters (not search or sort) narrow the list; shown as a badge on the filter button. */
 export function countActiveFilters(query) {
   return query.baseModels.length + query.tagInclude.length + query.tagExclude.length
-    + (query.favoritesOnly ? 1 : 0) + (query.folder ? 1 : 0);
+    + (query.favoritesOnly ? 1 : 0) + (query.hasUpdate ? 1 : 0) + (query.folder ? 1 : 0);
 }
 
 /** Cycle a tag through include → exclude → off; returns the new include/exclude lists. */

@@ -24,9 +24,14 @@ import { openAutoOrganizeDialog } from '../components/auto_organize_dialog.js';
 import { openExcludedDialog } from '../components/excluded_dialog.js';
 import { defaultQuery } from '../lib/list_query.js';
 import { errorText } from '../i18n/error_text.js';
+import { createDiskView } from '../components/disk_view.js';
 
-const TYPE_KEYS = { lora: 'types.lora', checkpoint: 'types.checkpoint', embedding: 'types.embedding' };
+// every type's label is `types.<value>`; prefixes of the types the header offers come from its links
+const typeKey = (type) => `types.${type || 'lora'}`;
 const PREFIXES = { lora: 'loras', checkpoint: 'checkpoints', embedding: 'embeddings' };
+for (const link of document.querySelectorAll('.lm-types [data-type][data-model-type]')) {
+  PREFIXES[link.dataset.modelType] = link.dataset.type;
+}
 const WIDE = '(min-width: 1000px)';
 
 function readSettings(body) {
@@ -38,7 +43,7 @@ function loadPrefs(prefix) {
     const saved = JSON.parse(localStorage.getItem(`lm.view.${prefix}`) || '{}');
     const d = defaultQuery();
     return {
-      sortKey: ['name', 'date', 'size'].includes(saved.sortKey) ? saved.sortKey : d.sortKey,
+      sortKey: ['name', 'date', 'size', 'usage', 'last_used'].includes(saved.sortKey) ? saved.sortKey : d.sortKey,
       sortDir: saved.sortDir === 'desc' || saved.sortDir === 'asc' ? saved.sortDir : d.sortDir,
       scopes: { ...d.scopes, ...(saved.scopes || {}) },
       fuzzy: Boolean(saved.fuzzy),
@@ -94,7 +99,7 @@ async function start() {
   const toastRoot = document.getElementById('lm-toasts');
   const backdrop = document.getElementById('lm-backdrop');
   const initRoot = document.getElementById('initializing');
-  const typeLabel = (type) => t(TYPE_KEYS[type] || 'types.lora');
+  const typeLabel = (type) => t(typeKey(type));
 
   let view = null;
 
@@ -148,6 +153,15 @@ async function start() {
       }
     }
 
+    async function checkUpdates() {
+      try {
+        await api.models(prefix).checkUpdates();
+        toasts.info(t('updates.check_started'));
+      } catch (err) {
+        toasts.error(err.status === 409 ? t('toast.already_running') : t('errors.action_failed', { message: errorText(err, t) }));
+      }
+    }
+
     async function rescan() {
       const toast = toasts.info(t('toast.rescanning'), { timeout: 0 });
       try {
@@ -178,6 +192,7 @@ async function start() {
             { id: 'organize', label: selected.length ? t('header.organize_selected', { count: selected.length }) : t('header.organize'), icon: 'wand' },
             { id: 'duplicates', label: t('header.duplicates'), icon: 'layers' },
             { id: 'fetch-all', label: t('header.fetch_all'), icon: 'refresh' },
+            { id: 'check-updates', label: t('updates.check'), icon: 'download' },
             { id: 'excluded', label: t('header.excluded'), icon: 'eyeOff' },
             { separator: true },
             { id: 'rescan', label: t('header.rescan'), icon: 'folder' },
@@ -186,6 +201,7 @@ async function start() {
             if (id === 'organize') openAutoOrganizeDialog({ ...dialogDeps, filePaths: selected });
             else if (id === 'duplicates') openDuplicatesDialog(dialogDeps);
             else if (id === 'fetch-all') fetchAll();
+            else if (id === 'check-updates') checkUpdates();
             else if (id === 'excluded') openExcludedDialog(dialogDeps);
             else if (id === 'rescan') rescan();
           },
@@ -197,6 +213,12 @@ async function start() {
     const unsubs = [
       query.subscribe((q) => savePrefs(prefix, q, wide.matches ? filtersOpen : savedFiltersOpen)),
       events.on('models_changed', (msg) => { if (!msg.model_type || msg.model_type === modelType) filters.reload(); }),
+      // update checks (issue 14): badges and the "Has update" filter follow a finished check
+      events.on('update_check_progress', (msg) => {
+        if (msg.status !== 'completed') return;
+        if (!msg.background) toasts.success(t('updates.check_done', { count: msg.with_updates ?? 0 }));
+        panel.refresh();
+      }),
     ];
 
     view = {
@@ -229,7 +251,7 @@ async function start() {
   }
 
   function onKeyDown(event) {
-    if (event.defaultPrevented) return;
+    if (event.defaultPrevented || !view) return;
     const dialogOpen = Boolean(document.querySelector('dialog[open]'));
     if (event.key === '/' && !isTyping(document.activeElement) && !dialogOpen && !event.ctrlKey && !event.metaKey && !event.altKey) {
       event.preventDefault();
@@ -253,8 +275,26 @@ async function start() {
   backdrop.addEventListener('click', () => setFiltersOpen(false));
   wide.addEventListener('change', () => setFiltersOpen(wide.matches ? savedFiltersOpen !== false : false));
 
+  // the header's Disk entry: this page with `?view=disk` (a button: the view is no type page of its own)
+  document.querySelector('.lm-types [data-view="disk"]')?.addEventListener('click', () => {
+    const url = new URL(location.href);
+    url.search = '?view=disk';
+    location.assign(url.href);
+  });
+  let disk = null;
   if (initRoot && body.dataset.initializing === 'true') {
-    createInitOverlay(initRoot, { events, api, t, modelType, onReady: () => { if (view) view.panel.reload(); } });
+    createInitOverlay(initRoot, { events, api, t, modelType, onReady: () => { if (disk) disk.reload(); else if (view) view.panel.reload(); } });
+  }
+  // the Disk view (issue 14): `?view=disk` on any type's page, its header entry current
+  if (new URLSearchParams(location.search).get('view') === 'disk') {
+    for (const link of document.querySelectorAll('.lm-types [aria-current]')) link.removeAttribute('aria-current');
+    document.querySelector('.lm-types [data-view="disk"]')?.setAttribute('aria-current', 'page');
+    document.title = `${t('disk.title')} · ${t('app.title')}`;
+    filtersRoot.style.display = 'none';  // no filters beside the Disk view
+    const toasts = createToasts(toastRoot, { t });
+    disk = createDiskView(mainRoot, { api, t, lang, toasts });
+    body.classList.add('lm-ready');
+    return;
   }
   mount();
   body.classList.add('lm-ready');
