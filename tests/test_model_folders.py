@@ -149,13 +149,8 @@ def test_standalone_takes_folders_from_the_command_line_and_the_settings(tmp_pat
 
 # --- every new type through the routes ------------------------------------------------------
 
-CASES = [
-    (ModelType.VAE, ""),
-    (ModelType.CONTROLNET, ""),
-    (ModelType.UPSCALER, ""),
-    (ModelType.TEXT_ENCODER, ""),
-    (ModelType.OTHER, "animatediff_models"),  # an extra folder_paths key
-]
+# every type beyond the main three, each in a folder of its own; `other` from an extra folder_paths key
+CASES = [(t, "animatediff_models" if t is ModelType.OTHER else "") for t in EXTRA_TYPES]
 
 
 @pytest.mark.parametrize(("model_type", "sub_type"), CASES, ids=[t.prefix for t, _ in CASES])
