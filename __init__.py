@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import logging
 
-from .py.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+if __package__:
+    from .py.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+else:
+    # imported as a plain module, not as the package ComfyUI makes of this folder: pytest does
+    # that when the folder's name is no Python identifier (a clone called "model-library")
+    NODE_CLASS_MAPPINGS: dict = {}
+    NODE_DISPLAY_NAME_MAPPINGS: dict = {}
 
 WEB_DIRECTORY = "./web/comfyui"
 
