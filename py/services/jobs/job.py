@@ -42,6 +42,7 @@ class JobDetail(Protocol):
 
 
 D = TypeVar("D", bound=JobDetail)
+T = TypeVar("T")
 Notify = Callable[["Job[Any]"], Awaitable[None]]
 
 
@@ -148,6 +149,25 @@ class Job(Generic[D]):
 
     async def until_stop_requested(self) -> None:
         await self._stop.wait()
+
+    async def unless_stopped(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` unless the job is asked to stop first: then abandon it and
+        raise ``JobStopped`` (a CivitAI call or a pause between calls ends at once)."""
+        if self.stop_requested:
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise JobStopped()
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self.until_stop_requested())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.gather(work, return_exceptions=True)
+            raise JobStopped()
+        return work.result()
 
     async def publish(self) -> None:
         """Tell the registry's subscribers (sockets, history) how the job stands now."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -163,25 +163,6 @@ class BulkMetadataRefreshUseCase:
                 self.model_type.prefix, d.total, d.updated, d.not_found, d.failed,
             )
 
-    @staticmethod
-    async def _until_stopped(job: RefreshJob, awaitable: Awaitable[T]) -> T:
-        """Await ``awaitable`` unless the job is asked to stop first (then abandon it)."""
-        if job.stop_requested:
-            if asyncio.iscoroutine(awaitable):
-                awaitable.close()
-            raise JobStopped()
-        work = asyncio.ensure_future(awaitable)
-        stop = asyncio.ensure_future(job.until_stop_requested())
-        try:
-            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not work.done():
-            work.cancel()
-            await asyncio.gather(work, return_exceptions=True)
-            raise JobStopped()
-        return work.result()
-
     def _candidates(self, force: bool) -> list[ModelEntry]:
         entries = sorted(self._service.index.entries.values(), key=lambda e: e.file_path)
         return [e for e in entries if not e.exclude and (force or not has_civitai_data(e))]
@@ -199,7 +180,7 @@ class BulkMetadataRefreshUseCase:
         if pending:
             progress.advance(current_name=f"hashing {len(pending)} files")
             await job.publish()
-            entries = await self._until_stopped(job, self._sync.ensure_hashed(entries))
+            entries = await job.unless_stopped(self._sync.ensure_hashed(entries))
             missing = progress.total - len(entries)
             if missing:
                 progress.advance(failed=missing)
@@ -246,7 +227,7 @@ class BulkMetadataRefreshUseCase:
         async def fetch_models(count: int) -> None:
             ids, unfetched[:] = unfetched[:count], unfetched[count:]
             try:
-                models.update(await self._until_stopped(job, self._client.get_models(ids)))
+                models.update(await job.unless_stopped(self._client.get_models(ids)))
             except AuthenticationRequired:
                 raise
             except LibraryError as exc:
@@ -272,8 +253,8 @@ class BulkMetadataRefreshUseCase:
                 job.detail.advance(current_name=by_sha[chunk[0]][0].file_name)
                 await job.publish()
                 try:
-                    found = await self._until_stopped(
-                        job, self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.detail.force)
+                    found = await job.unless_stopped(
+                        self._client.get_versions_by_hashes(chunk, bypass_not_found_cache=job.detail.force)
                     )
                     answered += 1
                 except AuthenticationRequired:

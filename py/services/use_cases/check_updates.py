@@ -15,16 +15,16 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from ...errors import AlreadyRunning, AuthenticationRequired, LibraryError, ValidationError
 from ..civitai.update_check_service import UpdateCheckService
 from ..downloads.download_records import DownloadJob, DownloadRequest
 from ..edits.metadata_edit_service import MetadataEditService
 from ..edits.model_lifecycle_service import ModelLifecycleService
-from ..jobs.job import Job, JobStatus, JobStopped
+from ..jobs.job import Job, JobStatus
 from ..jobs.job_registry import JobRegistry
 from ..library.model_library import ModelLibrary
 from ..library.model_records import ModelEntry, ModelType
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 JOB_KIND = "update check"
 JOB_KEY = "library"
@@ -151,11 +150,11 @@ class CheckUpdatesUseCase:
         last_error: LibraryError | None = None
         for start in range(0, len(ids), size):
             if start and progress.background and self.background_pause > 0:
-                await _until_stopped(job, asyncio.sleep(self.background_pause))
+                await job.unless_stopped(asyncio.sleep(self.background_pause))
             chunk = ids[start : start + size]
             progress.calls += 1
             try:
-                progress.known += await _until_stopped(job, self._service.fetch_models(chunk))
+                progress.known += await job.unless_stopped(self._service.fetch_models(chunk))
                 answered += 1
             except AuthenticationRequired:
                 raise
@@ -173,25 +172,6 @@ class CheckUpdatesUseCase:
         })
         _log.info("update check: %d models in %d calls, %d with updates", progress.total, progress.calls,
                   progress.with_updates)
-
-
-async def _until_stopped(job: UpdateJob, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable`` unless the job is asked to stop first (then abandon it)."""
-    if job.stop_requested:
-        if asyncio.iscoroutine(awaitable):
-            awaitable.close()
-        raise JobStopped()
-    work = asyncio.ensure_future(awaitable)
-    stop = asyncio.ensure_future(job.until_stop_requested())
-    try:
-        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stop.cancel()
-    if not work.done():
-        work.cancel()
-        await asyncio.gather(work, return_exceptions=True)
-        raise JobStopped()
-    return work.result()
 
 
 class UpdateCheckScheduler:
