@@ -54,8 +54,12 @@ function interpolate(text, params) {
   return text.replace(/\{(\w+)\}/g, (m, key) => (params[key] === undefined ? m : String(params[key])));
 }
 
-/** deps: {api (ComfyUI's), settings (createSettings)}. Returns {load(), tr(key, params)}. */
-export function createTexts({ api, settings }) {
+/**
+ * deps: {api (ComfyUI's), settings (createSettings)}; `section` and `defaults` name the block of
+ * main.json and its English texts (the sidebar's by default, the nodes pass theirs).
+ * Returns {load(), tr(key, params)}.
+ */
+export function createTexts({ api, settings, section = 'modelLibrary', defaults = DEFAULT_TEXT }) {
   let messages = {};
   let loading = null;
 
@@ -75,10 +79,10 @@ export function createTexts({ api, settings }) {
   function tr(key, params) {
     const locale = String(settings.get('Comfy.Locale', 'en'));
     for (const code of [locale, libraryLang(locale), 'en']) {
-      const text = messages[code]?.modelLibrary?.[key];
+      const text = messages[code]?.[section]?.[key];
       if (typeof text === 'string') return interpolate(text, params);
     }
-    return interpolate(DEFAULT_TEXT[key] ?? key, params);
+    return interpolate(defaults[key] ?? key, params);
   }
 
   return { load, tr };

@@ -3,7 +3,7 @@
  * here, translations from ComfyUI's custom-node i18n (`GET /i18n` merges locales/<lang>/main.json),
  * key `modelLibraryNodes.<key>`. Must not import ComfyUI's scripts: `api` and the settings come in.
  */
-import { libraryLang } from '../texts.js';
+import { createTexts } from '../texts.js';
 
 export const NODE_TEXT = Object.freeze({
   title: 'LoRAs & Models', // the toasts' heading, as the sidebar's
@@ -32,34 +32,8 @@ export const NODE_TEXT = Object.freeze({
   cannotAdd: 'Cannot add {name} to the workflow here.',
 });
 
-function interpolate(text, params) {
-  if (!params) return text;
-  return text.replace(/\{(\w+)\}/g, (m, key) => (params[key] === undefined ? m : String(params[key])));
-}
-
-/** deps: {api, settings (createSettings)}. Returns {load(), tr(key, params)}. */
+/** deps: {api, settings (createSettings)}. Returns {load(), tr(key, params)}: the sidebar's texts
+ * mechanism over the `modelLibraryNodes` block. */
 export function createNodeTexts({ api, settings }) {
-  let messages = {};
-  let loading = null;
-
-  function load() {
-    if (!loading) {
-      loading = api.fetchApi('/i18n')
-        .then((res) => (res.ok ? res.json() : {}))
-        .then((data) => { messages = data && typeof data === 'object' ? data : {}; })
-        .catch(() => { messages = {}; });
-    }
-    return loading;
-  }
-
-  function tr(key, params) {
-    const locale = String(settings.get('Comfy.Locale', 'en'));
-    for (const code of [locale, libraryLang(locale), 'en']) {
-      const text = messages[code]?.modelLibraryNodes?.[key];
-      if (typeof text === 'string') return interpolate(text, params);
-    }
-    return interpolate(NODE_TEXT[key] ?? key, params);
-  }
-
-  return { load, tr };
+  return createTexts({ api, settings, section: 'modelLibraryNodes', defaults: NODE_TEXT });
 }
