@@ -314,3 +314,35 @@ def test_usage_orders_and_the_unused_filter_equal_a_brute_force_listing():
     # without a usage source the usage sorts are by name and nothing counts as used
     assert index.query(ListQuery(sort_key="usage", descending=True)) == index.query(ListQuery())
     assert index.query(ListQuery(unused_days=1)) == index.query(ListQuery())
+
+
+async def test_a_stored_order_that_is_not_a_permutation_is_not_used(tmp_path):
+    """A warm start takes the cache's orders without a check per path, so the loader only
+    hands over orders whose row positions are each row once; a damaged one is sorted again."""
+    import sqlite3
+    from array import array
+
+    rng = random.Random(9)
+    entries = [make_entry(rng, n) for n in range(200)]
+    index = ModelIndex.build(entries)
+    cache = IndexCache(path=tmp_path / "index.sqlite3")
+    await cache.open()
+    try:
+        await cache.store_snapshot(ModelType.LORA, list(index.entries.values()), index.orders())
+    finally:
+        await cache.close()
+    with sqlite3.connect(tmp_path / "index.sqlite3") as conn:
+        (raw,) = conn.execute("SELECT data FROM snapshot WHERE model_type='lora' AND chunk=-1").fetchone()
+        rows = array("I")
+        rows.frombytes(raw)
+        rows[1] = rows[0]  # one row twice, another missing
+        conn.execute("UPDATE snapshot SET data=? WHERE model_type='lora' AND chunk=-1", (rows.tobytes(),))
+    cache = IndexCache(path=tmp_path / "index.sqlite3")
+    await cache.open()
+    try:
+        loaded, orders = await cache.load_snapshot(ModelType.LORA)
+    finally:
+        await cache.close()
+    assert len(orders) == len(SORT_KEYS) - 1  # the damaged one is left out
+    rebuilt = ModelIndex.build(loaded, orders, trusted=True)
+    assert rebuilt.orders() == index.orders()

@@ -30,10 +30,11 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from itertools import repeat
+from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .gil_slices import map_list, set_of
 from .model_records import (
     CivitaiSummary,
     FileStamp,
@@ -51,6 +52,7 @@ T = TypeVar("T")
 SCHEMA_VERSION = "5"
 FLUSH_DELAY = 0.25  # seconds a deferred write may wait for company
 CHUNK_ROWS = 2000  # rows per snapshot chunk: one marshal call holds the GIL for a few ms
+_DECODE_SLICE = 250  # records built per C call when a chunk is decoded
 # the journal is folded into a new snapshot past this many rows (or a tenth of the snapshot)
 COMPACT_AFTER = 2000
 _MARSHAL_TAG = f"{marshal.version}:{sys.version_info[0]}.{sys.version_info[1]}"
@@ -173,13 +175,17 @@ def decode_chunk(model_type: ModelType, data: bytes) -> list[ModelEntry]:
     stamp_of = map(_new_stamp, map(stamps.__getitem__, map(slice, range(0, n * _STAMP_SIZE, _STAMP_SIZE),
                                                              range(_STAMP_SIZE, (n + 1) * _STAMP_SIZE, _STAMP_SIZE))))
     tag_tuples = [tuple(map(get, t)) if t else () for t in tags]
-    entries = list(map(_new_entry, zip(
+    rows = zip(
         repeat(model_type, n), paths, root, folder, extension, stamp_of, sub_type, names, shas, autov3s,
         map(_HASH_STATUS_LIST.__getitem__, hash_codes), base_model, preview_suffix, nsfw, tag_tuples, triggers,
         map(_BIT[0].__getitem__, flags), notes, map(_BIT[1].__getitem__, flags), map(_BIT[2].__getitem__, flags),
         map(_summary_of, civitai), creator, usage_tips, map(_METADATA_STATUS_LIST.__getitem__, status_codes),
         sidecar_mtimes,
-    )))
+    )
+    # a few hundred records per C call: 2,000 in one held the GIL for up to 70 ms
+    entries: list[ModelEntry] = []
+    for _ in range(0, n, _DECODE_SLICE):
+        entries += map(_new_entry, islice(rows, _DECODE_SLICE))
     if entries and len(entries[0]) != len(ModelEntry._fields):
         raise ValueError("not a snapshot chunk of this version")
     return entries
@@ -406,6 +412,7 @@ class IndexCache:
     async def load_snapshot(self, model_type: ModelType) -> tuple[list[ModelEntry], dict[str, list[str]]]:
         """The stored entries of ``model_type`` and the sorted orders that still hold for them
         (paths the journal touched are left out of the orders: ``ModelIndex.build`` places them).
+        An order as long as the entries is a permutation of their own path strings.
 
         A cache whose file turns out to be damaged is replaced by an empty one (logged).
         """
@@ -442,8 +449,9 @@ class IndexCache:
         for name, raw in positions.items():
             rows = array("I")
             rows.frombytes(raw)
-            if len(rows) == len(paths):
-                orders[name] = list(map(paths.__getitem__, rows))
+            # a permutation of the rows, or not used (``ModelIndex.build`` trusts these)
+            if len(rows) == len(paths) and (not rows or max(rows) < len(rows)) and len(set_of(rows)) == len(rows):
+                orders[name] = map_list(paths.__getitem__, rows)
         journal = list(self.conn.execute("SELECT path, data FROM journal WHERE model_type=?", (model_type,)))
         if journal:
             by_path = dict(zip(paths, entries))

@@ -12,16 +12,19 @@ only when two files share it), AutoV2 is found as a prefix of the sorted SHA256s
 from __future__ import annotations
 
 import bisect
+import contextlib
 import heapq
 import itertools
 import operator
 import re
 import time
+from array import array
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .gil_slices import all_of, dict_of, dict_of_pairs, map_list, set_of, sorted_by, sorted_strings
 from .model_records import ModelEntry
 
 _PATH_OF = operator.itemgetter(1)  # ModelEntry.file_path, as a C callable
@@ -64,6 +67,10 @@ _SERIALS = itertools.count(1)
 _BISECT_LIMIT = 64
 # memoised results may hold this many paths in all (8 bytes each)
 MEMO_BUDGET = 1_000_000
+# search texts are also kept as this many joined blocks (a path's block: its hash): a
+# search looks for its first word in each block's one string (C speed), and only the
+# blocks that hold it entry by entry; an edit re-joins one block, at the next search
+TEXT_BLOCKS = 256
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -177,7 +184,7 @@ def _multi_get(index: dict[str, Any], key: str) -> tuple[str, ...]:
 
 def _multi_of(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """A multi-map of (key, path) pairs, built in C when no key repeats (the common case)."""
-    out: dict[str, Any] = dict(pairs)
+    out: dict[str, Any] = dict_of_pairs(pairs)
     if len(out) == len(pairs):
         return out
     counts = Counter(key for key, _ in pairs)
@@ -242,6 +249,9 @@ class ModelIndex:
         self.serial = next(_SERIALS)  # tells indexes apart (memos keyed on an index's version)
         self.entries: dict[str, ModelEntry] = {}
         self._texts: dict[str, str] = {}
+        self._blocks: list[list[str]] = [[] for _ in range(TEXT_BLOCKS)]  # paths by hash
+        self._joined: list[str | None] = [None] * TEXT_BLOCKS  # their texts, joined when searched
+        self._starts: list[array] = [array("l")] * TEXT_BLOCKS  # where each text begins in its join
         self._orders: dict[str, list[str]] = {name: [] for name in SORT_KEYS}
         self._by_sha: dict[str, Any] = {}
         self._shas: list[str] = []  # sorted, one per entry with a SHA256: AutoV2 is a prefix
@@ -275,22 +285,29 @@ class ModelIndex:
 
     # building ------------------------------------------------------------------
     @classmethod
-    def build(cls, entries: Iterable[ModelEntry], orders: Mapping[str, list[str]] | None = None) -> "ModelIndex":
+    def build(
+        cls, entries: Iterable[ModelEntry], orders: Mapping[str, list[str]] | None = None, *, trusted: bool = False
+    ) -> "ModelIndex":
         """A new index of ``entries`` (blocking: run it in a worker thread for big batches).
 
         ``orders`` are sorted orders known to be right (a cache's), used as they are when
-        they hold exactly the entries' paths; otherwise they are sorted here.
+        they hold exactly the entries' paths; otherwise they are sorted here. ``trusted``:
+        an order as long as ``entries`` is a permutation of their own path strings (the
+        cache checked it), so it is taken without a lookup per path.
         """
         index = cls()
         unique = {e.file_path: e for e in entries}
         index._bulk_insert(list(unique.values()))
-        index._shas = sorted(e.sha256 for e in unique.values() if e.sha256)
+        index._shas = sorted_strings(e.sha256 for e in unique.values() if e.sha256)
         for name, key_fn in SORT_KEYS.items():
             known = orders.get(name) if orders else None
-            if known is not None and len(known) <= len(unique) and all(map(unique.__contains__, known)):
+            if trusted and known is not None and len(known) == len(unique):
+                index._orders[name] = known
+                continue
+            if known is not None and len(known) <= len(unique) and all_of(unique.__contains__, known):
                 # the cache's lists may hold copies of the path strings: use the entries' own
-                order = list(map(_PATH_OF, map(unique.__getitem__, known)))
-                placed = set(known) if len(known) < len(unique) else unique
+                order = map_list(_PATH_OF, map_list(unique.__getitem__, known))
+                placed = set_of(known) if len(known) < len(unique) else unique
                 missing = [p for p in index.entries if p not in placed] if placed is not unique else []
                 if len(missing) <= max(_BISECT_LIMIT, len(unique) // 20):
                     for path in missing:  # entries the cache's journal changed since its snapshot
@@ -304,9 +321,12 @@ class ModelIndex:
         """``_insert_maps`` for many new entries at once (an empty index; distinct paths):
         the same maps, built column by column with C-level passes where possible."""
         paths = [e.file_path for e in entries]
-        self.entries = dict(zip(paths, entries))
+        self.entries = dict_of(paths, entries)
         texts = [search_text(e) for e in entries]
-        self._texts = dict(zip(paths, texts))
+        self._texts = dict_of(paths, texts)
+        blocks = self._blocks
+        for path in paths:
+            blocks[hash(path) % TEXT_BLOCKS].append(path)
         self._by_sha = _multi_of([(e.sha256, p) for e, p in zip(entries, paths) if e.sha256])
         self._by_autov3 = _multi_of([(e.autov3, p) for e, p in zip(entries, paths) if e.autov3])
         self._by_stem = _multi_of([(t[: t.index("\x00")], p) for t, p in zip(texts, paths)])
@@ -422,7 +442,7 @@ class ModelIndex:
                 keep = [p for p in self._orders[name] if p not in touched]
                 keep += [p for p in changed_paths if p in snapshot]
                 prepared.orders[name] = _sorted_paths(keep, snapshot, key_fn)
-            prepared.shas = sorted(e.sha256 for e in snapshot.values() if e.sha256)
+            prepared.shas = sorted_strings(e.sha256 for e in snapshot.values() if e.sha256)
         return prepared
 
     def apply(self, prepared: PreparedChanges) -> None:
@@ -463,6 +483,12 @@ class ModelIndex:
     def _insert_maps(self, entry: ModelEntry, text: str) -> None:
         path = entry.file_path
         self.entries[path] = entry
+        if path not in self._texts:
+            block = hash(path) % TEXT_BLOCKS
+            self._blocks[block].append(path)
+            self._joined[block] = None
+        else:
+            self._joined[hash(path) % TEXT_BLOCKS] = None
         self._texts[path] = text
         if entry.sha256:
             _multi_add(self._by_sha, entry.sha256, path)  # ``_shas`` is the caller's
@@ -496,6 +522,10 @@ class ModelIndex:
         if entry is None:
             return None
         text = self._texts.pop(path, "")
+        block = hash(path) % TEXT_BLOCKS
+        with contextlib.suppress(ValueError):
+            self._blocks[block].remove(path)
+        self._joined[block] = None
         self.favorites.discard(path)
         self.excluded.discard(path)
         if entry.sha256:
@@ -571,13 +601,11 @@ class ModelIndex:
         if any(needle in ext.casefold() for ext in self._extensions()):
             return None
         found: set[str] = set()
-        by_stem = self._by_stem
-        for stem in [s for s in by_stem if needle in s]:
-            paths = by_stem[stem]
-            if isinstance(paths, list):
-                found.update(paths)
-            else:
-                found.add(paths)
+        if "\x00" in needle or any(ch.isspace() for ch in needle):
+            return None
+        for b, block in enumerate(self._blocks):  # the file names, through the joined texts
+            if block:
+                found.update(self._block_hits(b, block, needle, name_only=True))
         for (_, folder), paths in self.by_folder.items():
             if folder and needle in folder.casefold():
                 found |= paths
@@ -783,19 +811,54 @@ class ModelIndex:
         if not (q.search_filename and q.search_modelname and q.search_tags) or q.search_creator or q.search_trigger_words:
             return None
         tokens = q.search.casefold().split()
-        items = self._texts.items()
         texts = self._texts
-        if q.fuzzy:
+        if q.fuzzy:  # a pattern over a whole block is slower than over each text
             matches = [_fuzzy_pattern(t).search for t in tokens]
-            hits = [p for p, text in items if matches[0](text)]
+            first_match = matches[0]
+            hits = [p for p, text in texts.items() if first_match(text)]
             for match in matches[1:]:
                 hits = [p for p in hits if match(texts[p])]
             return hits
         first = tokens[0]
-        hits = [p for p, text in items if first in text]
+        hits = []
+        for b, block in enumerate(self._blocks):
+            if block:
+                hits += self._block_hits(b, block, first)
         for token in tokens[1:]:
             hits = [p for p in hits if token in texts[p]]
         return hits
+
+    def _block_hits(self, b: int, block: list[str], token: str, *, name_only: bool = False) -> list[str]:
+        """The paths of block ``b`` whose text (``name_only``: its file name) holds ``token``
+        (no white space or NUL in it: no match spans two texts of the join, or two fields)."""
+        joined = self._joined[b]
+        if joined is None:
+            joined = self._join(b)
+        i = joined.find(token)
+        if i < 0:
+            return []
+        starts = self._starts[b]
+        found: list[str] = []
+        find, locate, last = joined.find, bisect.bisect_right, len(starts) - 1
+        while i >= 0:
+            k = locate(starts, i) - 1
+            # the first match in a text is its earliest: past the name, the name has none
+            if not name_only or i < find("\x00", starts[k]):
+                found.append(block[k])
+            i = find(token, starts[k + 1]) if k < last else -1
+        return found
+
+    def _join(self, b: int) -> str:
+        texts = self._texts
+        parts = [texts[p] for p in self._blocks[b]]
+        starts = array("l")
+        at = 0
+        for part in parts:
+            starts.append(at)
+            at += len(part) + 1
+        self._starts[b] = starts
+        joined = self._joined[b] = "\n".join(parts)
+        return joined
 
     def _in_order(self, paths: Collection[str], order: list[str], sort_key: str) -> list[str]:
         """``paths`` (distinct) in the order of ``order`` (the ascending order of ``sort_key``)."""
@@ -860,7 +923,6 @@ def _ascending_query(q: ListQuery) -> ListQuery:
 
 def _sorted_paths(paths: list[str], entries: Mapping[str, ModelEntry], key_fn: Callable[[ModelEntry], str]) -> list[str]:
     """``paths`` (the entries' own string objects, which the result shares) sorted by
-    ``key_fn``: the Python keys are built first, where the GIL can switch, then one C sort
-    of strings through ``list.__getitem__`` holds it only for the sort itself."""
-    keys = [key_fn(entries[p]) for p in paths]
-    return [paths[i] for i in sorted(range(len(paths)), key=keys.__getitem__)]
+    ``key_fn``: the Python keys are built first, then sorted in slices and merged, so the
+    GIL can switch throughout (one C sort of 100,000 strings held it for 100 ms or more)."""
+    return sorted_by(paths, [key_fn(entries[p]) for p in paths])

@@ -65,7 +65,7 @@ class Page:
 # applied in slices; fewer go into the index one by one, by bisection, on the loop
 BULK_REBUILD_THRESHOLD = 64
 # a prepared batch is applied this many entries at a time, yielding to the loop between
-APPLY_SLICE = 1000
+APPLY_SLICE = 100
 # finished hashes are announced to browsers at most this often (seconds)
 HASH_NOTICE_INTERVAL = 1.0
 # a cold scan first shows what it found once it has this many models, then again each time
@@ -104,8 +104,8 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _index_of(entries: list[ModelEntry], orders: dict[str, list[str]] | None = None) -> ModelIndex:
-    index = ModelIndex.build(entries, orders)
+def _index_of(entries: list[ModelEntry], orders: dict[str, list[str]] | None = None, *, trusted: bool = False) -> ModelIndex:
+    index = ModelIndex.build(entries, orders, trusted=trusted)
     settle_memory()
     return index
 
@@ -202,6 +202,13 @@ class TypeLibrary:
                 out.append(entry)
         return out
 
+    def _warm_index(self, cached: list[ModelEntry], orders: dict[str, list[str]]) -> tuple[ModelIndex, bool]:
+        """The index of the cached entries still inside this type's roots, and whether the
+        stored snapshot needs rewriting (it held other paths, or lacked an order). Blocking."""
+        mine = self._own_entries(cached)
+        stale = len(mine) != len(cached) or any(len(o) != len(mine) for o in orders.values()) or len(orders) < 3
+        return _index_of(mine, orders, trusted=True), stale
+
     def root_for(self, path: str) -> LibraryRoot | None:
         best: LibraryRoot | None = None
         for root in self.roots:
@@ -235,13 +242,8 @@ class TypeLibrary:
             if cached:
                 # built off the loop into a fresh index, then swapped in: readers never see
                 # a half-built index, and the loop is never blocked by 100,000 inserts
-                mine = self._own_entries(cached)
-                self._snapshot_stale = (
-                    len(mine) != len(cached) or any(len(o) != len(mine) for o in orders.values()) or len(orders) < 3
-                )
-                del cached
-                self.index = await asyncio.to_thread(_index_of, mine, orders)
-                del mine, orders
+                self.index, self._snapshot_stale = await asyncio.to_thread(self._warm_index, cached, orders)
+                del cached, orders
         if len(self.index):
             settle_memory()
             self._mark_ready()
