@@ -55,6 +55,7 @@ _STAMP_PACK = struct.Struct("<QqQ").pack  # FileStamp's bytes, for the warm comp
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 HashLookup = Callable[[FileStamp], "tuple[str, str] | None"]
+FIRST_BATCH = 100  # entries in a walk's first batch
 
 
 @dataclass(slots=True, frozen=True, kw_only=True)
@@ -355,12 +356,14 @@ class ModelScanner:
         """Like ``iter_batches`` but only below ``folders`` (each paired with its root)."""
         batch: list[ModelEntry] = []
         visited: set[str] = set()
+        size = min(self.batch_size, FIRST_BATCH)  # the first batch is small: a cold start lists it at once
         for root, folder in zip(roots, folders):
             for entry in self._walk_root(root, previous, hash_lookup, stats, visited, start=folder, sweep=sweep):
                 batch.append(entry)
-                if len(batch) >= self.batch_size:
+                if len(batch) >= size:
                     yield batch
                     batch = []
+                    size = self.batch_size
         if batch:
             yield batch
 

@@ -70,7 +70,7 @@ APPLY_SLICE = 100
 HASH_NOTICE_INTERVAL = 1.0
 # a cold scan first shows what it found once it has this many models, then again each time
 # it has PUBLISH_GROWTH times as many (each showing is an index built off the loop)
-FIRST_PUBLISH = 500
+FIRST_PUBLISH = 100
 PUBLISH_GROWTH = 8
 
 
