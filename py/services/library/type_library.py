@@ -390,7 +390,8 @@ class TypeLibrary:
         """
         if self.index.version != self._published_version:
             self._reconcile_again = True
-        self.index = await asyncio.to_thread(_index_of, list(entries))
+        with gc_paused():  # long-lived containers only: a collection would walk them for nothing
+            self.index = await asyncio.to_thread(_index_of, list(entries))
         self._published_version = self.index.version
 
     async def _apply_changes(self, changed: list[ModelEntry], removed: list[str]) -> None:
@@ -414,7 +415,8 @@ class TypeLibrary:
         for _ in range(3):
             index = self.index
             version = index.version
-            prepared = await asyncio.to_thread(index.prepare, changed, removed, index.entries.copy(), version)
+            with gc_paused():
+                prepared = await asyncio.to_thread(index.prepare, changed, removed, index.entries.copy(), version)
             if index is self.index and index.version == version:
                 await self._apply_prepared(index, prepared)
                 settle_memory()
