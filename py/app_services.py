@@ -219,8 +219,8 @@ class AppServices:
     async def _initialize_library(self) -> None:
         """Initialize every type; the watcher is in place before the first walk of the disk.
 
-        It starts while the first type builds its cached index (a warm start lists as soon as
-        that is built) and is in place before that type walks the disk, so a change another process or host makes while the
+        It starts once the first type has served its cache (a warm start lists at once) and
+        before that type walks the disk, so a change another process or host makes while the
         library is still listing is never lost (``TypeLibrary.on_disk_change``).
         """
         started = False

@@ -224,9 +224,9 @@ class TypeLibrary:
     async def initialize(self, *, before_walk: Callable[[], Awaitable[object]] | None = None) -> None:
         """Serve the cached index at once (warm) or scan (cold), then reconcile.
 
-        ``before_walk`` runs while the cached index is built (or before a cold walk) and is
-        done before the first walk of the disk (the host starts its watcher there, so no
-        change slips between walking and watching). A change noted by ``on_disk_change`` while this type was not ready yet
+        ``before_walk`` runs after the cache is served and before the first walk of the
+        disk (the host starts its watcher there, so no change slips between walking and
+        watching). A change noted by ``on_disk_change`` while this type was not ready yet
         leads to one more reconcile once it is.
         """
         if not self.roots:  # a type the user keeps no folder of costs nothing (no cache read, no walk)
@@ -237,34 +237,26 @@ class TypeLibrary:
         # them, tens of thousands of objects) would be walked by the first full collection,
         # which the scan's allocations trigger within a second: out of sight first
         settle_memory()
-        watching: asyncio.Future | None = None
         with gc_paused():
             cached, orders = await self._cache.load_snapshot(self.model_type)
             if cached:
-                if before_walk is not None:
-                    # the watcher starts while the index is built (it lists every folder,
-                    # a few tenths of a second at 100,000 models): both are done before the walk
-                    watching = asyncio.ensure_future(before_walk())
                 # built off the loop into a fresh index, then swapped in: readers never see
                 # a half-built index, and the loop is never blocked by 100,000 inserts
-                try:
-                    self.index, self._snapshot_stale = await asyncio.to_thread(self._warm_index, cached, orders)
-                except BaseException:
-                    if watching is not None:
-                        await asyncio.gather(watching, return_exceptions=True)
-                    raise
+                self.index, self._snapshot_stale = await asyncio.to_thread(self._warm_index, cached, orders)
                 del cached, orders
         if len(self.index):
             settle_memory()
             self._mark_ready()
             await self._init_progress("ready", 100, len(self.index), len(self.index))
             _log.info("%s: %d models from cache in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
-            await self._watching(watching, before_walk)
+            if before_walk is not None:
+                await before_walk()
             self._changed_before_ready = False  # the walk below starts after any such change
             await self.reconcile()
         else:
             await self._init_progress("scanning", 0, 0, 0)
-            await self._watching(watching, before_walk)
+            if before_walk is not None:
+                await before_walk()
             await self.reconcile(initial=True)
             settle_memory()
             self._mark_ready()
@@ -274,14 +266,6 @@ class TypeLibrary:
                 # the cold walk may have passed the changed folder before the change
                 self._changed_before_ready = False
                 await self.reconcile()
-
-    @staticmethod
-    async def _watching(started: asyncio.Future | None, before_walk: Callable[[], Awaitable[object]] | None) -> None:
-        """Wait for ``before_walk``, started already or not (it runs once)."""
-        if started is not None:
-            await started
-        elif before_walk is not None:
-            await before_walk()
 
     async def on_disk_change(self, scope: Iterable[str] | None = None) -> None:
         """Reconcile after a change on disk (all roots, or the ``scope`` folders).
