@@ -149,3 +149,20 @@ def test_unchanged_files_are_reused_from_the_previous_scan(library):
     os.utime(sidecar, ns=(2_000_000_000, 2_000_000_000))
     third, stats = scan(str(library.loras), previous={e.file_path: e for e in second.values()})
     assert stats.built == 2 and third["one"].tags == ("b",)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
+def test_folders_listed_ahead_leave_no_descriptor_open(library, tmp_path):
+    """The walk lists the next folder in a second thread (issue 13): a walk run to the end,
+    one given up half-way and one that meets a symlink loop close every folder they opened."""
+    for n, folder in enumerate(["a", "a/x", "a/y", "b", "b/z", "c", "c/d/e"]):
+        library.add_lora(f"m{n}", folder, sidecar={"model_name": f"M{n}"})
+    os.symlink(library.loras / "a", library.loras / "c" / "loop")
+    before = len(os.listdir("/proc/self/fd"))
+    entries, stats = scan(str(library.loras))
+    assert len(entries) == 7 and stats.errors == 0
+    scanner = ModelScanner(batch_size=1)
+    walk = scanner.iter_batches([LibraryRoot(path=str(library.loras), model_type=ModelType.LORA)], {}, None, ScanStats())
+    next(walk)
+    walk.close()  # given up after the first model
+    assert len(os.listdir("/proc/self/fd")) == before
