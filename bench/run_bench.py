@@ -1174,6 +1174,10 @@ def print_summary(results: list[dict[str, Any]], hasher: dict[str, Any] | None, 
                f"({dl['transfer_MiB_per_s']:g} vs {dl['plain_MiB_per_s']:g} MiB/s; vs a copy + fsync "
                f"{dl['transfer_vs_plain_fsync'] * 100:.1f} %; CPU of other processes {dl.get('foreign_cpu_percent')} %)",
                dl["transfer_vs_plain"] >= 0.9)
+        link = extras.get("download_link")
+        if link:
+            single(f"the same on a {link['link_MiB_per_s']:g} MiB/s link (hashing never the limit)",
+                   f"{link['transfer_vs_plain'] * 100:.1f} % ({link['transfer_MiB_per_s']:g} vs {link['plain_MiB_per_s']:g} MiB/s)")
     elif extras.get("download_error"):
         single("download bench", f"not measured: {extras['download_error']}")
     text = "\n".join(lines)
@@ -1199,6 +1203,11 @@ def run_extras(args: argparse.Namespace, sizes: list[int]) -> dict[str, Any]:
             subprocess.run([sys.executable, str(HERE / "download_bench.py"), "--size-mib", str(args.download_mib),
                             "--rounds", "3", "--json", str(path)], check=True, timeout=1800)
             extras["download"] = json.loads(path.read_text())
+            # and on a fast real link (300 MiB/s, 2.5 Gbit/s): is hashing ever what limits it?
+            path = OUT / "download-link.json"
+            subprocess.run([sys.executable, str(HERE / "download_bench.py"), "--size-mib", str(args.download_mib),
+                            "--rounds", "3", "--link-mib-per-s", "300", "--json", str(path)], check=True, timeout=1800)
+            extras["download_link"] = json.loads(path.read_text())
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             extras["download_error"] = str(exc)[:200]
     return extras
