@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
+from .routes.page_templates import PageTemplates
 from .services.civitai.civitai_client import CivitaiClient
 from .services.civitai.civitai_not_found_cache import NotFoundCache
 from .services.civitai.civitai_not_found_store import NotFoundStore
@@ -114,7 +113,7 @@ class AppServices:
     queries: dict[ModelType, ModelQueries]
     names: LibraryNames  # models by the names workflows use
     usage: UsageHistory  # what queued prompts used (filled in ComfyUI only)
-    jinja_env: jinja2.Environment
+    pages: PageTemplates
     i18n: ServerI18n
     version: str
     plugin_dir: Path
@@ -389,12 +388,8 @@ def build_services(config: LibraryConfig) -> AppServices:
     disk_usage = DiskUsage(library=library)
     watcher = LibraryWatcher(roots=library.root_paths(), on_change=library.on_disk_change) if config.watch else None
     names = LibraryNames(library)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(PLUGIN_DIR / "templates")),
-        autoescape=jinja2.select_autoescape(["html", "xml"]),
-        enable_async=True,
-    )
-    env.globals["host"] = config.host_name  # the pages offer "Add to workflow" only when ComfyUI serves them
+    i18n = ServerI18n(locales_dir=PLUGIN_DIR / "locales")
+    pages = PageTemplates(folder=PLUGIN_DIR / "templates", host_name=config.host_name, i18n=i18n)
     return AppServices(
         config=config,
         settings=settings,
@@ -409,8 +404,8 @@ def build_services(config: LibraryConfig) -> AppServices:
         queries={t: ModelQueries(service=library[t]) for t in ModelType},
         names=names,
         usage=usage,
-        jinja_env=env,
-        i18n=ServerI18n(locales_dir=PLUGIN_DIR / "locales"),
+        pages=pages,
+        i18n=i18n,
         version=read_version(PLUGIN_DIR),
         plugin_dir=PLUGIN_DIR,
         trash=trash,

@@ -183,9 +183,9 @@ async def test_translation_filter_is_registered_once_per_environment(client):
     from lm_plugin.py.app import register_routes
 
     services = services_of(client)
-    env = services.jinja_env
+    env = services.pages.env
     first = env.filters["t"]
     _, controllers = register_routes(web.RouteTableDef(), services)
     for controller in controllers:
         controller.attach_service(services.library[controller.model_type])
-    assert env.filters["t"] is first
+    assert env.filters["t"] is first and services.pages.env is env

@@ -84,3 +84,29 @@ async def test_a_first_scan_writes_nothing_into_the_library(make_client, library
     client = await make_client(library)
     await wait_hashed(client)
     assert sorted(p.name for p in library.base.rglob("*")) == before
+
+
+def test_pillow_and_jinja2_load_only_when_a_page_or_image_needs_them(tmp_path):
+    """Issue 13: a server used through the sidebar, the API or nodes does not pay for the
+    full pages' template engine or the image encoder (about 7 MiB of RSS between them)."""
+    script = f"""
+import asyncio, sys
+sys.path.insert(0, {str(ROOT)!r})
+import standalone
+host = standalone._load_package()
+import importlib
+app_mod = importlib.import_module("comfyui_model_library.py.app")
+from aiohttp.test_utils import TestClient, TestServer
+args = host.parse_args(["--loras", {str(tmp_path)!r}, "--cache-dir", {str(tmp_path / "cache")!r},
+                        "--settings", {str(tmp_path / "settings.json")!r}, "--no-watch"])
+async def main():
+    async with TestClient(TestServer(app_mod.build_app(host.config_from_args(args)))) as client:
+        await (await client.get("/api/lm/loras/list")).read()
+        print("before", "jinja2" in sys.modules, "PIL" in sys.modules)
+        html = await (await client.get("/loras")).text()
+        print("after", "jinja2" in sys.modules, "<html" in html)
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:2] == ["before False False", "after True True"]

@@ -54,7 +54,7 @@ class BaseModelRoutes:
             settings=s.settings,
         )
         return ModelHandlerSet(
-            page_view=ModelPageView(ctx=ctx, env=s.jinja_env, i18n=s.i18n, version=s.version, library=s.library),
+            page_view=ModelPageView(ctx=ctx, pages=s.pages, i18n=s.i18n, version=s.version, library=s.library),
             listing=ModelListingHandler(ctx=ctx, updates=s.update_checks),
             query=ModelQueryHandler(ctx=ctx),
             management=ModelManagementHandler(

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Mapping
 
-import jinja2
 from aiohttp import web
 
 from ...errors import NotFoundError, ValidationError
@@ -25,6 +24,7 @@ from ...services.library.type_library import TypeLibrary
 from ...services.shared.path_guard import PathGuard
 from ...services.shared.server_i18n import ServerI18n
 from ...services.shared.settings_manager import SettingsManager
+from ..page_templates import PageTemplates
 from ..request_params import query_bool, query_int, query_list, query_str
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,21 +63,19 @@ class ModelPageView:
     """
 
     def __init__(
-        self, *, ctx: HandlerContext, env: jinja2.Environment, i18n: ServerI18n, version: str,
+        self, *, ctx: HandlerContext, pages: PageTemplates, i18n: ServerI18n, version: str,
         library: Mapping[ModelType, TypeLibrary] | None = None,
     ) -> None:
         self._ctx = ctx
         self._library = library  # every type's library: which the type switcher offers
-        self._env = env
+        self._pages = pages
         self._i18n = i18n
         self._version = version
-        if "t" not in env.filters:  # exactly once per environment instance
-            env.filters["t"] = _make_translate_filter(i18n)
 
     async def handle_models_page(self, request: web.Request) -> web.Response:
         ctx = self._ctx
         lang = self._i18n.resolve_language(request.query.get("lang") or ctx.settings.get("language"))
-        template = self._env.get_template("model_page.html")
+        template = self._pages.get("model_page.html")
         public = ctx.settings.public_view()
         root = page_root(request.path)
         html = await template.render_async(
@@ -117,14 +115,6 @@ def page_root(path: str) -> str:
     it shows, so a proxy's sub-path in front of the server is kept without the server knowing it."""
     depth = max(0, path.count("/") - 1)
     return "../" * depth if depth else "./"
-
-
-def _make_translate_filter(i18n: ServerI18n) -> Callable[..., str]:
-    @jinja2.pass_context
-    def translate(context: Mapping[str, Any], key: str) -> str:
-        return i18n.translate(key, context.get("lang") or "en")
-
-    return translate
 
 
 def parse_list_query(request: web.Request) -> ListQuery:

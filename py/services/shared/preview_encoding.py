@@ -8,10 +8,12 @@ no network; call it through ``asyncio.to_thread``.
 from __future__ import annotations
 
 import io
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from ...errors import ValidationError
+
+if TYPE_CHECKING:  # Pillow is imported when an image is first encoded: 5 MiB a server may never need
+    from PIL import Image
 
 MAX_PREVIEW_EDGE = 1280  # pixels, longest side of a re-encoded image
 MAX_SOURCE_PIXELS = 64_000_000  # refuse decompression bombs before decoding (all frames)
@@ -47,6 +49,8 @@ def encode_webp(data: bytes, max_edge: int = MAX_PREVIEW_EDGE) -> bytes:
     counts every frame). Raises ``ValidationError`` for an image Pillow cannot decode or
     one with too many pixels. Blocking.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with Image.open(io.BytesIO(data)) as img:
             width, height = img.size
