@@ -346,3 +346,28 @@ async def test_a_stored_order_that_is_not_a_permutation_is_not_used(tmp_path):
     assert len(orders) == len(SORT_KEYS) - 1  # the damaged one is left out
     rebuilt = ModelIndex.build(loaded, orders, trusted=True)
     assert rebuilt.orders() == index.orders()
+
+
+def test_search_through_text_blocks_equals_a_pass_over_every_text():
+    """Search finds its first word in joined blocks of texts (issue 13): a word never matches
+    across two texts of a block, nor across a line break inside one name; edits re-join."""
+    rng = random.Random(11)
+    entries = [make_entry(rng, n) for n in range(600)]
+    entries[0] = entries[0].evolve(model_name="ends with ab")
+    entries[1] = entries[1].evolve(model_name="cd starts\nline two")
+    index = ModelIndex.build(entries)
+    words = ["alpha", "beta_1", "ab", "cd", "abcd", "line", "two", "linetwo", "zeta_2", "_1", "model 1", "e"]
+
+    def expected(word: str) -> list[str]:
+        tokens = word.casefold().split()
+        texts = {e.file_path: f"{e.file_name}\x00{e.model_name}\x00{' '.join(e.tags)}".casefold() for e in index.entries.values()}
+        return sorted(p for p, text in texts.items() if all(t in text for t in tokens))
+
+    for word in words:
+        assert sorted(index._search_everything(ListQuery(search=word))) == expected(word), word
+    for entry in entries[:50]:  # edits: the touched blocks are joined again
+        index.upsert(entry.evolve(model_name=f"renamed abcd {entry.model_name}"))
+    for path in [e.file_path for e in entries[50:80]]:
+        index.remove(path)
+    for word in words:
+        assert sorted(index._search_everything(ListQuery(search=word))) == expected(word), word
