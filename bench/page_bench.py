@@ -8,7 +8,11 @@ of ``synthetic_library.py`` with a warm cache (a first start fills it), opens ``
 Chromium (``/usr/bin/chromium`` through Playwright's ``executable_path``; never a
 downloaded browser) and measures, in the page:
 
-- first cards: navigation start -> the first ``.lm-card`` in the DOM (its name rendered);
+- first cards: navigation start -> the frame that shows the first ``.lm-card`` with its name
+  rendered (a MutationObserver in the page notes the card, the next animation frame plus a
+  task is the frame it is painted in); ``first_cards_polled_ms`` is the older figure, taken
+  when Playwright's ``wait_for_selector`` returns (it adds the round trips of its polling to
+  the driver process, some 100-600 ms on a busy 2-core machine);
 - a steady scroll (60 px per frame) and a fling to the very end: frame p50 / p95 / max from
   ``requestAnimationFrame`` deltas, long tasks (PerformanceObserver), the most cards seen;
 - ``/list`` requests the page made (pages are fetched on demand).
@@ -73,11 +77,21 @@ def measure_page(url: str, width: int, height: int) -> dict:
                 window.__lmLongTasks = [];
                 new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__lmLongTasks.push(e.duration); })
                   .observe({ type: 'longtask', buffered: true });
+                window.__lmFirstCards = null;
+                const seen = new MutationObserver(() => {
+                  const name = document.querySelector('.lm-card:not(.lm-card--loading) .lm-card-name');
+                  if (!name || !name.textContent) return;
+                  seen.disconnect();
+                  requestAnimationFrame(() => setTimeout(() => { window.__lmFirstCards = performance.now(); }, 0));
+                });
+                seen.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
             """)
             page.goto(url, wait_until="commit")
             page.wait_for_selector(".lm-card .lm-card-name", timeout=60_000)
-            first_cards_ms = page.evaluate(
-                "() => performance.now() - performance.getEntriesByType('navigation')[0].startTime")
+            since_nav = "performance.getEntriesByType('navigation')[0].startTime"
+            polled_ms = page.evaluate(f"() => performance.now() - {since_nav}")
+            page.wait_for_function("() => window.__lmFirstCards !== null", timeout=60_000)
+            first_cards_ms = page.evaluate(f"() => window.__lmFirstCards - {since_nav}")
             page.wait_for_timeout(500)
             steady = page.evaluate(SCROLL, {"steps": 300, "mode": "wheel", "pxPerFrame": 60})
             fling = page.evaluate(SCROLL, {"steps": 300, "mode": "fling", "pxPerFrame": 0})
@@ -89,7 +103,7 @@ def measure_page(url: str, width: int, height: int) -> dict:
         finally:
             browser.close()
     return {
-        "first_cards_ms": round(first_cards_ms, 1), "steady": steady, "fling": fling, "cards_at_end": last,
+        "first_cards_ms": round(first_cards_ms, 1), "first_cards_polled_ms": round(polled_ms, 1), "steady": steady, "fling": fling, "cards_at_end": last,
         "long_tasks": {"count": len(long_tasks), "total_ms": round(sum(long_tasks)), "max_ms": round(max(long_tasks, default=0))},
         "list_requests": lists, "dom_nodes_at_end": nodes,
     }
@@ -133,7 +147,8 @@ def main() -> None:
     s, f = page["steady"], page["fling"]
     print(f"== page at {args.size:,} LoRAs, {args.width}x{args.height} (warm server; CPU of other processes "
           f"{out['foreign_cpu_percent']} %) ==")
-    print(f"first cards after navigation:      {page['first_cards_ms']} ms   (target <= 1500 ms)")
+    print(f"first cards after navigation:      {page['first_cards_ms']} ms   (target <= 1500 ms; "
+          f"{page['first_cards_polled_ms']} ms when Playwright's polling noticed)")
     print(f"steady scroll, frame p50/p95/max:  {s['p50']:.1f} / {s['p95']:.1f} / {s['max']:.1f} ms over {s['frames']} frames   (p95 target <= 20 ms)")
     print(f"fling to the end, p50/p95/max:     {f['p50']:.1f} / {f['p95']:.1f} / {f['max']:.1f} ms (reached {f['scrollTop']} of {f['scrollMax']} px)")
     print(f"cards in the DOM (most seen):      {max(s['maxCards'], f['maxCards'], page['cards_at_end'])}; "

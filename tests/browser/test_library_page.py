@@ -314,3 +314,55 @@ def test_pure_modules_compute_queries_layout_and_pages(shared_server, open_page)
     assert result["flat"] == ["w", "x"]
     assert result["blur"] == [True, False, False]
     assert errors.all() == []
+
+
+SIDE_PANEL_ROUTES = ("/base-models", "/top-tags", "/unified-folder-tree")
+
+
+def test_first_cards_do_not_wait_for_the_side_panels(shared_server, browser):
+    """Issue 13: page 1 is asked for together with the translations, the filter panel's lists
+    only once the cards are on screen; held side-panel requests do not hold the cards back."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, service_workers="block")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        order: list[str] = []
+        held = []
+        page.on("request", lambda r: order.append(r.url) if "/api/lm/" in r.url else None)
+        page.route(lambda url: any(f"/api/lm/loras{p}" in url for p in SIDE_PANEL_ROUTES), lambda route: held.append(route))
+        page.goto(f"{shared_server.base_url}/loras")
+        page.wait_for_selector(".lm-card:not(.lm-card--loading) .lm-card-name")
+        assert card_names(page) == api_names(shared_server)[: len(card_names(page))]
+        # no dialog module was needed for the cards (they load on first use, or later in the background)
+        modules = page.evaluate("() => performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.endsWith('.js'))")
+        assert not [m for m in modules if m.endswith("_dialog.js") and "details_dialog" not in m]
+        first_list = next(i for i, u in enumerate(order) if "/loras/list?" in u and "page_size=100" in u)
+        i18n = next(i for i, u in enumerate(order) if "/api/lm/i18n" in u)
+        side = [i for i, u in enumerate(order) if any(p in u for p in SIDE_PANEL_ROUTES)]
+        assert abs(first_list - i18n) == 1  # asked for together, before anything else of the API
+        assert all(i > first_list for i in side)
+        page.wait_for_timeout(200)
+        assert len(held) == len(SIDE_PANEL_ROUTES)  # asked for after the cards, and still held
+        assert page.locator(".lm-chip[data-base]").count() == 0
+        for route in held:
+            route.continue_()
+        page.locator(".lm-chip[data-base='Pony']").wait_for()
+        # the dialogs still open (their module loads on first use)
+        page.click("[data-tool='settings']")
+        page.locator("dialog[open]").wait_for()
+    finally:
+        context.close()
+
+
+def test_idle_page_runs_no_animation(shared_server, open_page):
+    """The grid's busy bar stands still while hidden: an endless `left` animation re-laid the
+    whole page out on every frame (issue 13); nothing else animates on an idle page."""
+    page, errors = open_page(f"{shared_server.base_url}/loras")
+    page.wait_for_function("() => !document.querySelector('.lm-grid--loading')")
+    page.wait_for_timeout(500)
+    running = page.evaluate(
+        "() => document.getAnimations().filter((a) => a.playState === 'running')"
+        ".map((a) => [a.animationName || a.transitionProperty, String(a.effect.target.className)])"
+    )
+    assert running == []
+    assert errors.all() == []

@@ -12,13 +12,16 @@ import { countActiveFilters, cycleTag, defaultQuery, toggleInList } from '../lib
 import { formatCount } from '../lib/format.js';
 import { errorText } from '../i18n/error_text.js';
 
-/** deps: {models, query, t, lang(), onClose(), toasts, compact? (the sidebar's folding panel)} */
+/** deps: {models, query, t, lang(), onClose(), toasts, compact? (the sidebar's folding panel),
+ *        after? (a promise: the lists load once it settles, e.g. once the first cards are shown)} */
 export function createFilterPanel(root, deps) {
   const { models, query, t } = deps;
   let baseModels = [];
   let tags = [];
   let showAllTags = false;
   let destroyed = false;
+  // false until deps.after settles: no request before then (folder counts wait too)
+  let started = false;
 
   // models per folder: one listing of page size 1 per folder on show (its `total`), at most
   // COUNT_REQUESTS at a time; forgotten when the tree reloads or "include subfolders" flips
@@ -38,7 +41,7 @@ export function createFilterPanel(root, deps) {
   }
 
   function pumpCounts() {
-    while (!destroyed && counting.size < COUNT_REQUESTS && countQueue.length) {
+    while (started && !destroyed && counting.size < COUNT_REQUESTS && countQueue.length) {
       const path = countQueue.shift();
       const generation = countsGeneration;
       counting.add(path);
@@ -176,13 +179,13 @@ export function createFilterPanel(root, deps) {
   root.addEventListener('change', onChange);
   const unsub = query.subscribe(render);
   render();
-  load();
-
   let reloadTimer = 0;
+  Promise.resolve(deps.after).catch(() => {}).then(() => { if (!destroyed && !started) { started = true; load(); } });
+
   return {
     update: render,
     /** Counts changed (live update): reload them, coalescing bursts. */
-    reload() { clearTimeout(reloadTimer); reloadTimer = setTimeout(load, 400); },
+    reload() { clearTimeout(reloadTimer); reloadTimer = setTimeout(() => { started = true; if (!destroyed) load(); }, 400); },
     destroy() { destroyed = true; clearTimeout(reloadTimer); clearTimeout(countsTimer); unsub(); tree.destroy(); root.replaceChildren(); },
   };
 }

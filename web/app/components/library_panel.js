@@ -11,7 +11,6 @@ import { createModelGrid } from './model_grid.js';
 import { createBulkBar } from './bulk_bar.js';
 import { createContextMenu } from './context_menu.js';
 import { createModelActions } from './model_actions.js';
-import { openDetailsDialog } from './details_dialog.js';
 import { createQueryStore, createSelectionStore, createSettingsStore } from '../state/library_state.js';
 import { triggerWords, civitaiModelUrl } from '../lib/model_text.js';
 import { errorText } from '../i18n/error_text.js';
@@ -19,6 +18,7 @@ import { errorText } from '../i18n/error_text.js';
 /**
  * deps: {api, prefix, modelType, t, lang(), toasts, events (socket hub or host relay),
  *        settings?, query?, selection?, compact?, pageSize? (models per request, 1-100, default 100),
+ *        firstPage? (page 1 already asked for: see createModelGrid),
  *        minCardWidth? (px, default by variant), onAdd(item)?, onDragStart(item, event)?,
  *        onToggleFilters()?, filtersOpen()?,
  *        compact only: overlayHost? (where menus and popovers float: outside clipping boxes),
@@ -48,6 +48,7 @@ export function createLibraryPanel(root, deps) {
   // assigned below; the toolbar and the grid's first layout ask for it while it is being created
   let grid = null;
   let refreshTimer = 0;
+  let destroyed = false;
   const refresh = () => { clearTimeout(refreshTimer); refreshTimer = setTimeout(() => grid.refresh(), 120); };
 
   const menu = createContextMenu(menuHost, { t, bounds: deps.menuBounds || null });
@@ -57,7 +58,10 @@ export function createLibraryPanel(root, deps) {
     patchItem: (path, changes) => grid.patchItem(path, changes),
   });
 
-  function openDetails(item) {
+  // the details dialog's module loads on first use: the cards do not wait for it
+  async function openDetails(item) {
+    const { openDetailsDialog } = await import('./details_dialog.js');
+    if (destroyed) return;
     openDetailsDialog(item, {
       models, t, lang, settings, toasts, actions,
       patchItem: (path, changes) => grid.patchItem(path, changes),
@@ -143,7 +147,7 @@ export function createLibraryPanel(root, deps) {
 
   grid = createModelGrid(gridHost, {
     models, query, selection, settings, t, compact,
-    pageSize: deps.pageSize, minCardWidth: deps.minCardWidth,
+    pageSize: deps.pageSize, minCardWidth: deps.minCardWidth, firstPage: deps.firstPage,
     view: compact ? () => viewPref : null,
     onLayout: () => { if (grid) search.update(); },
     onOpen: (item) => openDetails(item),
@@ -218,6 +222,7 @@ export function createLibraryPanel(root, deps) {
     setFiltersOpen: (open) => { if (compact) setCompactFilters(Boolean(open)); },
     update() { grid.update(); search.update(); if (bulk) bulk.update(); },
     destroy() {
+      destroyed = true;
       clearTimeout(refreshTimer);
       unsubs.forEach((fn) => fn());
       root.removeEventListener('keydown', onKeyDown);

@@ -45,6 +45,19 @@ export function buildCard({ t, compact = false, draggable = false }) {
       h('div', { class: 'lm-card-usage', hidden: true })));
 }
 
+/** A maker of blank card slots: the first is built, the others are deep clones of it (a card
+ * carries no listeners nor properties a clone would lose), several times cheaper. */
+export function createCardFactory(opts) {
+  let template = null;
+  return () => {
+    if (!template) template = buildCard(opts);
+    const card = template.cloneNode(true);
+    // the one state a clone does not copy: a media element's muted flag (not its attribute)
+    card.querySelector('.lm-card-video').muted = template.querySelector('.lm-card-video').muted;
+    return card;
+  };
+}
+
 function setMedia(el, item, settings) {
   const img = el.querySelector('.lm-card-img');
   const video = el.querySelector('.lm-card-video');
@@ -62,7 +75,7 @@ function setMedia(el, item, settings) {
   }
   if (url && !isVideo) {
     if (img.getAttribute('src') !== url) {
-      img.classList.remove('lm-loaded');
+      img.classList.remove('lm-loaded', 'lm-card-img--instant');
       img.src = url;
     }
     img.hidden = false;
@@ -76,9 +89,13 @@ function setMedia(el, item, settings) {
 
 /** Fill a card for `item` (or a loading skeleton when null). */
 export function fillCard(el, item, { t, settings, selected, selecting, index, total }) {
-  el.dataset.index = String(index);
-  el.setAttribute('aria-posinset', String(index + 1));
-  el.setAttribute('aria-setsize', String(total));
+  // the grid fills every card on screen each frame: write only what changed
+  if (el.__lmIndex !== index) {
+    el.__lmIndex = index;
+    el.dataset.index = String(index);
+    el.setAttribute('aria-posinset', String(index + 1));
+  }
+  if (el.__lmTotal !== total) { el.__lmTotal = total; el.setAttribute('aria-setsize', String(total)); }
   el.classList.toggle('lm-card--selected', Boolean(selected));
   el.classList.toggle('lm-card--selecting', Boolean(selecting));
   if (el.__lmItem === item && el.__lmSettings === settings) return;

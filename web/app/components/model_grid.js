@@ -7,7 +7,7 @@
  */
 import { h, closestIn } from './dom.js';
 import { createIcon } from './icon.js';
-import { buildCard, fillCard } from './model_card.js';
+import { createCardFactory, fillCard } from './model_card.js';
 import { PageCache } from '../lib/page_cache.js';
 import { PAGE_SIZE, buildListParams, countActiveFilters } from '../lib/list_query.js';
 import { computeLayout, totalHeight, visibleRange, pagesForRange, itemPosition, moveIndex } from '../lib/grid_layout.js';
@@ -22,7 +22,9 @@ const LIST_GAP = 2;
  *        minCardWidth? (px; default 92 compact, 150/200 full),
  *        view()? → 'grid' | 'list' | null (null: list when fewer than two columns fit), onLayout({mode, columns})?,
  *        onOpen(item, index), onMenu(item, {x, y, anchor, index}), onAction(action, item, {anchor, index}),
- *        onDropFiles(item, files), onDragStart(item, event), onStatus({total, loading, error}), onClearFilters()}
+ *        onDropFiles(item, files), onDragStart(item, event), onStatus({total, loading, error}), onClearFilters(),
+ *        firstPage? ({params: URLSearchParams string, promise}: page 1 asked for before the grid existed;
+ *        the first load uses it when its parameters are the grid's own)}
  */
 export function createModelGrid(root, deps) {
   const { models, query, selection, settings, t, compact = false } = deps;
@@ -53,7 +55,14 @@ export function createModelGrid(root, deps) {
   let lastScrollTop = 0;
   let lastScrollDelta = 0;
   let lastScrollTime = 0;
+  // the viewport's height, measured when the layout is known to be clean (creation and
+  // resizes): a frame reads the layout once (scrollTop, before writing), never after writing
+  let viewHeight = 0;
+  let canvasHeight = -1;
+  let rowCount = -1;
   let destroyed = false;
+  let firstPage = deps.firstPage || null;
+  const newCard = createCardFactory({ t, compact, draggable: Boolean(deps.onDragStart) });
 
   // Sidebars are narrow (200-350 px): compact cards stay small enough for two or three columns.
   const minCardWidth = () => (Number(deps.minCardWidth) > 0 ? Number(deps.minCardWidth)
@@ -63,6 +72,7 @@ export function createModelGrid(root, deps) {
 
   function relayout() {
     const cardsAt = (width) => computeLayout({ width, minCardWidth: minCardWidth(), gap: compact ? 8 : 14, aspect: compact ? 1.3 : 1.38 });
+    viewHeight = viewport.clientHeight;
     let width = canvas.clientWidth;
     let cards = cardsAt(width);
     const pref = deps.view ? deps.view() : 'grid';
@@ -94,27 +104,45 @@ export function createModelGrid(root, deps) {
     if (!frame && !destroyed) frame = requestAnimationFrame(() => { frame = 0; render(); });
   }
 
+  // cards that left the range this frame: reused as they are (still shown, their content kept:
+  // a skeleton that stays a skeleton is not refilled), the rest hidden at the end of the frame
+  const released = [];
+  let shownRange = { firstVisible: 0, lastVisible: -1 };
+
   function slot() {
+    const reused = released.pop();
+    if (reused) return reused;
     const el = free.pop();
     if (el) { el.hidden = false; return el; }
-    const card = buildCard({ t, compact, draggable: Boolean(deps.onDragStart) });
+    const card = newCard();
     canvas.append(card);
     return card;
+  }
+
+  function setCanvasHeight(total) {
+    const height = totalHeight(layout, total);
+    if (height !== canvasHeight) { canvasHeight = height; canvas.style.height = `${height}px`; }
   }
 
   function render() {
     if (destroyed) return;
     const total = cache.total ?? 0;
-    canvas.style.height = `${totalHeight(layout, total)}px`;
-    canvas.setAttribute('aria-rowcount', String(Math.ceil(total / layout.columns)));
-    const range = visibleRange({ scrollTop: viewport.scrollTop, viewportHeight: viewport.clientHeight, layout, total, overscanRows: 2 });
+    // read before any write of this frame: no forced synchronous layout
+    const scrollTop = viewport.scrollTop;
+    if (scrollTop !== lastScrollTop) {
+      lastScrollDelta = Math.abs(scrollTop - lastScrollTop);
+      lastScrollTop = scrollTop;
+    }
+    setCanvasHeight(total);
+    const rows = Math.ceil(total / layout.columns);
+    if (rows !== rowCount) { rowCount = rows; canvas.setAttribute('aria-rowcount', String(rows)); }
+    const range = visibleRange({ scrollTop, viewportHeight: viewHeight, layout, total, overscanRows: 2 });
+    shownRange = range;
     for (const [index, el] of active) {
       if (index < range.start || index >= range.end) {
         active.delete(index);
-        el.hidden = true;
-        el.__lmItem = undefined;
         el.__lmPos = -1;
-        free.push(el);
+        released.push(el);
       }
     }
     const sel = selection.get();
@@ -133,6 +161,8 @@ export function createModelGrid(root, deps) {
         selected: Boolean(item) && sel.paths.has(item.file_path),
       });
     }
+    for (const el of released) { el.hidden = true; free.push(el); }
+    released.length = 0;
     updateTabStop(range);
     renderStatus();
     if (cache.total !== null) requestPages(pagesForRange(range.start, range.end, pageSize));
@@ -179,7 +209,7 @@ export function createModelGrid(root, deps) {
     clearTimeout(pumpTimer);
     // While the user flings the scrollbar (jumps of more than a screen), wait for the view to
     // settle before asking, instead of starting and aborting a request per frame.
-    const fast = performance.now() - lastScrollTime < 100 && lastScrollDelta > viewport.clientHeight;
+    const fast = performance.now() - lastScrollTime < 100 && lastScrollDelta > viewHeight;
     pumpTimer = setTimeout(pump, fast ? 90 : 0);
   }
 
@@ -229,7 +259,10 @@ export function createModelGrid(root, deps) {
     root.classList.add('lm-grid--loading');
     emitStatus();
     try {
-      const data = await models.list(buildListParams(query.get(), 1, pageSize));
+      const params = buildListParams(query.get(), 1, pageSize);
+      const early = firstPage && firstPage.params === params.toString() ? firstPage.promise : null;
+      firstPage = null;
+      const data = await (early || models.list(params));
       if (token !== loadToken || destroyed) return;
       next.setPage(1, data.items || [], Number(data.total));
       cache = next;
@@ -421,8 +454,17 @@ export function createModelGrid(root, deps) {
     if (video && !video.hidden) video.pause();
   }
 
+  // A preview that arrives while its card waits in the overscan rows shows at once: its fade
+  // would play unseen, and an opacity transition gives the image a layer of its own for its
+  // duration (made and dropped again: the most costly frames of a steady scroll).
   function onMediaLoad(event) {
-    if (event.target.classList && event.target.classList.contains('lm-card-img')) event.target.classList.add('lm-loaded');
+    const img = event.target;
+    if (!img.classList || !img.classList.contains('lm-card-img')) return;
+    const card = img.closest('.lm-card');
+    const index = card ? card.__lmPos : -1;
+    const offscreen = index >= 0 && (index < shownRange.firstVisible || index > shownRange.lastVisible);
+    if (offscreen) img.classList.add('lm-card-img--instant');
+    img.classList.add('lm-loaded');
   }
 
   function onMediaError(event) {
@@ -433,10 +475,9 @@ export function createModelGrid(root, deps) {
     if (card) card.querySelector('.lm-card-placeholder').hidden = false;
   }
 
+  // no layout read here: render() reads scrollTop once per frame, before it writes
   function onScroll() {
     lastScrollTime = performance.now();
-    lastScrollDelta = Math.abs(viewport.scrollTop - lastScrollTop);
-    lastScrollTop = viewport.scrollTop;
     schedule();
   }
 
@@ -446,7 +487,7 @@ export function createModelGrid(root, deps) {
     const anchor = before.rowHeight ? Math.floor(viewport.scrollTop / before.rowHeight) * before.columns : 0;
     if (!relayout()) { schedule(); return; }
     if (anchor > 0 && (before.columns !== layout.columns || before.rowHeight !== layout.rowHeight)) {
-      canvas.style.height = `${totalHeight(layout, cache.total ?? 0)}px`;
+      setCanvasHeight(cache.total ?? 0);
       viewport.scrollTop = Math.floor(anchor / layout.columns) * layout.rowHeight;
     }
     render();

@@ -16,15 +16,21 @@ import { createLibraryPanel } from '../components/library_panel.js';
 import { createFilterPanel } from '../components/filter_panel.js';
 import { createProgressPanel } from '../components/progress_panel.js';
 import { createContextMenu } from '../components/context_menu.js';
-import { createInitOverlay } from '../components/init_overlay.js';
-import { openSettingsDialog } from '../components/settings_dialog.js';
-import { openDuplicatesDialog } from '../components/duplicates_dialog.js';
-import { openDownloadDialog } from '../components/download_dialog.js';
-import { openAutoOrganizeDialog } from '../components/auto_organize_dialog.js';
-import { openExcludedDialog } from '../components/excluded_dialog.js';
-import { defaultQuery } from '../lib/list_query.js';
+import { buildListParams, defaultQuery } from '../lib/list_query.js';
 import { errorText } from '../i18n/error_text.js';
-import { createDiskView } from '../components/disk_view.js';
+
+// Dialogs, the Disk view and the start-up overlay load when first used (and in the background
+// once the first cards are on screen): the cards wait for fewer modules.
+const LAZY = {
+  settings: () => import('../components/settings_dialog.js'),
+  duplicates: () => import('../components/duplicates_dialog.js'),
+  download: () => import('../components/download_dialog.js'),
+  organize: () => import('../components/auto_organize_dialog.js'),
+  excluded: () => import('../components/excluded_dialog.js'),
+  disk: () => import('../components/disk_view.js'),
+  initOverlay: () => import('../components/init_overlay.js'),
+  details: () => import('../components/details_dialog.js'),  // opened by the library panel
+};
 
 // every type's label is `types.<value>`; prefixes of the types the header offers come from its links
 const typeKey = (type) => `types.${type || 'lora'}`;
@@ -79,13 +85,29 @@ async function start() {
   // '/models/' → API at '/models/api/lm', server URLs in answers ('/api/lm/previews?…') under '/models'
   const api = createApiClient({ base: `${root.pathname}api/lm`, urlRoot: root.pathname.replace(/\/+$/, '') });
   const i18n = createI18n({ lang: document.documentElement.lang || 'en' });
-  try { await i18n.load(api, i18n.lang); } catch { /* keys fall back to themselves; the page still works */ }
-  const t = i18n.t;
-  const lang = () => i18n.lang;
+  // The translations and page 1 of the models are asked for at once (neither needs the
+  // other); the side panels ask for theirs once the first cards are on screen.
+  const translations = i18n.load(api, i18n.lang).catch(() => { /* keys fall back to themselves; the page still works */ });
+  const diskView = new URLSearchParams(location.search).get('view') === 'disk';
 
   const prefs = loadPrefs(prefix);
   const { filtersOpen: savedFiltersOpen, ...queryPrefs } = prefs;
   const query = createQueryStore(queryPrefs);
+  let firstPage = null;
+  if (!diskView) {
+    const params = buildListParams(query.get(), 1);
+    firstPage = { params: params.toString(), promise: api.models(prefix).list(params) };
+    firstPage.promise.catch(() => { /* the grid reports it */ });
+  }
+  // settles once the first page is shown (or failed): then the side panels load
+  const firstShown = firstPage
+    ? firstPage.promise.catch(() => {}).then(() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0))))
+    : Promise.resolve();
+  performance.mark('lm:requested');
+  await translations;
+  performance.mark('lm:translated');
+  const t = i18n.t;
+  const lang = () => i18n.lang;
   const selection = createSelectionStore();
   const settings = createSettingsStore(readSettings(body));
   const events = createSocketHub({ base: root.href }).start();
@@ -115,14 +137,16 @@ async function start() {
 
   function mount() {
     const toasts = createToasts(toastRoot, { t });
+    const early = firstPage;
+    firstPage = null;
     const panel = createLibraryPanel(mainRoot, {
-      api, prefix, modelType, t, lang, toasts, events, query, selection, settings,
+      api, prefix, modelType, t, lang, toasts, events, query, selection, settings, firstPage: early,
       onToggleFilters: () => setFiltersOpen(!filtersOpen),
       filtersOpen: () => filtersOpen,
       onChanged: () => filters.reload(),
     });
     const filters = createFilterPanel(filtersRoot, {
-      models: api.models(prefix), query, t, lang, toasts,
+      models: api.models(prefix), query, t, lang, toasts, after: firstShown,
       onClose: () => { setFiltersOpen(false); panel.focusSearch(); },
     });
     const progress = createProgressPanel(progressRoot, {
@@ -181,9 +205,9 @@ async function start() {
       if (!button || !tools.contains(button)) return;
       const tool = button.dataset.tool;
       if (tool === 'settings') {
-        openSettingsDialog({ api, t, toasts, settings, onLanguage: switchLanguage });
+        LAZY.settings().then((m) => m.openSettingsDialog({ api, t, toasts, settings, onLanguage: switchLanguage }));
       } else if (tool === 'download') {
-        openDownloadDialog(dialogDeps);
+        LAZY.download().then((m) => m.openDownloadDialog(dialogDeps));
       } else if (tool === 'more') {
         const selected = selection.get().active ? selection.list() : [];
         menu.open({
@@ -198,11 +222,11 @@ async function start() {
             { id: 'rescan', label: t('header.rescan'), icon: 'folder' },
           ],
           select(id) {
-            if (id === 'organize') openAutoOrganizeDialog({ ...dialogDeps, filePaths: selected });
-            else if (id === 'duplicates') openDuplicatesDialog(dialogDeps);
+            if (id === 'organize') LAZY.organize().then((m) => m.openAutoOrganizeDialog({ ...dialogDeps, filePaths: selected }));
+            else if (id === 'duplicates') LAZY.duplicates().then((m) => m.openDuplicatesDialog(dialogDeps));
             else if (id === 'fetch-all') fetchAll();
             else if (id === 'check-updates') checkUpdates();
-            else if (id === 'excluded') openExcludedDialog(dialogDeps);
+            else if (id === 'excluded') LAZY.excluded().then((m) => m.openExcludedDialog(dialogDeps));
             else if (id === 'rescan') rescan();
           },
         });
@@ -283,21 +307,28 @@ async function start() {
   });
   let disk = null;
   if (initRoot && body.dataset.initializing === 'true') {
+    const { createInitOverlay } = await LAZY.initOverlay();
     createInitOverlay(initRoot, { events, api, t, modelType, onReady: () => { if (disk) disk.reload(); else if (view) view.panel.reload(); } });
   }
   // the Disk view (issue 14): `?view=disk` on any type's page, its header entry current
-  if (new URLSearchParams(location.search).get('view') === 'disk') {
+  if (diskView) {
     for (const link of document.querySelectorAll('.lm-types [aria-current]')) link.removeAttribute('aria-current');
     document.querySelector('.lm-types [data-view="disk"]')?.setAttribute('aria-current', 'page');
     document.title = `${t('disk.title')} · ${t('app.title')}`;
     filtersRoot.style.display = 'none';  // no filters beside the Disk view
     const toasts = createToasts(toastRoot, { t });
+    const { createDiskView } = await LAZY.disk();
     disk = createDiskView(mainRoot, { api, t, lang, toasts });
     body.classList.add('lm-ready');
     return;
   }
   mount();
+  performance.mark('lm:mounted');
   body.classList.add('lm-ready');
+  // the dialogs' modules, fetched while nothing else is going on
+  firstShown.then(() => setTimeout(() => {
+    for (const [name, load] of Object.entries(LAZY)) if (name !== 'disk' && name !== 'initOverlay') load().catch(() => {});
+  }, 1000));
 }
 
 start();
