@@ -152,9 +152,9 @@ def test_unchanged_files_are_reused_from_the_previous_scan(library):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors through /proc")
-def test_folders_listed_ahead_leave_no_descriptor_open(library, tmp_path):
-    """The walk lists the next folder in a second thread (issue 13): a walk run to the end,
-    one given up half-way and one that meets a symlink loop close every folder they opened."""
+def test_a_walk_leaves_no_descriptor_open(library, tmp_path):
+    """The walk lists folders through descriptors (issue 13): a walk run to the end, one given
+    up half-way and one that meets a symlink loop close every folder they opened."""
     for n, folder in enumerate(["a", "a/x", "a/y", "b", "b/z", "c", "c/d/e"]):
         library.add_lora(f"m{n}", folder, sidecar={"model_name": f"M{n}"})
     os.symlink(library.loras / "a", library.loras / "c" / "loop")

@@ -13,7 +13,6 @@ import os
 import re
 import stat as stat_module
 import struct
-from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
@@ -300,45 +299,6 @@ def stem_path(path: str, extension: str) -> str:
     return path[: len(path) - len(extension)]
 
 
-def _list_folder(directory: str, extensions: frozenset[str], stat_models: bool) -> tuple[int, dict[str, os.DirEntry]]:
-    """The open descriptor of ``directory`` (-1 where the platform lists by path) and its
-    entries by name; with ``stat_models``, the stats the walk needs (model files and
-    sidecars) are taken now and kept by each ``DirEntry``. Raises ``OSError``.
-
-    Listed through a descriptor where the platform allows: each stat is then relative to
-    the open folder, not a walk of the whole path again in the kernel. The caller closes it.
-    """
-    fd = os.open(directory, _DIR_FLAGS) if _SCANDIR_FD else -1
-    try:
-        with os.scandir(fd if fd >= 0 else directory) as it:
-            by_name = {e.name: e for e in it}
-        if stat_models:
-            for name, item in by_name.items():
-                dot = name.rfind(".")
-                if dot > 0 and (name[dot:].lower() in extensions or name.endswith(SIDECAR_SUFFIX)):
-                    try:
-                        item.stat()
-                    except OSError:
-                        pass  # the walk meets it again and decides
-    except BaseException:
-        if fd >= 0:
-            os.close(fd)
-        raise
-    return fd, by_name
-
-
-def _close_listing(listed: "Future | None") -> None:
-    """Close the descriptor of a folder listed ahead that the walk does not go into."""
-    if listed is None:
-        return
-    try:
-        fd, _ = listed.result()
-    except (OSError, CancelledError):
-        return
-    if fd >= 0:
-        os.close(fd)
-
-
 class ModelScanner:
     """Walks roots and yields batches of entries, reusing cached ones whose stamp is unchanged.
 
@@ -423,50 +383,40 @@ class ModelScanner:
         # an lstat per path component)
         stack: list[tuple[str, str | None]] = [(start or root.path, None)]
         inside = self._contains_real
-        # The folder the walk goes to next (when it can be told: a plain subfolder on top of
-        # the stack) is listed and its models and sidecars stat'ed in a second thread while
-        # this one works through the current folder: the stat calls leave the GIL to it.
-        ahead: dict[str, Future] = {}
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lm-walk-ahead")
-        try:
-            while stack:
-                directory, real = stack.pop()
-                listed = ahead.pop(directory, None)
-                if real is None:
-                    try:
-                        real = os.path.realpath(directory)
-                    except OSError:
-                        _close_listing(listed)
-                        continue
-                if real in visited:  # a symlink loop, or a root nested in another root
-                    _close_listing(listed)
-                    continue
-                visited.add(real)
-                if inside is not None and not inside(real):
-                    _close_listing(listed)
-                    self._report_skip(directory, "a folder whose real path %s is outside every library root", real)
-                    continue
-                if stack:
-                    following, following_real = stack[-1]
-                    if following_real is not None and following not in ahead and following_real not in visited:
-                        ahead[following] = pool.submit(_list_folder, following, root.extensions, True)
+        while stack:
+            directory, real = stack.pop()
+            if real is None:
                 try:
-                    fd, by_name = listed.result() if listed is not None else _list_folder(directory, root.extensions, False)
-                except OSError as exc:
-                    _log.warning("cannot list %s: %s", directory, exc)
-                    stats.errors += 1
+                    real = os.path.realpath(directory)
+                except OSError:
                     continue
-                try:
-                    yield from self._walk_folder(
-                        root, directory, real, by_name, previous, hash_lookup, stats, stack, sweep
-                    )
-                finally:
-                    if fd >= 0:
-                        os.close(fd)
-        finally:
-            for listed in ahead.values():
-                _close_listing(listed)
-            pool.shutdown(wait=True)
+            if real in visited:  # a symlink loop, or a root nested in another root
+                continue
+            visited.add(real)
+            if inside is not None and not inside(real):
+                self._report_skip(directory, "a folder whose real path %s is outside every library root", real)
+                continue
+            # listed through a descriptor where the platform allows: each stat below is then
+            # relative to the open folder, not a walk of the whole path again in the kernel
+            fd = -1
+            try:
+                if _SCANDIR_FD:
+                    fd = os.open(directory, _DIR_FLAGS)
+                with os.scandir(fd if fd >= 0 else directory) as it:
+                    by_name = {e.name: e for e in it}
+            except OSError as exc:
+                if fd >= 0:
+                    os.close(fd)
+                _log.warning("cannot list %s: %s", directory, exc)
+                stats.errors += 1
+                continue
+            try:
+                yield from self._walk_folder(
+                    root, directory, real, by_name, previous, hash_lookup, stats, stack, sweep
+                )
+            finally:
+                if fd >= 0:
+                    os.close(fd)
 
     def _walk_folder(
         self,
