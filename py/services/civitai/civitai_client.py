@@ -27,6 +27,7 @@ from ...errors import (
     UpstreamUnavailable,
     ValidationError,
 )
+from ..shared.http_session import USER_AGENT, LazySession
 from .civitai_not_found_cache import NotFoundCache, hash_key, model_key, version_key
 from .civitai_rate_limiter import CivitaiRateLimiter
 
@@ -39,7 +40,6 @@ BATCH_LIMIT = 100  # CivitAI's cap for POST /model-versions/by-hash and GET /mod
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 # A download may take hours: only bound connecting and silence between chunks.
 DEFAULT_DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=60)
-USER_AGENT = "comfyui-model-library/0.1"
 
 _RETRYABLE = frozenset({429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -110,9 +110,7 @@ class CivitaiClient:
         sleep: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         """``clock``/``sleep`` only feed the default limiter and cache (tests pass a fake clock)."""
-        self._session = session
-        self._owns_session = session is None
-        self._session_factory = session_factory
+        self._http = LazySession(timeout=timeout, session=session, factory=session_factory)
         self._base_urls = base_urls or (lambda: [DEFAULT_API_BASE])
         self._api_key = api_key or (lambda: None)
         if rate_limiter is None:
@@ -163,23 +161,9 @@ class CivitaiClient:
 
     # ----------------------------------------------------------------- session
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or (self._owns_session and self._session.closed):
-            if self._session_factory is not None:
-                self._session = self._session_factory()
-            else:
-                # trust_env: honour HTTP(S)_PROXY / NO_PROXY like every other tool on the box.
-                self._session = aiohttp.ClientSession(
-                    trust_env=True, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
-                )
-            self._owns_session = True
-        return self._session
-
     async def close(self) -> None:
         """Close the session if this client created it (idempotent)."""
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
+        await self._http.close()
 
     # ----------------------------------------------------------------- public lookups
 
@@ -313,7 +297,7 @@ class CivitaiClient:
     async def _open_download_once(
         self, url: URL, extra_headers: dict[str, str], what: str
     ) -> tuple[int, Any, str | None]:
-        session = self._get_session()
+        session = self._http.get()
         first_origin = _origin(url)
         current = url
         key = self._key()
@@ -486,7 +470,7 @@ class CivitaiClient:
         start = URL(base + path)
 
         async def once() -> tuple[int, Any, str | None]:
-            session = self._get_session()
+            session = self._http.get()
             url = start
             query: dict[str, str] | None = params
             try:

@@ -21,6 +21,7 @@ import aiohttp
 from yarl import URL
 
 from ...errors import AuthenticationRequired, LibraryError, UpstreamNotFound, UpstreamUnavailable
+from ..shared.http_session import USER_AGENT, LazySession
 from .huggingface_refs import HuggingFaceFileRef
 
 _log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ _log = logging.getLogger(__name__)
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENV_ENDPOINT = "HF_ENDPOINT"
 ENV_TOKENS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-USER_AGENT = "comfyui-model-library/0.1"
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 DEFAULT_DOWNLOAD_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=60)
 MAX_HEADER_BYTES = 8 * 1024 * 1024  # a safetensors header bigger than this is not read up front
@@ -83,8 +83,7 @@ class HuggingFaceClient:
     ) -> None:
         self._endpoint = endpoint or (lambda: None)
         self._token = token or (lambda: None)
-        self._session_factory = session_factory
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(timeout=timeout, factory=session_factory)
         self._timeout = timeout
         self._download_timeout = download_timeout
 
@@ -119,19 +118,8 @@ class HuggingFaceClient:
         key = self._key()
         return text.replace(key, "***") if key and key in text else text
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            if self._session_factory is not None:
-                self._session = self._session_factory()
-            else:
-                self._session = aiohttp.ClientSession(trust_env=True, timeout=self._timeout,
-                                                      headers={"User-Agent": USER_AGENT})
-        return self._session
-
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        await self._http.close()
 
     def file_url(self, ref: HuggingFaceFileRef, revision: str | None = None) -> str:
         return self.endpoint() + ref.resolve_path(revision)
@@ -149,7 +137,7 @@ class HuggingFaceClient:
         """One request with redirects followed by hand (``follow``: "all", or "hub" = stop at the
         first redirect that leaves the hub's origin and return that response). The caller
         releases the response."""
-        session = self._get_session()
+        session = self._http.get()
         current = url
         for _hop in range(_MAX_REDIRECTS + 1):
             try:

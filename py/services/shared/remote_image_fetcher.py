@@ -14,10 +14,10 @@ import aiohttp
 from yarl import URL
 
 from ...errors import PayloadTooLarge, UpstreamNotFound, UpstreamUnavailable, ValidationError
+from .http_session import LazySession
 
 __all__ = ["FetchedMedia", "RemoteImageFetcher"]
 
-USER_AGENT = "comfyui-model-library/0.1"
 MAX_REDIRECTS = 3
 _TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10, sock_read=30)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -38,8 +38,7 @@ class RemoteImageFetcher:
     """Fetches media from allowed hosts; one session for the process, closed by ``close()``."""
 
     def __init__(self, *, timeout: aiohttp.ClientTimeout = _TIMEOUT) -> None:
-        self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(timeout=timeout)
 
     @staticmethod
     def check_url(url: object, allowed_hosts: Iterable[str], *, name: str = "image_url") -> URL:
@@ -64,18 +63,8 @@ class RemoteImageFetcher:
             )
         return parsed
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # trust_env: honour HTTP(S)_PROXY / NO_PROXY like every other tool on the box
-            self._session = aiohttp.ClientSession(
-                trust_env=True, timeout=self._timeout, headers={"User-Agent": USER_AGENT}
-            )
-        return self._session
-
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        await self._http.close()
 
     async def fetch(
         self, url: str, *, allowed_hosts: Iterable[str], max_bytes: int | Callable[[str], int]
@@ -91,7 +80,7 @@ class RemoteImageFetcher:
         current = self.check_url(url, hosts)
         try:
             for _hop in range(MAX_REDIRECTS + 1):
-                async with self._get_session().get(current, allow_redirects=False) as resp:
+                async with self._http.get().get(current, allow_redirects=False) as resp:
                     location = resp.headers.get("Location")
                     if resp.status in _REDIRECTS and location:
                         current = self.check_url(str(current.join(URL(location))), hosts)
