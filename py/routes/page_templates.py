@@ -6,7 +6,7 @@ pages' globals and filters; rendering stays with the page handlers.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,17 +36,16 @@ class PageTemplates:
                 enable_async=True,
             )
             env.globals["host"] = self._host_name  # the pages offer "Add to workflow" only when ComfyUI serves them
-            env.filters["t"] = _translate_filter(self._i18n, jinja2.pass_context)
+            i18n = self._i18n
+
+            @jinja2.pass_context
+            def translate(context: Mapping[str, Any], key: str) -> str:
+                return i18n.translate(key, context.get("lang") or "en")
+
+            env.filters["t"] = translate
             self._env = env
         return self._env
 
     def get(self, name: str) -> "jinja2.Template":
         return self.env.get_template(name)
 
-
-def _translate_filter(i18n: ServerI18n, pass_context: Callable[[Callable[..., str]], Any]) -> Callable[..., str]:
-    @pass_context
-    def translate(context: Mapping[str, Any], key: str) -> str:
-        return i18n.translate(key, context.get("lang") or "en")
-
-    return translate

@@ -326,7 +326,7 @@ class ModelIndex:
         self._texts = dict_of(paths, texts)
         blocks = self._blocks
         for path in paths:
-            blocks[hash(path) % TEXT_BLOCKS].append(path)
+            blocks[_block_of(path)].append(path)
         self._by_sha = _multi_of([(e.sha256, p) for e, p in zip(entries, paths) if e.sha256])
         self._by_autov3 = _multi_of([(e.autov3, p) for e, p in zip(entries, paths) if e.autov3])
         self._by_stem = _multi_of([(t[: t.index("\x00")], p) for t, p in zip(texts, paths)])
@@ -483,12 +483,10 @@ class ModelIndex:
     def _insert_maps(self, entry: ModelEntry, text: str) -> None:
         path = entry.file_path
         self.entries[path] = entry
+        block = _block_of(path)
         if path not in self._texts:
-            block = hash(path) % TEXT_BLOCKS
             self._blocks[block].append(path)
-            self._joined[block] = None
-        else:
-            self._joined[hash(path) % TEXT_BLOCKS] = None
+        self._joined[block] = None
         self._texts[path] = text
         if entry.sha256:
             _multi_add(self._by_sha, entry.sha256, path)  # ``_shas`` is the caller's
@@ -522,7 +520,7 @@ class ModelIndex:
         if entry is None:
             return None
         text = self._texts.pop(path, "")
-        block = hash(path) % TEXT_BLOCKS
+        block = _block_of(path)
         with contextlib.suppress(ValueError):
             self._blocks[block].remove(path)
         self._joined[block] = None
@@ -593,16 +591,15 @@ class ModelIndex:
 
     def relative_path_candidates(self, needle: str) -> set[str] | None:
         """Paths whose path below their root contains ``needle`` (casefolded), found through
-        the file-name and folder keys instead of a pass over every entry; None when
-        ``needle`` may span a folder and a name or a name and its extension (it holds '/' or
-        '.') or lies inside an extension, where the caller checks each path itself."""
-        if not needle or "/" in needle or "." in needle:
+        the file names in the joined search texts and the folder keys instead of a pass over
+        every entry; None when ``needle`` may span a folder and a name or a name and its
+        extension (it holds '/' or '.'), lies inside an extension, or holds white space or
+        NUL (the joined texts cannot tell those), where the caller checks each path itself."""
+        if not needle or "/" in needle or "." in needle or "\x00" in needle or any(ch.isspace() for ch in needle):
             return None
         if any(needle in ext.casefold() for ext in self._extensions()):
             return None
         found: set[str] = set()
-        if "\x00" in needle or any(ch.isspace() for ch in needle):
-            return None
         for b, block in enumerate(self._blocks):  # the file names, through the joined texts
             if block:
                 found.update(self._block_hits(b, block, needle, name_only=True))
@@ -919,6 +916,11 @@ def _ascending_query(q: ListQuery) -> ListQuery:
     from dataclasses import replace
 
     return replace(q, descending=False)
+
+
+def _block_of(path: str) -> int:
+    """The text block of ``path`` (its hash: a path stays in one block for the process's life)."""
+    return hash(path) % TEXT_BLOCKS
 
 
 def _sorted_paths(paths: list[str], entries: Mapping[str, ModelEntry], key_fn: Callable[[ModelEntry], str]) -> list[str]:

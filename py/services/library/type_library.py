@@ -24,7 +24,7 @@ from .index_cache import IndexCache, stamp_key
 from .model_hasher import HashQueue, hash_key
 from .model_index import NO_USAGE, ListQuery, ModelIndex, UsageSource
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
-from .model_scanner import LibraryRoot, ModelScanner, ScanStats, stamp_of
+from .model_scanner import FIRST_BATCH, LibraryRoot, ModelScanner, ScanStats, stamp_of
 
 _log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ APPLY_SLICE = 100
 HASH_NOTICE_INTERVAL = 1.0
 # a cold scan first shows what it found once it has this many models, then again each time
 # it has PUBLISH_GROWTH times as many (each showing is an index built off the loop)
-FIRST_PUBLISH = 100
+FIRST_PUBLISH = FIRST_BATCH  # the walk's first batch is shown as it comes
 PUBLISH_GROWTH = 8
 
 
