@@ -45,6 +45,7 @@ from .services.library.model_library import ModelLibrary
 from .services.library.model_names import LibraryNames
 from .services.library.model_queries import ModelQueries
 from .services.library.model_scanner import LibraryRoot
+from .services.library.process_walk import ChildWalker
 from .services.library.type_library import HashStore, TypeLibrary
 from .services.organize.auto_organize_service import AutoOrganizeService
 from .services.organize.organize_records import JOB_KIND as ORGANIZE_JOB_KIND
@@ -94,6 +95,8 @@ class LibraryConfig:
     allowed_origins: tuple[str, ...] = ()
     # seconds after the first scan before the background update check may first run
     update_check_delay: float = 600.0
+    # child processes a big library's start-up walk may use (0: every walk in this process)
+    walk_processes: int = 2
 
 
 @dataclass(slots=True, kw_only=True, frozen=True)
@@ -320,6 +323,7 @@ def build_services(config: LibraryConfig) -> AppServices:
     rate = settings.get("hash_max_mb_per_second")
     hash_queue = HashQueue(on_done=on_hash_done, max_bytes_per_second=rate * 1024 * 1024 if rate else None)
     usage = UsageHistory(path=cache_dir / "usage.sqlite3")
+    walker = ChildWalker(real_folders=guard.real_folders, processes=config.walk_processes) if config.walk_processes else None
     library = ModelLibrary(
         types={
             model_type: TypeLibrary(
@@ -333,6 +337,7 @@ def build_services(config: LibraryConfig) -> AppServices:
                 locks=locks,
                 sidecars=sidecars,
                 usage=usage,
+                walker=walker,
             )
             for model_type in ModelType
         },

@@ -424,6 +424,21 @@ class IndexCache:
             await self._run(self._rebuild)
             return [], {}
 
+    async def stored_rows(self, model_type: ModelType) -> int:
+        """At least how many entries of ``model_type`` the snapshot holds, from the number of
+        its chunks (all but the last hold ``CHUNK_ROWS``; 0 when unreadable): known before
+        loading them."""
+        def _count() -> int:
+            (chunks,) = self.conn.execute(
+                "SELECT count(*) FROM snapshot WHERE model_type=? AND chunk >= 0", (model_type.value,)
+            ).fetchone()
+            return (int(chunks) - 1) * CHUNK_ROWS + 1 if chunks else 0
+
+        try:
+            return await self._run(_count)
+        except sqlite3.DatabaseError:
+            return 0
+
     def _rebuild(self) -> None:
         self._reset_file()
         self._conn = self._connect()

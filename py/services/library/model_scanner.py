@@ -316,16 +316,30 @@ class ModelScanner:
         batch_size: int = 500,
         contains_real: RealPathCheck | None = None,
         sweeper: LeftoverSweeper | None = None,
+        claims: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.batch_size = batch_size
         self._contains_real = contains_real
         self._sweeper = sweeper or LeftoverSweeper()
+        # (file name, path) -> whether this walk takes the model: walks in several child
+        # processes share a library out by name (``walk_child.claims_of``); None takes all
+        self._claims = claims
         # Previews refused (hard-linked, or leading out of the library), by path, with the
         # inode the listing showed then: a warm walk skips them without a stat per file, and
         # looks again at a file replaced since. One that merely lost its other names stays
         # refused until the process restarts.
         self._refused_previews: dict[str, int] = {}
         self._reported: set[str] = set()  # models and folders already logged as skipped
+
+    def remembered(self) -> tuple[dict[str, int], list[str]]:
+        """What this scanner learnt that its next walk skips: refused previews (path ->
+        inode) and the models and folders already logged as skipped."""
+        return dict(self._refused_previews), list(self._reported)
+
+    def remember(self, refused: Mapping[str, int], reported: Iterable[str]) -> None:
+        """Adopt what another scanner learnt (a walk in a child process)."""
+        self._refused_previews.update(refused)
+        self._reported.update(reported)
 
     def iter_batches(
         self,
@@ -443,6 +457,7 @@ class ModelScanner:
         subdirs: list[tuple[str, str | None]] = []
         leftovers: list[os.DirEntry] = []
         refused = self._refused_previews
+        claims = self._claims
         for name, item in by_name.items():
             if name[0] == ".":
                 if sweep and is_leftover_name(name):
@@ -466,6 +481,8 @@ class ModelScanner:
                     leftovers.append(item)
                 continue
             path = f"{directory}/{name}"
+            if claims is not None and not claims(name, path):
+                continue
             if inside is not None and item.is_symlink() and not self._link_inside(path):
                 continue
             try:

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, Iterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Iterable, Iterator
 from urllib.parse import quote
 
 from ...errors import ModelNotFound, PathOutsideLibrary
@@ -25,6 +25,8 @@ from .model_hasher import HashQueue, hash_key
 from .model_index import NO_USAGE, ListQuery, ModelIndex, UsageSource
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import FIRST_BATCH, LibraryRoot, ModelScanner, ScanStats, stamp_of
+from .process_walk import ChildWalk, ChildWalker
+from .walk_child import WalkFailed, previous_view
 
 _log = logging.getLogger(__name__)
 
@@ -125,12 +127,27 @@ def _fresh_of(gen, sentinel: object, previous: dict[str, ModelEntry]):
     return fresh
 
 
-def _removed_of(unseen: dict[str, ModelEntry], scope_dirs: list[str] | None) -> list[str]:
+def _removed_of(unseen: Collection[str], scope_dirs: list[str] | None, indexed: Collection[str]) -> list[str]:
     """Paths indexed before the walk (inside its scope) that it did not meet."""
     if scope_dirs is None:
-        return list(unseen)
+        return [p for p in unseen if p in indexed]
     prefixes = tuple(d.rstrip("/") + "/" for d in scope_dirs)
-    return [p for p in unseen if p.startswith(prefixes)]
+    return [p for p in unseen if p.startswith(prefixes) and p in indexed]
+
+
+def _last_of_each(entries: list[ModelEntry]) -> list[ModelEntry]:
+    """``entries`` with each path once (its last entry): a walk that was started over
+    yields again what it had found."""
+    return list({e.file_path: e for e in entries}.values())
+
+
+@dataclass(slots=True)
+class _WalkState:
+    """What a walk leaves besides its batches."""
+
+    unseen: Collection[str] = ()  # paths of the previous index it did not meet
+    met: list[str] | None = None  # the paths walked in-process before a hand-over to children
+    retried: bool = False  # started over in-process: its batches may repeat a path
 
 
 class TypeLibrary:
@@ -150,6 +167,7 @@ class TypeLibrary:
         write_hash_sidecars: Callable[[], bool] = lambda: False,
         scanner: ModelScanner | None = None,
         usage: UsageSource | None = None,
+        walker: ChildWalker | None = None,
     ) -> None:
         self.model_type = model_type
         # how often and when last each model was used (by SHA256; filled in ComfyUI only)
@@ -164,6 +182,8 @@ class TypeLibrary:
         # nothing whose real path leaves the library is listed or read
         self.sidecars = sidecars
         self._scanner = scanner or ModelScanner(contains_real=sidecars.contains_real)
+        # walks of big libraries in child processes (None: always in-process)
+        self._walker = walker
         self._locks = locks
         self._published_version = 0
         self._hashed_paths: list[str] = []
@@ -237,25 +257,52 @@ class TypeLibrary:
         # them, tens of thousands of objects) would be walked by the first full collection,
         # which the scan's allocations trigger within a second: out of sight first
         settle_memory()
-        with gc_paused():
-            cached, orders = await self._cache.load_snapshot(self.model_type)
-            if cached:
-                # built off the loop into a fresh index, then swapped in: readers never see
-                # a half-built index, and the loop is never blocked by 100,000 inserts
-                self.index, self._snapshot_stale = await asyncio.to_thread(self._warm_index, cached, orders)
-                del cached, orders
+        # a big cached library is walked by a child process beside the index build: it
+        # starts now (its interpreter starts while the cache loads) and walks once the
+        # watcher is up and the cached entries are known
+        early = await self._early_walk()
+        watching = False
+        try:
+            with gc_paused():
+                if early is not None and before_walk is not None:
+                    await before_walk()
+                    watching = True
+                cached, orders = await self._cache.load_snapshot(self.model_type)
+                if cached and early is not None:
+                    early = await self._send_warm_walk(early, cached)
+                if cached:
+                    # built off the loop into a fresh index, then swapped in: readers never see
+                    # a half-built index, and the loop is never blocked by 100,000 inserts
+                    self.index, self._snapshot_stale = await asyncio.to_thread(self._warm_index, cached, orders)
+                    del cached, orders
+        except BaseException:
+            if early is not None:
+                early.close()
+            raise
         if len(self.index):
             settle_memory()
             self._mark_ready()
             await self._init_progress("ready", 100, len(self.index), len(self.index))
             _log.info("%s: %d models from cache in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
-            if before_walk is not None:
+            if before_walk is not None and not watching:
                 await before_walk()
-            self._changed_before_ready = False  # the walk below starts after any such change
-            await self.reconcile()
+            if early is None:
+                self._changed_before_ready = False  # the walk below starts after any such change
+            scan = await self.reconcile(children=early)
+            _log.info(
+                "%s: disk walked%s in %.2fs, %d of %d models changed, %d gone", self.prefix,
+                " by a child process" if early is not None else "", scan.get("seconds", 0), scan.get("built", 0),
+                len(self.index), scan.get("removed", 0),
+            )
+            if self._changed_before_ready:
+                # noted while the child walked, before this type was ready
+                self._changed_before_ready = False
+                await self.reconcile()
         else:
+            if early is not None:
+                early.close()
             await self._init_progress("scanning", 0, 0, 0)
-            if before_walk is not None:
+            if before_walk is not None and not watching:
                 await before_walk()
             await self.reconcile(initial=True)
             settle_memory()
@@ -266,6 +313,26 @@ class TypeLibrary:
                 # the cold walk may have passed the changed folder before the change
                 self._changed_before_ready = False
                 await self.reconcile()
+
+    async def _early_walk(self) -> ChildWalk | None:
+        """A child process for the warm start's walk, when the cache holds a big library."""
+        if self._walker is None or await self._cache.stored_rows(self.model_type) < self._walker.min_models:
+            return None
+        return await asyncio.to_thread(self._walker.spawn, 1)
+
+    async def _send_warm_walk(self, walk: ChildWalk, cached: list[ModelEntry]) -> ChildWalk | None:
+        """Start ``walk`` on this type's roots against the cached entries; None when it failed."""
+        view = await asyncio.to_thread(previous_view, cached)
+        try:
+            await asyncio.to_thread(
+                walk.send, model_type=self.model_type, roots=self.roots, previous=view,
+                batch_size=self._scanner.batch_size, known=self._scanner.remembered(),
+            )
+        except WalkFailed as exc:
+            _log.warning("%s: %s; walking in the server", self.prefix, exc)
+            walk.close()
+            return None
+        return walk
 
     async def on_disk_change(self, scope: Iterable[str] | None = None) -> None:
         """Reconcile after a change on disk (all roots, or the ``scope`` folders).
@@ -295,23 +362,30 @@ class TypeLibrary:
         )
 
     # reconcile -----------------------------------------------------------------
-    async def reconcile(self, *, initial: bool = False, scope: Iterable[str] | None = None) -> dict[str, int]:
+    async def reconcile(
+        self, *, initial: bool = False, scope: Iterable[str] | None = None, children: ChildWalk | None = None
+    ) -> dict[str, int]:
         """Stat-only walk of the roots (or of ``scope`` folders); apply the difference.
 
+        ``children``: a walk of every root already sent to child processes (a warm start's).
         Coalesces: a call while one runs makes exactly one more run afterwards.
         """
         if self._reconcile_lock.locked():
+            if children is not None:
+                children.close()
             self._reconcile_again = True
             async with self._reconcile_lock:
                 return dict(self.last_scan)
         async with self._reconcile_lock:
-            result = await self._reconcile_once(initial=initial, scope=scope)
+            result = await self._reconcile_once(initial=initial, scope=scope, children=children)
             while self._reconcile_again:
                 self._reconcile_again = False
                 result = await self._reconcile_once(initial=False, scope=None)
             return result
 
-    async def _reconcile_once(self, *, initial: bool, scope: Iterable[str] | None) -> dict[str, int]:
+    async def _reconcile_once(
+        self, *, initial: bool, scope: Iterable[str] | None, children: ChildWalk | None = None
+    ) -> dict[str, int]:
         started = time.perf_counter()
         roots = self.roots
         scope_dirs = sorted(set(scope)) if scope is not None else None
@@ -319,21 +393,13 @@ class TypeLibrary:
             pairs = [(owner, folder) for folder in scope_dirs if (owner := self.root_for(folder)) is not None]
             roots = [owner for owner, _ in pairs]
             scope_dirs = [folder for _, folder in pairs]
-        previous = self.index.entries.copy()
         stats = ScanStats(seen=None)
-        lookup = self._hashes.lookup
-        if scope_dirs is not None:
-            gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats, sweep=True)
-        else:
-            gen = self._scanner.iter_batches(roots, previous, lookup, stats, sweep=True)
+        state = _WalkState()
         changed: list[ModelEntry] = []
-        sentinel = object()
         next_publish = FIRST_PUBLISH
-        while True:
-            batch = await asyncio.to_thread(_fresh_of, gen, sentinel, previous)
-            if batch is sentinel:
-                break
-            if batch:
+        batches = self._walk(roots, scope_dirs, stats, state, initial=initial, children=children)
+        try:
+            async for batch in batches:
                 changed.extend(batch)
                 if initial and len(changed) >= next_publish:
                     # a cold scan publishes what it has found so far, so the first page
@@ -341,10 +407,14 @@ class TypeLibrary:
                     await self._publish(changed)
                     next_publish = len(changed) * PUBLISH_GROWTH
                     await self._init_progress("scanning", 0, len(changed), 0)
+        finally:
+            await batches.aclose()
+        if state.retried:
+            changed = await asyncio.to_thread(_last_of_each, changed)
         if initial:
             await self._publish(changed)
-        removed = await asyncio.to_thread(_removed_of, previous, scope_dirs)
-        del previous
+        removed = await asyncio.to_thread(_removed_of, state.unseen, scope_dirs, self.index.entries)
+        state.unseen = ()
         if not initial:
             await self._apply_changes(changed, removed)
         if initial or self._snapshot_stale or self._cache.needs_compaction(self.model_type):
@@ -366,6 +436,95 @@ class TypeLibrary:
                 "scan", [e.file_path for e in changed][:200] + removed[:200]
             )
         return dict(self.last_scan)
+
+    async def _walk(
+        self, roots: list[LibraryRoot], scope_dirs: list[str] | None, stats: ScanStats, state: _WalkState, *,
+        initial: bool, children: ChildWalk | None,
+    ) -> AsyncIterator[list[ModelEntry]]:
+        """The fresh entries of one walk, in batches: from ``children`` when given, else
+        in-process, where a cold scan hands over to child processes once it has walked
+        ``ChildWalker.min_models`` models; a failed child walk is started over in-process."""
+        if children is not None:
+            try:
+                async for batch in self._from_children(children, stats, state):
+                    yield batch
+                return
+            except WalkFailed as exc:
+                self._walk_failed(exc, stats, state)
+        walker = self._walker
+        hand_over = walker.min_models if initial and walker is not None and scope_dirs is None else None
+        async for batch in self._walk_here(roots, scope_dirs, stats, state, stop_after=hand_over):
+            yield batch
+        if state.met is None:
+            return
+        assert walker is not None
+        children = await asyncio.to_thread(walker.spawn, walker.processes)
+        if children is not None:
+            try:
+                await asyncio.to_thread(
+                    children.send, model_type=self.model_type, roots=roots, skip=state.met,
+                    batch_size=self._scanner.batch_size, known=self._scanner.remembered(),
+                )
+                async for batch in self._from_children(children, stats, state):
+                    yield batch
+                return
+            except WalkFailed as exc:
+                self._walk_failed(exc, stats, state)
+        else:
+            self._walk_failed(None, stats, state)
+        async for batch in self._walk_here(roots, scope_dirs, stats, state, stop_after=None):
+            yield batch
+
+    def _walk_failed(self, exc: WalkFailed | None, stats: ScanStats, state: _WalkState) -> None:
+        if exc is not None:
+            _log.warning("%s: %s; walking in the server instead", self.prefix, exc)
+        state.retried = True
+        state.met = None
+        stats.reused = stats.built = stats.errors = 0
+
+    async def _walk_here(
+        self, roots: list[LibraryRoot], scope_dirs: list[str] | None, stats: ScanStats, state: _WalkState, *,
+        stop_after: int | None,
+    ) -> AsyncIterator[list[ModelEntry]]:
+        """An in-process walk's fresh batches; with ``stop_after``, it stops once it has
+        met that many models and leaves their paths in ``state.met``."""
+        previous = self.index.entries.copy()
+        lookup = self._hashes.lookup
+        if scope_dirs is not None:
+            gen = self._scanner.iter_scoped(roots, scope_dirs, previous, lookup, stats, sweep=True)
+        else:
+            gen = self._scanner.iter_batches(roots, previous, lookup, stats, sweep=True)
+        sentinel = object()
+        met: list[str] = []
+        while True:
+            batch = await asyncio.to_thread(_fresh_of, gen, sentinel, previous)
+            if batch is sentinel:
+                state.unseen = previous
+                return
+            yield batch
+            if stop_after is not None:
+                met += [e.file_path for e in batch]  # a cold scan: every entry is fresh
+                if len(met) >= stop_after:
+                    await asyncio.to_thread(gen.close)
+                    state.met = met
+                    return
+
+    async def _from_children(self, children: ChildWalk, stats: ScanStats, state: _WalkState) -> AsyncIterator[list[ModelEntry]]:
+        """The batches of a walk in child processes, to its end (then its counts, what it
+        did not meet and what its scanners learnt are taken over)."""
+        lookup = self._hashes.lookup
+        try:
+            while (batch := await asyncio.to_thread(children.next_batch, lookup)) is not None:
+                if batch:
+                    yield batch
+        except BaseException:
+            children.close()  # kills what still runs: quick
+            raise
+        await asyncio.to_thread(children.close)
+        for key, value in children.stats.items():
+            setattr(stats, key, getattr(stats, key) + value)
+        state.unseen = children.unseen
+        self._scanner.remember(children.refused, children.reported)
 
     async def _store_snapshot(self) -> None:
         """Write the whole index as the cache's snapshot (entries and orders)."""

@@ -93,6 +93,21 @@ class PathGuard:
                 result.append(root.path)
         return result
 
+    def real_folders(self) -> list[str]:
+        """The real folders of every root, each once: what ``contains_real`` accepts."""
+        return list(dict.fromkeys(root.real for root in self._roots))
+
+    @classmethod
+    def of_real_folders(cls, reals: Sequence[str]) -> "PathGuard":
+        """A guard whose ``contains_real`` accepts what lies in ``reals``, taken as they are
+        (a walk in a child process checks against the folders its parent fixed, not against
+        a second ``realpath`` of the roots)."""
+        guard = cls()
+        guard._roots = tuple(
+            _Root(path=real, real=real, model_type=ModelType.LORA, key=_key(real), real_key=_key(real)) for real in reals
+        )
+        return guard
+
     def check(
         self,
         raw: object,
