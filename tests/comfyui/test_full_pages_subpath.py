@@ -114,9 +114,12 @@ def test_a_change_made_behind_the_sub_path_is_saved_and_pushed_back(proxied, ser
     open_library_page(page, f"{proxied}/loras")
     card = page.locator(".lm-card[data-path]", has=page.locator(".lm-card-name", has_text="proxied_beta"))
     card.hover()
-    card.locator("[data-action=favorite]").click()
     sidecar = library.loras / "sub" / "proxied_beta.metadata.json"
     # the POST went through the proxy (trust policy: same-origin) and the sidecar holds it
+    # (the card shows the star at once; the answer to its save is what says it is written)
+    with page.expect_response(lambda r: r.url.endswith("/api/lm/loras/save-metadata") and r.request.method == "POST") as saved:
+        card.locator("[data-action=favorite]").click()
+    assert saved.value.ok, saved.value.status
     page.wait_for_function(
         "(name) => [...document.querySelectorAll('.lm-card[data-path]')].some((c) => c.textContent.includes(name) && c.querySelector('[data-action=favorite][aria-pressed=true]'))",
         arg="proxied_beta")
