@@ -29,8 +29,6 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
-from itertools import islice, repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +43,7 @@ from .model_records import (
     civitai_summary,
     shared,
 )
+from .snapshot_chunks import decode_chunk, encode_chunk
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +51,6 @@ T = TypeVar("T")
 SCHEMA_VERSION = "5"
 FLUSH_DELAY = 0.25  # seconds a deferred write may wait for company
 CHUNK_ROWS = 2000  # rows per snapshot chunk: one marshal call holds the GIL for a few ms
-_DECODE_SLICE = 250  # records built per C call when a chunk is decoded
 # the journal is folded into a new snapshot past this many rows (or a tenth of the snapshot)
 COMPACT_AFTER = 2000
 _MARSHAL_TAG = f"{marshal.version}:{sys.version_info[0]}.{sys.version_info[1]}"
@@ -60,18 +58,6 @@ _HASH_STATUS = {s.value: s for s in HashStatus}
 _METADATA_STATUS = {s.value: s for s in MetadataStatus}
 _MODEL_TYPES = {t.value: t for t in ModelType}
 _SORT_NAMES = ("name", "date", "size")
-_HASH_STATUS_LIST = list(HashStatus)
-_METADATA_STATUS_LIST = list(MetadataStatus)
-_HASH_STATUS_CODE = {s: i for i, s in enumerate(_HASH_STATUS_LIST)}
-_METADATA_STATUS_CODE = {s: i for i, s in enumerate(_METADATA_STATUS_LIST)}
-# flags byte: favorite, exclude, from_civitai
-_BIT = [[bool(code & (1 << bit)) for code in range(8)] for bit in range(3)]
-_CHUNK_TAG = "columns-1"
-_STAMP_SIZE = 24
-# built in C, no Python call per entry: a tuple (or bytes) of exactly the record's fields
-_new_entry = partial(tuple.__new__, ModelEntry)
-_new_stamp = partial(bytes.__new__, FileStamp)
-_summary_of = CivitaiSummary.of_values
 
 # schema 3 stored one JSON row per entry, fields in this order (read by the migration only)
 _V3_FIELDS = (
@@ -120,75 +106,6 @@ def entry_from_row(model_type: ModelType, row: tuple) -> ModelEntry:
         favorite, notes, exclude, from_civitai, CivitaiSummary.of_values(tuple(civitai)), shared(creator),
         shared(usage_tips), _METADATA_STATUS[metadata_status], sidecar_mtime_ns,
     )
-
-
-def encode_chunk(entries: list[ModelEntry]) -> bytes:
-    """Entries as one marshalled tuple of columns (a snapshot chunk).
-
-    Strings a library repeats (roots, folders, base models, tags, ...) are stored once per
-    chunk and named by number, so ``decode_chunk`` builds every record in C (``map`` and
-    ``zip`` over the columns, ``tuple.__new__``) instead of a Python call per field.
-    """
-    ids: dict[str, int] = {}
-    add = ids.setdefault
-
-    def low(values) -> bytes:
-        return array("I", [add(v, len(ids)) for v in values]).tobytes()
-
-    columns = (
-        low(e.root for e in entries), low(e.folder for e in entries), low(e.extension for e in entries),
-        low(e.sub_type for e in entries), low(e.base_model for e in entries), low(e.preview_suffix for e in entries),
-        low(e.creator for e in entries), low(e.usage_tips for e in entries),
-    )
-    tags = [tuple([add(t, len(ids)) for t in e.tags]) if e.tags else () for e in entries]
-    return marshal.dumps((
-        _CHUNK_TAG, len(entries), list(ids), [e.file_path for e in entries], columns,
-        b"".join(e.stamp for e in entries), [e.model_name for e in entries], [e.sha256 for e in entries],
-        [e.autov3 for e in entries], bytes([_HASH_STATUS_CODE[e.hash_status] for e in entries]),
-        [e.preview_nsfw_level for e in entries], tags, [e.trigger_words for e in entries],
-        bytes([e.favorite | e.exclude << 1 | e.from_civitai << 2 for e in entries]),
-        [e.civitai.values_tuple for e in entries], bytes([_METADATA_STATUS_CODE[e.metadata_status] for e in entries]),
-        [e.sidecar_mtime_ns for e in entries], [e.notes for e in entries],
-    ))
-
-
-def decode_chunk(model_type: ModelType, data: bytes) -> list[ModelEntry]:
-    """Inverse of ``encode_chunk``; raises ``ValueError`` (or ``TypeError``, ``IndexError``,
-    ``EOFError``) for data it cannot read."""
-    (tag, n, table, paths, columns, stamps, names, shas, autov3s, hash_codes, nsfw, tags, triggers, flags,
-     civitai, status_codes, sidecar_mtimes, notes) = marshal.loads(data)
-    if tag != _CHUNK_TAG or len(columns) != 8 or len(stamps) != n * _STAMP_SIZE:
-        raise ValueError("not a snapshot chunk of this version")
-    if any(len(col) != n for col in (paths, names, shas, autov3s, hash_codes, nsfw, tags, triggers, flags, civitai,
-                                     status_codes, sidecar_mtimes, notes)):
-        raise ValueError("columns of different lengths")
-    table = [shared(s) for s in table]
-    get = table.__getitem__
-    low = []
-    for raw in columns:
-        values = array("I")
-        values.frombytes(raw)
-        if len(values) != n:
-            raise ValueError("columns of different lengths")
-        low.append(map(get, values))
-    root, folder, extension, sub_type, base_model, preview_suffix, creator, usage_tips = low
-    stamp_of = map(_new_stamp, map(stamps.__getitem__, map(slice, range(0, n * _STAMP_SIZE, _STAMP_SIZE),
-                                                             range(_STAMP_SIZE, (n + 1) * _STAMP_SIZE, _STAMP_SIZE))))
-    tag_tuples = [tuple(map(get, t)) if t else () for t in tags]
-    rows = zip(
-        repeat(model_type, n), paths, root, folder, extension, stamp_of, sub_type, names, shas, autov3s,
-        map(_HASH_STATUS_LIST.__getitem__, hash_codes), base_model, preview_suffix, nsfw, tag_tuples, triggers,
-        map(_BIT[0].__getitem__, flags), notes, map(_BIT[1].__getitem__, flags), map(_BIT[2].__getitem__, flags),
-        map(_summary_of, civitai), creator, usage_tips, map(_METADATA_STATUS_LIST.__getitem__, status_codes),
-        sidecar_mtimes,
-    )
-    # a few hundred records per C call: 2,000 in one held the GIL for up to 70 ms
-    entries: list[ModelEntry] = []
-    for _ in range(0, n, _DECODE_SLICE):
-        entries += map(_new_entry, islice(rows, _DECODE_SLICE))
-    if entries and len(entries[0]) != len(ModelEntry._fields):
-        raise ValueError("not a snapshot chunk of this version")
-    return entries
 
 
 def _entry_from_v3(data: str) -> ModelEntry:

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import walk_child
-from .index_cache import decode_chunk
 from .model_records import HashStatus, ModelEntry, ModelType
 from .model_scanner import LibraryRoot
+from .snapshot_chunks import decode_chunk
 from .walk_child import WalkFailed, read_frame, write_frame
 
 _log = logging.getLogger(__name__)

@@ -453,12 +453,26 @@ class TypeLibrary:
                 self._walk_failed(exc, stats, state)
         walker = self._walker
         hand_over = walker.min_models if initial and walker is not None and scope_dirs is None else None
-        async for batch in self._walk_here(roots, scope_dirs, stats, state, stop_after=hand_over):
-            yield batch
+        children = None
+        walked = 0
+        spawned = False
+        try:
+            async for batch in self._walk_here(roots, scope_dirs, stats, state, stop_after=hand_over):
+                yield batch
+                walked += len(batch)
+                if hand_over is not None and not spawned and walked >= hand_over // 2:
+                    # started half-way, so their interpreters are up when the walk is handed over
+                    assert walker is not None
+                    spawned = True
+                    children = await asyncio.to_thread(walker.spawn, walker.processes)
+        except BaseException:
+            if children is not None:
+                children.close()
+            raise
         if state.met is None:
+            if children is not None:
+                children.close()  # the library was smaller than it takes to hand over
             return
-        assert walker is not None
-        children = await asyncio.to_thread(walker.spawn, walker.processes)
         if children is not None:
             try:
                 await asyncio.to_thread(

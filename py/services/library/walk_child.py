@@ -7,7 +7,7 @@ runs in child processes (``process_walk`` starts them) on the machine's other co
 the same ``ModelScanner`` as an in-process walk.
 
 Protocol: the parent writes one request frame to the child's stdin; the child answers on
-its stdout with ``batch`` frames (the fresh entries, ``index_cache.encode_chunk``), ``log``
+its stdout with ``batch`` frames (the fresh entries, ``snapshot_chunks.encode_chunk``), ``log``
 frames (its log records, which the parent logs) and one ``done`` frame (the walk's counts,
 the paths of the previous view it did not meet, what its scanner learnt). A frame is a
 4-byte length and a marshalled value: the two ends are the same Python (``sys.executable``),
@@ -30,12 +30,11 @@ from typing import Any, BinaryIO, Callable, NamedTuple
 
 from ..shared.model_types import ModelType
 from ..shared.path_guard import PathGuard
-from .index_cache import encode_chunk
 from .model_records import ModelEntry
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats
+from .snapshot_chunks import STAMP_SIZE, encode_chunk
 
 _LENGTH = struct.Struct("<I")
-_STAMP_SIZE = 24
 MAX_FRAME = 1 << 30  # a frame longer than this is a broken pipe, not a message
 
 
@@ -96,10 +95,10 @@ def _previous_of(view: tuple | None) -> dict[str, Seen]:
         return {}
     paths, stamps, mtimes, sub_types, suffixes = view
     n = len(paths)
-    if len(stamps) != n * _STAMP_SIZE or not len(mtimes) == len(sub_types) == len(suffixes) == n:
+    if len(stamps) != n * STAMP_SIZE or not len(mtimes) == len(sub_types) == len(suffixes) == n:
         raise WalkFailed("a previous view of columns of different lengths")
-    # built in C (no Python call per model), as ``index_cache.decode_chunk`` builds entries
-    cut = map(stamps.__getitem__, map(slice, range(0, n * _STAMP_SIZE, _STAMP_SIZE), range(_STAMP_SIZE, (n + 1) * _STAMP_SIZE, _STAMP_SIZE)))
+    # built in C (no Python call per model), as ``snapshot_chunks.decode_chunk`` builds entries
+    cut = map(stamps.__getitem__, map(slice, range(0, n * STAMP_SIZE, STAMP_SIZE), range(STAMP_SIZE, (n + 1) * STAMP_SIZE, STAMP_SIZE)))
     return dict(zip(paths, map(_new_seen, zip(paths, cut, mtimes, sub_types, suffixes))))
 
 
