@@ -74,20 +74,19 @@ async def settled_listing(aiohttp_client, library, state, **kwargs) -> tuple[dic
     return found, scans
 
 
-async def test_a_cold_scan_handed_to_two_children_lists_what_the_server_walk_lists(aiohttp_client, library, tmp_path, monkeypatch):
+async def test_a_cold_scan_handed_to_two_children_lists_what_the_server_walk_lists(
+    aiohttp_client, library, tmp_path, child_walks, monkeypatch
+):
     fill(library)
+    monkeypatch.setattr(process_walk, "MIN_MODELS", 10**9)  # the truth: walked in the server
     truth, _ = await settled_listing(aiohttp_client, library, tmp_path / "here")
+    assert child_walks == []
 
     monkeypatch.setattr(process_walk, "MIN_MODELS", 1)
-    started = []
-    spawn = process_walk.ChildWalker.spawn
-    monkeypatch.setattr(
-        process_walk.ChildWalker, "spawn", lambda self, n=1: started.append(n) or spawn(self, n)
-    )
     found, scans = await settled_listing(aiohttp_client, library, tmp_path / "children")
 
     assert found == truth
-    assert started and set(started) == {2}  # each type's cold scan went to two children
+    assert child_walks and set(child_walks) == {2}  # each type's cold scan went to two children
     assert scans["lora"]["total"] == 37
 
 

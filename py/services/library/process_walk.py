@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from . import walk_child
 from .model_records import HashStatus, ModelEntry, ModelType
@@ -106,7 +106,7 @@ class ChildWalk:
 
     def send(
         self, *, model_type: ModelType, roots: list[LibraryRoot], previous: tuple | None = None,
-        skip: list[str] = (), sweep: bool = True, batch_size: int = 500,  # type: ignore[assignment]
+        skip: Sequence[str] = (), sweep: bool = True, batch_size: int = 500,
         known: tuple[dict[str, int], list[str]] = ({}, []),
     ) -> None:
         """Give every child its share of the walk (``walk_child.request``); the first one

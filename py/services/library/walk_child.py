@@ -32,7 +32,7 @@ from ..shared.model_types import ModelType
 from ..shared.path_guard import PathGuard
 from .model_records import ModelEntry
 from .model_scanner import LibraryRoot, ModelScanner, ScanStats
-from .snapshot_chunks import STAMP_SIZE, encode_chunk
+from .snapshot_chunks import STAMP_SIZE, encode_chunk, stamp_slices
 
 _LENGTH = struct.Struct("<I")
 MAX_FRAME = 1 << 30  # a frame longer than this is a broken pipe, not a message
@@ -98,8 +98,7 @@ def _previous_of(view: tuple | None) -> dict[str, Seen]:
     if len(stamps) != n * STAMP_SIZE or not len(mtimes) == len(sub_types) == len(suffixes) == n:
         raise WalkFailed("a previous view of columns of different lengths")
     # built in C (no Python call per model), as ``snapshot_chunks.decode_chunk`` builds entries
-    cut = map(stamps.__getitem__, map(slice, range(0, n * STAMP_SIZE, STAMP_SIZE), range(STAMP_SIZE, (n + 1) * STAMP_SIZE, STAMP_SIZE)))
-    return dict(zip(paths, map(_new_seen, zip(paths, cut, mtimes, sub_types, suffixes))))
+    return dict(zip(paths, map(_new_seen, zip(paths, stamp_slices(stamps, n), mtimes, sub_types, suffixes))))
 
 
 def request(
