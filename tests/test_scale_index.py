@@ -188,6 +188,28 @@ async def test_the_snapshot_and_its_journal_give_back_every_entry(tmp_path):
         await cache.close()
 
 
+async def test_deferred_deletes_and_upserts_reach_the_cache_in_the_order_they_were_made(tmp_path):
+    """A rename or move answers without waiting for SQLite (issue 13): its delete is deferred
+    like its upsert; the last word on a path wins, and a reader sees both."""
+    rng = random.Random(7)
+    entries = [make_entry(rng, n) for n in range(50)]
+    cache = IndexCache(path=tmp_path / "index.sqlite3")
+    await cache.open()
+    try:
+        await cache.store_snapshot(ModelType.LORA, entries)
+        cache.defer_delete([e.file_path for e in entries[:5]], ModelType.LORA)
+        back = make_entry(rng, 500, path=entries[0].file_path)
+        cache.defer_upsert(back)  # deleted, then written again: it stays
+        cache.defer_upsert(entries[6].evolve(model_name="then gone"))
+        cache.defer_delete([entries[6].file_path], ModelType.LORA)  # written, then deleted: it goes
+        loaded = await cache.load_entries(ModelType.LORA)
+    finally:
+        await cache.close()
+    expected = {e.file_path: e for e in entries[5:] if e is not entries[6]}
+    expected[back.file_path] = back
+    assert loaded == expected
+
+
 async def test_journal_edits_that_keep_a_models_place_keep_the_stored_orders(tmp_path):
     """A hash or tag edit (same name and stamp) leaves the orders whole: no sort, no new snapshot."""
     rng = random.Random(6)

@@ -168,6 +168,7 @@ class IndexCache:
         self._conn: sqlite3.Connection | None = None
         # write-behind for the background hasher: one transaction per burst, not per file
         self._pending_entries: dict[str, ModelEntry] = {}
+        self._pending_deletes: dict[str, str] = {}  # path -> model type
         self._pending_hashes: list[tuple[int, int, int, str, str]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task | None = None
@@ -454,8 +455,18 @@ class IndexCache:
     # deferred writes -----------------------------------------------------------
     def defer_upsert(self, entry: ModelEntry) -> None:
         """Store ``entry`` within a fraction of a second, batched with its neighbours."""
+        self._pending_deletes.pop(entry.file_path, None)
         self._pending_entries[entry.file_path] = entry
         self._schedule_flush()
+
+    def defer_delete(self, paths: Iterable[str], model_type: ModelType) -> None:
+        """Record within a fraction of a second that ``paths`` are gone, batched like upserts
+        (a rename or move answers without waiting behind a compaction in the cache's thread)."""
+        for path in paths:
+            self._pending_entries.pop(path, None)
+            self._pending_deletes[path] = model_type.value
+        if self._pending_deletes:
+            self._schedule_flush()
 
     def defer_hash(self, stamp: FileStamp, sha256: str, autov2: str) -> None:
         self._pending_hashes.append((stamp.inode, stamp.size, stamp.mtime_ns, sha256, autov2))
@@ -476,14 +487,16 @@ class IndexCache:
             self._flush_handle.cancel()
             self._flush_handle = None
         entries, self._pending_entries = list(self._pending_entries.values()), {}
+        deletes, self._pending_deletes = self._pending_deletes, {}
         hashes, self._pending_hashes = self._pending_hashes, []
-        if not entries and not hashes or self._conn is None:
+        if not entries and not deletes and not hashes or self._conn is None:
             return
 
         def _write() -> None:
             with self.conn:
                 self.conn.execute("BEGIN")
                 self._journal(entries)
+                self._journal_deletes([(row_key(p), kind, None) for p, kind in deletes.items()])
                 self.conn.executemany("INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?)", hashes)
 
         await self._write(_write, "store hashes")
@@ -494,11 +507,17 @@ class IndexCache:
         for e in entries:
             self._journal_rows[e.model_type.value] = self._journal_rows.get(e.model_type.value, 0) + 1
 
+    def _journal_deletes(self, rows: list[tuple[str, str, None]]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?, ?)", rows)
+        for _, kind, _ in rows:
+            self._journal_rows[kind] = self._journal_rows.get(kind, 0) + 1
+
     def _drop_pending(self, paths: Iterable[str]) -> None:
         # a direct write is newer than anything deferred for the same path
-        if self._pending_entries:
+        if self._pending_entries or self._pending_deletes:
             for path in paths:
                 self._pending_entries.pop(path, None)
+                self._pending_deletes.pop(path, None)
 
     async def upsert_entries(self, entries: Iterable[ModelEntry]) -> None:
         items = list(entries)
@@ -528,9 +547,7 @@ class IndexCache:
                 if model_type is None:
                     # the type of a bare path: whichever snapshot or journal row names it
                     rows = [(row_key(p), self._type_of(p), None) for p in paths]
-                self.conn.executemany("INSERT OR REPLACE INTO journal VALUES (?, ?, ?)", rows)
-                for _, kind, _ in rows:
-                    self._journal_rows[kind] = self._journal_rows.get(kind, 0) + 1
+                self._journal_deletes(rows)
 
         await self._write(_delete, "delete entries")
 

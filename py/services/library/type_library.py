@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Collection, Iterable
 from urllib.parse import quote
 
 from ...errors import ModelNotFound, PathOutsideLibrary
+from ..shared.free_memory import release_free_memory
 from ..shared.model_locks import ModelLocks
 from ..shared.sidecar_store import SidecarStore, preview_kind
 from ..shared.socket_hub import SocketHub
@@ -74,6 +75,8 @@ HASH_NOTICE_INTERVAL = 1.0
 # it has PUBLISH_GROWTH times as many (each showing is an index built off the loop)
 FIRST_PUBLISH = FIRST_BATCH  # the walk's first batch is shown as it comes
 PUBLISH_GROWTH = 8
+# a walk that read at least this many models gives the allocator's free memory back after
+RELEASE_AFTER = 1000
 
 
 def settle_memory() -> None:
@@ -435,6 +438,10 @@ class TypeLibrary:
             await self.broadcast_changed(
                 "scan", [e.file_path for e in changed][:200] + removed[:200]
             )
+        if initial or children is not None or stats.built + len(removed) >= RELEASE_AFTER:
+            # what the walk parsed and the load decoded is freed now, but glibc would keep it
+            del changed, removed
+            await asyncio.to_thread(release_free_memory)
         return dict(self.last_scan)
 
     async def _walk(
@@ -655,7 +662,7 @@ class TypeLibrary:
         # moment to a crash costs only a re-read: the next reconcile sees the sidecar changed
         for entry in fresh:
             self._cache.defer_upsert(entry)
-        await self._cache.delete_entries(gone, self.model_type)
+        self._cache.defer_delete(gone, self.model_type)
         if broadcast and (fresh or gone):
             await self.broadcast_changed(reason, [e.file_path for e in fresh] + gone)
         return fresh

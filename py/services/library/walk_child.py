@@ -159,7 +159,7 @@ def walk(req: dict[str, Any], out: BinaryIO) -> None:
     guard = PathGuard.of_real_folders(req["real_folders"])
     scanner = ModelScanner(batch_size=req["batch_size"], contains_real=guard.contains_real, claims=claims)
     scanner.remember(dict(req["refused"]), req["reported"])
-    previous = _previous_of(req["previous"])
+    previous = _previous_of(req.pop("previous"))  # the columns go once the view is built
     stats = ScanStats(seen=None)
     for batch in scanner.iter_batches(roots, previous, None, stats, sweep=req["sweep"]):
         pop = previous.pop
