@@ -125,6 +125,51 @@ async def test_a_warm_start_walked_by_a_child_finds_every_change_made_while_down
     assert lora["leftovers_removed"] == 1 and not leftover.exists()
 
 
+async def test_a_warm_start_child_reads_the_cached_edits_of_the_journal_too(
+    aiohttp_client, library, tmp_path, child_walks, monkeypatch
+):
+    """The child reads the cached models from the cache file itself: the snapshot and the
+    journal of edits since it, as the server loads them (an edit it missed would look like
+    a changed sidecar and be read again)."""
+    fill(library)
+    state = tmp_path / "state"
+    monkeypatch.setattr(process_walk, "MIN_MODELS", 10**9)
+    client = await make_app_client(aiohttp_client, library, state_dir=state)
+    await wait_hashed(client)
+    edited = str(library.loras / "style" / "lora05.safetensors")
+    gone = str(library.loras / "chars" / "lora03.safetensors")
+    for route, body in (("add-tags", {"file_path": edited, "tags": ["journaled"]}), ("delete", {"file_path": gone})):
+        resp = await client.post(f"/api/lm/loras/{route}", json=body)
+        assert resp.status == 200, await resp.text()
+    await client.close()
+    monkeypatch.setattr(process_walk, "MIN_MODELS", 1)
+
+    found, scans = await settled_listing(aiohttp_client, library, state)
+
+    assert child_walks == [1, 1, 1]
+    assert (scans["lora"]["built"], scans["lora"]["removed"], scans["lora"]["reused"]) == (0, 0, 36)
+    item = next(i for i in found["loras"] if i["file_path"] == edited)
+    assert "journaled" in item["tags"] and gone not in {i["file_path"] for i in found["loras"]}
+
+
+async def test_a_child_that_cannot_read_the_cache_leaves_the_walk_to_the_server(
+    aiohttp_client, library, tmp_path, child_walks, monkeypatch, caplog
+):
+    fill(library)
+    state = tmp_path / "state"
+    monkeypatch.setattr(process_walk, "MIN_MODELS", 10**9)
+    truth, _ = await settled_listing(aiohttp_client, library, state)
+    monkeypatch.setattr(process_walk, "MIN_MODELS", 1)
+    send = process_walk.ChildWalk.send
+    monkeypatch.setattr(process_walk.ChildWalk, "send", lambda self, **kw: send(self, **{**kw, "cache": str(tmp_path / "no-such.sqlite3")}))
+
+    with caplog.at_level(logging.WARNING):
+        found, scans = await settled_listing(aiohttp_client, library, state)
+
+    assert found == truth and scans["lora"]["built"] == 0
+    assert "the index cache cannot be read" in caplog.text and "walking in the server" in caplog.text
+
+
 async def test_a_child_walk_lists_nothing_that_leads_out_of_the_library(
     aiohttp_client, library, tmp_path, child_walks, caplog
 ):

@@ -26,6 +26,7 @@ import os
 import sqlite3
 import struct
 import sys
+import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,16 @@ from .model_records import (
     civitai_summary,
     shared,
 )
-from .snapshot_chunks import decode_chunk, encode_chunk
+from .snapshot_chunks import (  # noqa: F401 - the row forms are index_cache's API too
+    JOURNAL_SQL,
+    SNAPSHOT_SQL,
+    decode_chunk,
+    encode_chunk,
+    entry_from_row,
+    entry_to_row,
+    path_of_key,
+    row_key,
+)
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,8 +64,6 @@ CHUNK_ROWS = 2000  # rows per snapshot chunk: one marshal call holds the GIL for
 # the journal is folded into a new snapshot past this many rows (or a tenth of the snapshot)
 COMPACT_AFTER = 2000
 _MARSHAL_TAG = f"{marshal.version}:{sys.version_info[0]}.{sys.version_info[1]}"
-_HASH_STATUS = {s.value: s for s in HashStatus}
-_METADATA_STATUS = {s.value: s for s in MetadataStatus}
 _MODEL_TYPES = {t.value: t for t in ModelType}
 _SORT_NAMES = ("name", "date", "size")
 
@@ -79,33 +87,6 @@ def default_cache_dir() -> Path:
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("comfyui-model-library", appauthor=False))
-
-
-def entry_to_row(entry: ModelEntry) -> tuple:
-    """The stored form of an entry: plain values only (its type is the snapshot's)."""
-    stamp = entry.stamp
-    return (
-        entry.file_path, entry.root, entry.folder, entry.extension, stamp.size, stamp.mtime_ns, stamp.inode,
-        entry.sub_type, entry.model_name, entry.sha256, entry.autov3, entry.hash_status.value, entry.base_model,
-        entry.preview_suffix, entry.preview_nsfw_level, entry.tags, entry.trigger_words, entry.favorite,
-        entry.notes, entry.exclude, entry.from_civitai, entry.civitai.values_tuple, entry.creator,
-        entry.usage_tips, entry.metadata_status.value, entry.sidecar_mtime_ns,
-    )
-
-
-def entry_from_row(model_type: ModelType, row: tuple) -> ModelEntry:
-    """Inverse of ``entry_to_row``; repeated strings become the library's shared copies.
-    Raises ``ValueError`` / ``KeyError`` / ``TypeError`` for a row it cannot read."""
-    (path, root, folder, extension, size, mtime_ns, inode, sub_type, model_name, sha256, autov3, hash_status,
-     base_model, preview_suffix, nsfw, tags, trigger_words, favorite, notes, exclude, from_civitai, civitai,
-     creator, usage_tips, metadata_status, sidecar_mtime_ns) = row
-    return ModelEntry(
-        model_type, path, shared(root), shared(folder), shared(extension), FileStamp(size, mtime_ns, inode),
-        shared(sub_type), model_name, sha256, autov3, _HASH_STATUS[hash_status], shared(base_model),
-        shared(preview_suffix), nsfw, tuple(map(shared, tags)) if tags else (), tuple(trigger_words),
-        favorite, notes, exclude, from_civitai, CivitaiSummary.of_values(tuple(civitai)), shared(creator),
-        shared(usage_tips), _METADATA_STATUS[metadata_status], sidecar_mtime_ns,
-    )
 
 
 def _entry_from_v3(data: str) -> ModelEntry:
@@ -134,15 +115,6 @@ def _summary_from_v3(summary: dict[str, Any], model_name: str) -> CivitaiSummary
         summary.get("id"), summary.get("modelId"), summary.get("name"), tuple(summary.get("trainedWords") or ()),
         model_name if summary.get("model_name") == model_name else summary.get("model_name"), summary.get("type"),
     ))
-
-
-def row_key(path: str) -> str:
-    """The primary key of a path: itself, or an escaped form when it is not valid UTF-8."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(path)
-    return path
 
 
 def _create_private(path: Path) -> None:
@@ -367,9 +339,7 @@ class IndexCache:
         orders: dict[str, list[str]] = {}
         positions: dict[str, bytes] = {}
         try:
-            for chunk, data in self.conn.execute(
-                "SELECT chunk, data FROM snapshot WHERE model_type=? ORDER BY chunk", (model_type,)
-            ):
+            for chunk, data in self.conn.execute(SNAPSHOT_SQL, (model_type,)):
                 if chunk < 0:  # the orders, as row positions
                     positions[_SORT_NAMES[-chunk - 1]] = data
                     continue
@@ -385,7 +355,7 @@ class IndexCache:
             # a permutation of the rows, or not used (``ModelIndex.build`` trusts these)
             if len(rows) == len(paths) and (not rows or max(rows) < len(rows)) and len(set_of(rows)) == len(rows):
                 orders[name] = map_list(paths.__getitem__, rows)
-        journal = list(self.conn.execute("SELECT path, data FROM journal WHERE model_type=?", (model_type,)))
+        journal = list(self.conn.execute(JOURNAL_SQL, (model_type,)))
         if journal:
             by_path = dict(zip(paths, entries))
             touched = set()
@@ -394,7 +364,7 @@ class IndexCache:
                     entry = entry_from_row(kind, marshal.loads(data)) if data is not None else None
                 except (ValueError, EOFError, TypeError, KeyError):
                     entry = None  # unreadable: the scan builds it again
-                path = entry.file_path if entry is not None else _path_of_key(key)
+                path = entry.file_path if entry is not None else path_of_key(key)
                 before = by_path.get(path)
                 if entry is None or before is None or before.model_name != entry.model_name or before.stamp != entry.stamp:
                     touched.add(path)  # its place in an order may differ (a hash or tag edit keeps it)
@@ -434,6 +404,9 @@ class IndexCache:
         for chunk, start in enumerate(range(0, len(entries), CHUNK_ROWS)):
             data = encode_chunk(entries[start : start + CHUNK_ROWS])
             conn.execute("INSERT INTO snapshot VALUES (?, ?, ?)", (model_type, chunk, data))
+            # the GIL goes to the event loop between chunks: a compaction of 100,000 rows
+            # (a third of a second of encoding) must not queue every request behind it
+            time.sleep(0)
         if orders:
             position = {e.file_path: i for i, e in enumerate(entries)}
             for n, name in enumerate(_SORT_NAMES):
@@ -605,14 +578,3 @@ class IndexCache:
 def stamp_key(stamp: FileStamp) -> bytes:
     """The key ``load_hashes`` uses for a file stamp."""
     return _hash_key(stamp.inode, stamp.size, stamp.mtime_ns)
-
-
-def _path_of_key(key: str) -> str:
-    """The path a journal key names (``row_key`` escapes paths that are not UTF-8)."""
-    if key.startswith('"'):
-        try:
-            value = json.loads(key)
-        except ValueError:
-            return key
-        return value if isinstance(value, str) else key
-    return key

@@ -105,28 +105,43 @@ class ChildWalk:
         return len(self._procs)
 
     def send(
-        self, *, model_type: ModelType, roots: list[LibraryRoot], previous: tuple | None = None,
+        self, *, model_type: ModelType, roots: list[LibraryRoot], cache: str | None = None,
         skip: Sequence[str] = (), sweep: bool = True, batch_size: int = 500,
-        known: tuple[dict[str, int], list[str]] = ({}, []),
+        known: tuple[dict[str, int], list[str]] = ({}, []), wait: bool = False,
     ) -> None:
         """Give every child its share of the walk (``walk_child.request``); the first one
-        sweeps leftovers. ``known``: what the server's scanner learnt (``ModelScanner.remembered``).
-        Raises ``WalkFailed`` when a child is gone already."""
+        sweeps leftovers. ``cache``: the index cache file whose models of ``model_type`` the
+        walk compares with (a warm start's; the child reads them itself). ``known``: what the
+        server's scanner learnt (``ModelScanner.remembered``). ``wait``: the children prepare
+        (read the cache) and walk on ``go``. Raises ``WalkFailed`` when a child is gone already."""
         count = len(self._procs)
         for n, proc in enumerate(self._procs):
             req = walk_child.request(
-                roots=roots, real_folders=self._real_folders, previous=previous, share=(n, count), skip=list(skip),
-                sweep=sweep and n == 0, batch_size=batch_size, known=known,
+                roots=roots, real_folders=self._real_folders, cache=(cache, model_type) if cache else None,
+                share=(n, count), skip=list(skip),
+                sweep=sweep and n == 0, batch_size=batch_size, known=known, wait=wait,
             )
             try:
                 assert proc.stdin is not None
                 write_frame(proc.stdin, req)
-                proc.stdin.close()
+                if not wait:
+                    proc.stdin.close()
             except (OSError, ValueError) as exc:
                 raise WalkFailed(f"a child walk did not take its request ({exc})") from exc
             threading.Thread(
                 target=self._read, args=(proc, model_type), name=f"lm-walk-{n}", daemon=True
             ).start()
+
+    def go(self) -> None:
+        """Let children sent a request with ``wait`` walk. Raises ``WalkFailed`` when one is
+        gone already."""
+        for proc in self._procs:
+            try:
+                assert proc.stdin is not None
+                write_frame(proc.stdin, ("go",))
+                proc.stdin.close()
+            except (OSError, ValueError) as exc:
+                raise WalkFailed(f"a child walk could not be started ({exc})") from exc
 
     def _read(self, proc: subprocess.Popen, model_type: ModelType) -> None:
         """One child's frames into the queue (in its own thread); entries decoded here."""
@@ -141,6 +156,9 @@ class ChildWalk:
                     self._relog(*rest)
                 elif kind == "done":
                     self._queue.put(("done", rest[0]))
+                    return
+                elif kind == "failed":
+                    self._queue.put(("failed", f"a child walk failed: {rest[0]}"))
                     return
         except EOFError:
             self._queue.put(("failed", f"a child walk ended early (exit status {proc.wait()})"))

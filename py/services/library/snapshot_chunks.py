@@ -1,11 +1,13 @@
-"""The cache snapshot's chunk format: entries as marshalled columns, built back in C.
+"""The index cache's stored forms of entries: snapshot chunks (marshalled columns, built
+back in C) and journal rows, with the two queries that read them.
 
-Owns ``encode_chunk`` / ``decode_chunk`` and nothing else, so the walk's child processes
-(``walk_child``, which send their entries in this form) import it without SQLite, asyncio
-and the rest of ``index_cache``.
+Owns the formats and nothing else, so the walk's child processes (``walk_child``, which
+send their entries as chunks and read a warm start's cached models themselves) import it
+without asyncio and the rest of ``index_cache``.
 """
 from __future__ import annotations
 
+import json
 import marshal
 from array import array
 from collections.abc import Iterator
@@ -27,6 +29,11 @@ STAMP_SIZE = 24
 _new_entry = partial(tuple.__new__, ModelEntry)
 _new_stamp = partial(bytes.__new__, FileStamp)
 _summary_of = CivitaiSummary.of_values
+_HASH_STATUS = {s.value: s for s in HashStatus}
+_METADATA_STATUS = {s.value: s for s in MetadataStatus}
+# a type's snapshot chunks (negative numbers: its sort orders) and its journal rows
+SNAPSHOT_SQL = "SELECT chunk, data FROM snapshot WHERE model_type=? ORDER BY chunk"
+JOURNAL_SQL = "SELECT path, data FROM journal WHERE model_type=?"
 
 
 def stamp_slices(stamps: bytes, n: int) -> Iterator[bytes]:
@@ -102,3 +109,68 @@ def decode_chunk(model_type: ModelType, data: bytes) -> list[ModelEntry]:
         raise ValueError("not a snapshot chunk of this version")
     return entries
 
+
+def view_columns(data: bytes) -> tuple[list[str], bytes, list[int], list[str], list[str]]:
+    """The columns of a chunk a walk compares (paths, stamps, sidecar mtimes, sub-types,
+    preview suffixes), without building its records; raises as ``decode_chunk``."""
+    (tag, n, table, paths, columns, stamps, *_, sidecar_mtimes, _notes) = marshal.loads(data)
+    if tag != _CHUNK_TAG or len(columns) != 8 or len(stamps) != n * STAMP_SIZE or len(paths) != n:
+        raise ValueError("not a snapshot chunk of this version")
+    get = table.__getitem__
+    words = []
+    for raw in (columns[3], columns[5]):  # sub-type, preview suffix
+        values = array("I")
+        values.frombytes(raw)
+        if len(values) != n:
+            raise ValueError("columns of different lengths")
+        words.append(list(map(get, values)))
+    if len(sidecar_mtimes) != n:
+        raise ValueError("columns of different lengths")
+    return paths, stamps, sidecar_mtimes, words[0], words[1]
+
+
+def entry_to_row(entry: ModelEntry) -> tuple:
+    """The stored form of an entry: plain values only (its type is the snapshot's)."""
+    stamp = entry.stamp
+    return (
+        entry.file_path, entry.root, entry.folder, entry.extension, stamp.size, stamp.mtime_ns, stamp.inode,
+        entry.sub_type, entry.model_name, entry.sha256, entry.autov3, entry.hash_status.value, entry.base_model,
+        entry.preview_suffix, entry.preview_nsfw_level, entry.tags, entry.trigger_words, entry.favorite,
+        entry.notes, entry.exclude, entry.from_civitai, entry.civitai.values_tuple, entry.creator,
+        entry.usage_tips, entry.metadata_status.value, entry.sidecar_mtime_ns,
+    )
+
+
+def entry_from_row(model_type: ModelType, row: tuple) -> ModelEntry:
+    """Inverse of ``entry_to_row``; repeated strings become the library's shared copies.
+    Raises ``ValueError`` / ``KeyError`` / ``TypeError`` for a row it cannot read."""
+    (path, root, folder, extension, size, mtime_ns, inode, sub_type, model_name, sha256, autov3, hash_status,
+     base_model, preview_suffix, nsfw, tags, trigger_words, favorite, notes, exclude, from_civitai, civitai,
+     creator, usage_tips, metadata_status, sidecar_mtime_ns) = row
+    return ModelEntry(
+        model_type, path, shared(root), shared(folder), shared(extension), FileStamp(size, mtime_ns, inode),
+        shared(sub_type), model_name, sha256, autov3, _HASH_STATUS[hash_status], shared(base_model),
+        shared(preview_suffix), nsfw, tuple(map(shared, tags)) if tags else (), tuple(trigger_words),
+        favorite, notes, exclude, from_civitai, CivitaiSummary.of_values(tuple(civitai)), shared(creator),
+        shared(usage_tips), _METADATA_STATUS[metadata_status], sidecar_mtime_ns,
+    )
+
+
+def row_key(path: str) -> str:
+    """The primary key of a path: itself, or an escaped form when it is not valid UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(path)
+    return path
+
+
+def path_of_key(key: str) -> str:
+    """The path a journal key names (``row_key`` escapes paths that are not UTF-8)."""
+    if key.startswith('"'):
+        try:
+            value = json.loads(key)
+        except ValueError:
+            return key
+        return value if isinstance(value, str) else key
+    return key

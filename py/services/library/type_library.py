@@ -27,7 +27,7 @@ from .model_index import NO_USAGE, ListQuery, ModelIndex, UsageSource
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import FIRST_BATCH, LibraryRoot, ModelScanner, ScanStats, stamp_of
 from .process_walk import ChildWalk, ChildWalker
-from .walk_child import WalkFailed, previous_view
+from .walk_child import WalkFailed
 
 _log = logging.getLogger(__name__)
 
@@ -261,18 +261,19 @@ class TypeLibrary:
         # which the scan's allocations trigger within a second: out of sight first
         settle_memory()
         # a big cached library is walked by a child process beside the index build: it
-        # starts now (its interpreter starts while the cache loads) and walks once the
-        # watcher is up and the cached entries are known
+        # starts now, reads the cached models from the cache file while the watcher starts
+        # (not beside the load: the watcher's start is a Python walk of every folder, which
+        # a build holding the GIL slows sevenfold), and walks once the watcher is up
         early = await self._early_walk()
         watching = False
         try:
             with gc_paused():
-                if early is not None and before_walk is not None:
-                    await before_walk()
-                    watching = True
+                if early is not None:
+                    early = await self._send_warm_walk(early)
+                if early is not None:
+                    early = await self._walk_once_watched(early, before_walk)
+                    watching = before_walk is not None
                 cached, orders = await self._cache.load_snapshot(self.model_type)
-                if cached and early is not None:
-                    early = await self._send_warm_walk(early, cached)
                 if cached:
                     # built off the loop into a fresh index, then swapped in: readers never see
                     # a half-built index, and the loop is never blocked by 100,000 inserts
@@ -323,14 +324,30 @@ class TypeLibrary:
             return None
         return await asyncio.to_thread(self._walker.spawn, 1)
 
-    async def _send_warm_walk(self, walk: ChildWalk, cached: list[ModelEntry]) -> ChildWalk | None:
-        """Start ``walk`` on this type's roots against the cached entries; None when it failed."""
-        view = await asyncio.to_thread(previous_view, cached)
+    async def _send_warm_walk(self, walk: ChildWalk) -> ChildWalk | None:
+        """Send ``walk`` this type's roots and the cache file to compare with (it reads the
+        cached entries at once and waits for ``go``); None when it failed."""
+        await self._cache.flush()  # the child reads the cache file: every deferred write in it
         try:
             await asyncio.to_thread(
-                walk.send, model_type=self.model_type, roots=self.roots, previous=view,
-                batch_size=self._scanner.batch_size, known=self._scanner.remembered(),
+                walk.send, model_type=self.model_type, roots=self.roots, cache=str(self._cache.path),
+                batch_size=self._scanner.batch_size, known=self._scanner.remembered(), wait=True,
             )
+        except WalkFailed as exc:
+            _log.warning("%s: %s; walking in the server", self.prefix, exc)
+            walk.close()
+            return None
+        return walk
+
+    async def _walk_once_watched(
+        self, walk: ChildWalk, before_walk: Callable[[], Awaitable[object]] | None
+    ) -> ChildWalk | None:
+        """Let ``walk`` go once the watcher is up (``before_walk``): no change made while it
+        walks goes unseen. None when it failed."""
+        if before_walk is not None:
+            await before_walk()
+        try:
+            await asyncio.to_thread(walk.go)
         except WalkFailed as exc:
             _log.warning("%s: %s; walking in the server", self.prefix, exc)
             walk.close()
