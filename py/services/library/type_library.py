@@ -432,6 +432,9 @@ class TypeLibrary:
         if state.retried:
             changed = await asyncio.to_thread(_last_of_each, changed)
         if initial:
+            # what reading the walk's batches left free goes back before the full index is
+            # built: that build is the scan's high-water mark
+            await asyncio.to_thread(release_free_memory)
             await self._publish(changed)
         removed = await asyncio.to_thread(_removed_of, state.unseen, scope_dirs, self.index.entries)
         state.unseen = ()
@@ -554,6 +557,9 @@ class TypeLibrary:
         try:
             while (batch := await asyncio.to_thread(children.next_batch, lookup)) is not None:
                 if batch:
+                    # long-lived records: out of the collector's sight, or a full collection
+                    # walks the tens of thousands received so far (60 ms at 100,000)
+                    settle_memory()
                     yield batch
         except BaseException:
             children.close()  # kills what still runs: quick
