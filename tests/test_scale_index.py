@@ -144,6 +144,25 @@ def test_the_index_equals_a_brute_force_listing_through_every_kind_of_change():
         check(index, reference)
 
 
+def test_a_big_batch_is_placed_in_the_kept_orders_as_a_full_sort_would_place_it():
+    """A reconcile of thousands of changes merges them into the orders it keeps (issue 13:
+    a sort of every path made a key per model, the reconcile's memory peak)."""
+    rng = random.Random(21)
+    reference = {e.file_path: e for e in (make_entry(rng, n) for n in range(2000))}
+    index = ModelIndex.build(list(reference.values()))
+    changed = [make_entry(rng, 5000 + i, path=p) for i, p in enumerate(rng.sample(list(reference), 150))]
+    changed += [make_entry(rng, 9000 + i) for i in range(60)]  # new models
+    removed = [p for p in rng.sample(list(reference), 40) if p not in {e.file_path for e in changed}]
+
+    index.apply(index.prepare(changed, removed, dict(index.entries), index.version))
+
+    for p in removed:
+        del reference[p]
+    reference.update((e.file_path, e) for e in changed)
+    check(index, reference)
+    assert index.orders() == ModelIndex.build(list(reference.values())).orders()
+
+
 def test_a_prepared_batch_is_refused_once_the_index_changed():
     rng = random.Random(1)
     index = ModelIndex.build([make_entry(rng, n) for n in range(100)])
