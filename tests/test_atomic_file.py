@@ -229,3 +229,19 @@ def _poll_for_partial_temp(folder: Path, threshold: int, *, deadline: float) -> 
                 except FileNotFoundError:  # renamed over the target meanwhile
                     pass
     raise AssertionError("the writer never produced a temp file")
+
+
+def test_json_is_written_exactly_as_the_standard_library_writes_it():
+    """Sidecars are encoded by orjson when it is there (issue 13: ten times faster), byte
+    for byte as ``json.dumps(indent=2, ensure_ascii=False)``; what orjson would change
+    (NaN, integers past 64 bits, non-string keys) is encoded by ``json``."""
+    documents = [
+        {"model_name": "Ñoño 雪 ✨", "tags": ["a", "b"], "civitai": {"images": [], "meta": {}, "id": 12},
+         "notes": "line\nbreak \"quoted\" \\ \t\u0001", "weight": 0.75, "ok": True, "none": None},
+        {"nan": float("nan")},
+        {"big": 2**70},
+        {1: "int key"},
+        [],
+    ]
+    for doc in documents:
+        assert atomic_file.encode_json(doc) == json.dumps(doc, ensure_ascii=False, indent=2).encode("utf-8")
