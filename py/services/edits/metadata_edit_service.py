@@ -22,6 +22,10 @@ SidecarEdit = Callable[[dict[str, Any]], dict[str, Any]]
 
 # Fields save-metadata may set that the CivitAI merge must then leave alone.
 _NOT_USER_EDITS = frozenset({"favorite", "skip_metadata_refresh"})
+# Edits whose file work runs in worker threads at once (one a core): a bulk edit sends many,
+# and six threads reading, encoding and writing sidecars kept the event loop waiting for the
+# GIL behind all of them (58 ms at 1,000 edits, 8 in flight); the others wait on the loop.
+EDIT_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def seed_sidecar(entry: ModelEntry) -> dict[str, Any]:
@@ -56,6 +60,7 @@ class MetadataEditService:
     def __init__(self, *, library: ModelLibrary, locks: ModelLocks) -> None:
         self._library = library
         self._locks = locks
+        self._threads = asyncio.Semaphore(EDIT_THREADS)
 
     async def save_metadata(self, model_type: ModelType, path: str, changes: MetadataChanges) -> ModelEntry:
         """Write the named fields into the sidecar; returns the refreshed entry.
@@ -102,10 +107,11 @@ class MetadataEditService:
             data = edit(data)
             return record_user_edits(data, edited) if edited else data
 
-        try:
-            await asyncio.to_thread(rewrite_sidecar, self._library.sidecars, entry, full_edit)
-        except ModelNotFound:
-            await service.refresh_paths([path], reason=reason)  # drops the stale entry
-            raise
-        fresh = await service.refresh_paths([path], reason=reason)
+        async with self._threads:
+            try:
+                await asyncio.to_thread(rewrite_sidecar, self._library.sidecars, entry, full_edit)
+            except ModelNotFound:
+                await service.refresh_paths([path], reason=reason)  # drops the stale entry
+                raise
+            fresh = await service.refresh_paths([path], reason=reason)
         return fresh[0] if fresh else service.require(path)

@@ -92,6 +92,9 @@ class ChildWalk:
         self._procs = procs
         self._real_folders = real_folders
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # one reader decodes at a time: decoding holds the GIL, and two readers plus the
+        # index build kept the event loop waiting behind three threads instead of two
+        self._decoding = threading.Lock()
         self._done = 0
         self._closed = False
         self._logged: set[tuple[str, str]] = set()
@@ -151,7 +154,9 @@ class ChildWalk:
             while True:
                 kind, *rest = read_frame(stream)
                 if kind == "batch":
-                    self._queue.put(("batch", decode_chunk(model_type, rest[0])))
+                    with self._decoding:
+                        entries = decode_chunk(model_type, rest[0])
+                    self._queue.put(("batch", entries))
                 elif kind == "log":
                     self._relog(*rest)
                 elif kind == "done":

@@ -309,9 +309,7 @@ class TypeLibrary:
             if before_walk is not None and not watching:
                 await before_walk()
             await self.reconcile(initial=True)
-            settle_memory()
-            self._mark_ready()
-            await self._init_progress("ready", 100, len(self.index), len(self.index))
+            await self._announce_ready()
             _log.info("%s: cold scan of %d models in %.2fs", self.prefix, len(self.index), time.perf_counter() - started)
             if self._changed_before_ready:
                 # the cold walk may have passed the changed folder before the change
@@ -364,6 +362,15 @@ class TypeLibrary:
             self._changed_before_ready = True
             return
         await self.reconcile(scope=scope)
+
+    async def _announce_ready(self) -> None:
+        """Ready once: what the index holds lives on (out of the collector's sight), the
+        status says so and browsers are told."""
+        if self.is_ready:
+            return
+        settle_memory()
+        self._mark_ready()
+        await self._init_progress("ready", 100, len(self.index), len(self.index))
 
     def _mark_ready(self) -> None:
         self.is_ready = True
@@ -436,6 +443,9 @@ class TypeLibrary:
             # built: that build is the scan's high-water mark
             await asyncio.to_thread(release_free_memory)
             await self._publish(changed)
+            # the full listing is served from here on; the snapshot write and the hash
+            # queue below are the cache's and the hasher's business (half a second at 100,000)
+            await self._announce_ready()
         removed = await asyncio.to_thread(_removed_of, state.unseen, scope_dirs, self.index.entries)
         state.unseen = ()
         if not initial:
@@ -575,6 +585,7 @@ class TypeLibrary:
         index = self.index
         await self._cache.store_snapshot(self.model_type, list(index.entries.values()), index.orders())
         self._snapshot_stale = False
+        await asyncio.to_thread(release_free_memory)  # what encoding every chunk left free
 
     async def _queue_hashes(self, entries: list[ModelEntry]) -> None:
         """Queue the pending hashes, yielding to the loop between chunks (50,000 queue
