@@ -7,8 +7,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...errors import ValidationError
-from ...services.library import fast_json
 from ...services.library.disk_usage import MAX_LIMIT, DiskQuery, DiskUsage
+from ...services.shared import fast_json
 from ...services.shared.model_types import type_for_prefix
 from ..request_params import query_int, query_str
 

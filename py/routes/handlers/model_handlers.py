@@ -16,11 +16,11 @@ from aiohttp import web
 from ...errors import NotFoundError, ValidationError
 from ...services.civitai.update_check_service import UpdateCheckService
 from ...services.civitai.update_records import UpdateView
-from ...services.library import fast_json
 from ...services.library.model_index import DEFAULT_DIRECTION, LISTING_SORTS, ListQuery
 from ...services.library.model_queries import ModelQueries, civitai_url
 from ...services.library.model_records import ModelEntry, ModelType
 from ...services.library.type_library import TypeLibrary
+from ...services.shared import fast_json
 from ...services.shared.path_guard import PathGuard
 from ...services.shared.server_i18n import ServerI18n
 from ...services.shared.settings_manager import SettingsManager

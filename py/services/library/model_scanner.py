@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from ..shared import fast_json
 from ..shared.model_types import EXTRA_TYPES
 from ..shared.sidecar_store import (
     PREVIEW_SUFFIXES,
@@ -26,7 +27,6 @@ from ..shared.sidecar_store import (
     read_model_sidecar,
     stat_companion,
 )
-from . import fast_json
 from .leftover_files import PART_STATE_SUFFIX, PART_SUFFIX, LeftoverSweeper, is_leftover_name
 from .model_records import (
     FileStamp,

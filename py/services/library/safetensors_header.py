@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import fast_json
+from ..shared import fast_json
 
 __all__ = [
     "HeaderError",
