@@ -84,13 +84,7 @@ def decode_chunk(model_type: ModelType, data: bytes) -> list[ModelEntry]:
         raise ValueError("columns of different lengths")
     table = [shared(s) for s in table]
     get = table.__getitem__
-    low = []
-    for raw in columns:
-        values = array("I")
-        values.frombytes(raw)
-        if len(values) != n:
-            raise ValueError("columns of different lengths")
-        low.append(map(get, values))
+    low = [map(get, _numbers(raw, n)) for raw in columns]
     root, folder, extension, sub_type, base_model, preview_suffix, creator, usage_tips = low
     stamp_of = map(_new_stamp, stamp_slices(stamps, n))
     tag_tuples = [tuple(map(get, t)) if t else () for t in tags]
@@ -116,17 +110,20 @@ def view_columns(data: bytes) -> tuple[list[str], bytes, list[int], list[str], l
     (tag, n, table, paths, columns, stamps, *_, sidecar_mtimes, _notes) = marshal.loads(data)
     if tag != _CHUNK_TAG or len(columns) != 8 or len(stamps) != n * STAMP_SIZE or len(paths) != n:
         raise ValueError("not a snapshot chunk of this version")
-    get = table.__getitem__
-    words = []
-    for raw in (columns[3], columns[5]):  # sub-type, preview suffix
-        values = array("I")
-        values.frombytes(raw)
-        if len(values) != n:
-            raise ValueError("columns of different lengths")
-        words.append(list(map(get, values)))
     if len(sidecar_mtimes) != n:
         raise ValueError("columns of different lengths")
-    return paths, stamps, sidecar_mtimes, words[0], words[1]
+    get = table.__getitem__
+    sub_types, suffixes = (list(map(get, _numbers(columns[i], n))) for i in (3, 5))
+    return paths, stamps, sidecar_mtimes, sub_types, suffixes
+
+
+def _numbers(raw: bytes, n: int) -> array:
+    """A column of ``n`` string-table numbers (``encode_chunk``'s ``low``)."""
+    values = array("I")
+    values.frombytes(raw)
+    if len(values) != n:
+        raise ValueError("columns of different lengths")
+    return values
 
 
 def entry_to_row(entry: ModelEntry) -> tuple:

@@ -75,7 +75,8 @@ HASH_NOTICE_INTERVAL = 1.0
 # it has PUBLISH_GROWTH times as many (each showing is an index built off the loop)
 FIRST_PUBLISH = FIRST_BATCH  # the walk's first batch is shown as it comes
 PUBLISH_GROWTH = 8
-# a walk that read at least this many models gives the allocator's free memory back after
+# a walk that read at least this many models (or wrote the snapshot) gives the allocator's
+# free memory back after
 RELEASE_AFTER = 1000
 
 
@@ -450,7 +451,8 @@ class TypeLibrary:
         state.unseen = ()
         if not initial:
             await self._apply_changes(changed, removed)
-        if initial or self._snapshot_stale or self._cache.needs_compaction(self.model_type):
+        stored = initial or self._snapshot_stale or self._cache.needs_compaction(self.model_type)
+        if stored:
             await self._store_snapshot()
         else:
             await self._cache.upsert_entries(changed)
@@ -468,8 +470,9 @@ class TypeLibrary:
             await self.broadcast_changed(
                 "scan", [e.file_path for e in changed][:200] + removed[:200]
             )
-        if initial or children is not None or stats.built + len(removed) >= RELEASE_AFTER:
-            # what the walk parsed and the load decoded is freed now, but glibc would keep it
+        if stored or children is not None or stats.built + len(removed) >= RELEASE_AFTER:
+            # what the walk parsed, the load decoded and the snapshot's encoding made is freed
+            # now, but glibc would keep it
             del changed, removed
             await asyncio.to_thread(release_free_memory)
         return dict(self.last_scan)
@@ -585,7 +588,6 @@ class TypeLibrary:
         index = self.index
         await self._cache.store_snapshot(self.model_type, list(index.entries.values()), index.orders())
         self._snapshot_stale = False
-        await asyncio.to_thread(release_free_memory)  # what encoding every chunk left free
 
     async def _queue_hashes(self, entries: list[ModelEntry]) -> None:
         """Queue the pending hashes, yielding to the loop between chunks (50,000 queue

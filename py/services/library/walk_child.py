@@ -227,7 +227,7 @@ def walk(req: dict[str, Any], out: BinaryIO, go: Callable[[], bool] = lambda: Tr
     scanner = ModelScanner(batch_size=req["batch_size"], contains_real=guard.contains_real, claims=claims)
     scanner.remember(dict(req["refused"]), req["reported"])
     previous = cached_view(req["cache"][0], ModelType(req["cache"][1])) if req["cache"] else PreviousView()
-    if req.get("wait") and not go():
+    if req["wait"] and not go():
         return
     stats = ScanStats(seen=None)
     pop = previous.pop

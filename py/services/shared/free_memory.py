@@ -7,11 +7,8 @@ heaps (one per thread) for later, so the process stays as big as its busiest mom
 from __future__ import annotations
 
 import ctypes
-import logging
 import sys
 from typing import Callable
-
-_log = logging.getLogger(__name__)
 
 
 def _find_trim() -> Callable[[int], int] | None:
