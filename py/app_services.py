@@ -57,7 +57,7 @@ from .services.shared.remote_image_fetcher import RemoteImageFetcher
 from .services.shared.server_i18n import ServerI18n
 from .services.shared.settings_manager import SettingsManager, default_settings_path
 from .services.shared.sidecar_store import SidecarStore
-from .services.shared.socket_hub import EventForwarder, SocketHub
+from .services.shared.socket_hub import HostSocket, SocketHub
 from .services.usage.usage_history import UsageHistory
 from .services.use_cases.auto_organize import AutoOrganizeUseCase
 from .services.use_cases.bulk_metadata_refresh import JOB_KIND as REFRESH_JOB_KIND
@@ -87,7 +87,7 @@ class LibraryConfig:
     roots: dict[ModelType, list[LibraryRoot]]
     settings_path: Path | None = None
     cache_dir: Path | None = None
-    forward_event: EventForwarder | None = None
+    host_socket: HostSocket | None = None
     watch: bool = True
     host_name: str = "standalone"
     # names and origins the host allows on top of the settings file and the environment
@@ -308,7 +308,7 @@ def build_services(config: LibraryConfig) -> AppServices:
     settings = SettingsManager(path=config.settings_path or default_settings_path())
     cache_dir = config.cache_dir or default_cache_dir()
     cache = IndexCache(path=cache_dir / "index.sqlite3")
-    hub = SocketHub(forward=config.forward_event)
+    hub = SocketHub(host=config.host_socket)
     hashes = HashStore(cache=cache)
     guard = PathGuard({t: [r.path for r in roots] for t, roots in config.roots.items()})
     locks = ModelLocks()

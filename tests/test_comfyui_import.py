@@ -35,6 +35,7 @@ class FakePromptServer:
         self.app = web.Application()
         self.loop = None  # ComfyUI's server loop; set by a test that runs node code
         self.sent: list[tuple[str, dict, object]] = []
+        self.sockets: dict[str, object] = {}  # ComfyUI's open sockets by client id
         self.on_prompt_handlers: list = []
 
     def add_on_prompt_handler(self, handler):
@@ -101,10 +102,12 @@ async def test_import_registers_routes_on_the_prompt_server(fake_comfyui, librar
     assert [i["relative_path"] for i in body["items"]] == ["sub/in_comfy.safetensors"]
     roots = await (await client.get("/api/lm/checkpoints/unet_roots")).json()
     assert roots["roots"] == [str(library.diffusion_models)]
-    # events reach ComfyUI's own socket as lm.<type>
+    # events reach ComfyUI's own socket as lm.<type>, for the tabs that asked
+    fake_comfyui.sockets["tab"] = object()
+    assert (await client.post("/api/lm/events/listen", json={"client_id": "tab"})).status == 200
     library.add_lora("second")
     await client.post("/api/lm/loras/scan")
-    assert any(event == "lm.models_changed" for event, _, _ in fake_comfyui.sent)
+    assert ("lm.models_changed", "tab") in {(event, sid) for event, _, sid in fake_comfyui.sent}
     assert services is None or services  # module attribute is optional
 
 

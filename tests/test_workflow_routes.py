@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from lm_plugin.py.host.comfyui import ComfyUISocket
+
 from .fixtures import make_app_client, services_of, wait_hashed
 
 
@@ -43,17 +45,56 @@ async def test_lookup_shows_usage_and_refuses_bad_input(make_client, library):
         assert (await response.json())["success"] is False
 
 
+class PromptServerSockets:
+    """What ``ComfyUISocket`` uses of ComfyUI's ``PromptServer``: its open sockets by client
+    id and ``send_sync`` (here recording what each client is sent)."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, object] = {}
+        self.sent: list[tuple[str, dict, str | None]] = []
+
+    def send_sync(self, event: str, data: dict, sid: str | None = None) -> None:
+        self.sent.append((event, data, sid))
+
+
 async def test_the_page_asks_the_comfyui_editor_to_add_a_model_through_comfyuis_socket(make_client, library):
     path = library.add_lora("ink", "style")
-    events: list[tuple[str, dict]] = []
-    client = await make_client(library, forward_event=lambda event, payload: events.append((event, payload)))
-    events.clear()
+    server = PromptServerSockets()
+    client = await make_client(library, host_socket=ComfyUISocket(server))
+    server.sockets["tab-1"] = object()
+    # no editor tab asked for our events yet: nobody to add the model
+    assert (await client.post("/api/lm/graph/add", json={"file_path": str(path)})).status == 409
+    assert (await client.post("/api/lm/events/listen", json={"client_id": "tab-1"})).status == 200
+    server.sent.clear()
     response = await client.post("/api/lm/graph/add", json={"file_path": str(path)})
     assert response.status == 200 and (await response.json())["sent"] is True
-    assert [(e, p["item"]["relative_path"]) for e, p in events] == [("graph_add", "style/ink.safetensors")]
+    assert [(e, p["item"]["relative_path"], sid) for e, p, sid in server.sent] == [
+        ("lm.graph_add", "style/ink.safetensors", "tab-1")]
     outside = await client.post("/api/lm/graph/add", json={"file_path": str(library.base.parent / "x.safetensors")})
     assert outside.status == 403
     assert (await client.post("/api/lm/graph/add", json={})).status == 400
+
+
+async def test_comfyuis_socket_carries_our_events_only_to_the_tabs_that_asked(make_client, library):
+    library.add_lora("ink")
+    server = PromptServerSockets()
+    client = await make_client(library, host_socket=ComfyUISocket(server))
+    server.sockets.update({"asked": object(), "loading": object()})
+    assert (await client.post("/api/lm/events/listen", json={"client_id": "asked"})).status == 200
+    server.sent.clear()
+    library.add_lora("new")
+    await client.post("/api/lm/loras/scan")
+    assert {sid for _, _, sid in server.sent} == {"asked"}
+    assert "lm.models_changed" in {event for event, _, _ in server.sent}
+    # a reload keeps the client id but opens a new socket: it is sent nothing until it asks again
+    server.sockets["asked"] = object()
+    server.sent.clear()
+    await client.post("/api/lm/loras/scan")
+    assert server.sent == []
+    for body, status in (({"client_id": "gone"}, 404), ({}, 400), ({"client_id": 7}, 400),
+                         ({"client_id": "x" * 129}, 400)):
+        response = await client.post("/api/lm/events/listen", json=body)
+        assert response.status == status and (await response.json())["success"] is False
 
 
 async def test_the_standalone_server_has_no_editor_to_add_to(client, library):
@@ -62,6 +103,8 @@ async def test_the_standalone_server_has_no_editor_to_add_to(client, library):
     response = await client.post("/api/lm/graph/add", json={"file_path": str(path)})
     assert response.status == 409
     assert "served by ComfyUI" in (await response.json())["error"]
+    response = await client.post("/api/lm/events/listen", json={"client_id": "tab-1"})
+    assert response.status == 409 and "served by ComfyUI" in (await response.json())["error"]
 
 
 async def test_only_the_page_comfyui_serves_offers_add_to_workflow(make_client, aiohttp_client, library, tmp_path):

@@ -102,6 +102,38 @@ def comfyui_trusted_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(h for h in hosts if h not in ("0.0.0.0", "::")), origins
 
 
+class ComfyUISocket:
+    """Our messages on ComfyUI's socket as ``lm.<type>``, to the editor tabs that asked for them.
+
+    A tab asks once its extension listens (``POST /api/lm/events/listen`` with its socket's
+    client id, again after a reconnect). ComfyUI's socket is open before extensions load, and
+    its frontend reports every message type nobody listens to as a console error: a tab still
+    loading, or one with our extension switched off, is sent nothing.
+    """
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+        # client id -> the socket that asked: a reloaded tab keeps its client id (the frontend
+        # keeps it in window.name) but opens a new socket, which is sent nothing until it asks
+        self._listening: dict[str, Any] = {}
+
+    def listen(self, client_id: str) -> bool:
+        socket = self._server.sockets.get(client_id)
+        if socket is None:
+            return False
+        self._listening[client_id] = socket
+        return True
+
+    def send(self, event: str, payload: dict[str, Any]) -> bool:
+        sockets = self._server.sockets
+        for sid, socket in list(self._listening.items()):
+            if sockets.get(sid) is not socket:  # closed, reloaded or reconnected: it asks again
+                del self._listening[sid]
+                continue
+            self._server.send_sync(f"lm.{event}", payload, sid)  # thread-safe in ComfyUI
+        return bool(self._listening)
+
+
 def register_with_comfyui() -> AppServices:
     """Build the services and register every route on ComfyUI's server (once)."""
     global _registered
@@ -113,15 +145,11 @@ def register_with_comfyui() -> AppServices:
     settings_path = default_settings_path()
     settings = SettingsManager(path=settings_path)
 
-    def forward(event: str, payload: dict[str, Any]) -> None:
-        # thread-safe in ComfyUI; the sidebar listens on ComfyUI's socket for lm.* events
-        instance.send_sync(f"lm.{event}", payload)
-
     hosts, origins = comfyui_trusted_names()
     config = LibraryConfig(
         roots=comfyui_roots(settings),
         settings_path=settings_path,
-        forward_event=forward,
+        host_socket=ComfyUISocket(instance),
         host_name="comfyui",
         allowed_hosts=hosts,
         allowed_origins=origins,

@@ -106,7 +106,9 @@ GLOBAL_ROUTE_DEFINITIONS: tuple[RouteDefinition, ...] = (
     R("GET", "/api/lm/i18n", "get_i18n"),
     R("GET", "/api/lm/i18n/languages", "get_languages"),
     R("GET", "/lm/static/{path:.+}", "get_static"),
-    # page → graph: the full page served by ComfyUI asks the editor to add a model (issue 11)
+    # the ComfyUI editor: a tab asks for our events on ComfyUI's socket; the full page it
+    # serves asks the editor to add a model (issue 11)
+    R("POST", "/api/lm/events/listen", "listen_to_events"),
     R("POST", "/api/lm/graph/add", "add_to_graph"),
     # a workflow's models: present, moved or missing, with CivitAI candidates (issue 14)
     R("POST", "/api/lm/workflow/missing-models", "find_missing_models"),

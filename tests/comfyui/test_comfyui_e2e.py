@@ -6,10 +6,15 @@ COMFYUI_EXTRA_ARGS adds arguments (e.g. `--front-end-root DIR` for a newer front
 Screenshots go to $LM_SCREENSHOT_DIR, else tests/browser/artifacts/ (git-ignored)."""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
+import json
 import urllib.error
 import urllib.request
 from typing import Iterator
 
+import aiohttp
 import pytest
 
 from ..fixtures import LibraryBuilder
@@ -172,6 +177,47 @@ def test_models_changed_pushed_on_comfyuis_socket_updates_the_open_tab(page, com
     page.wait_for_function("() => window.lmEvents.length > 0", timeout=15000)
     card(page, "zz_live_added").wait_for(timeout=15000)
     assert page.problems == []
+
+
+def test_comfyuis_socket_carries_our_events_only_to_a_client_that_asked(comfyui: str, models: LibraryBuilder):
+    """ComfyUI's socket is open before extensions load, and the newer frontends report each message
+    type nobody listens to as a console error: a client that did not ask is sent no lm.* message."""
+
+    async def run() -> tuple[set[str], set[str]]:
+        ws_url = comfyui.replace("http://", "ws://") + "/ws"
+        async with aiohttp.ClientSession() as session:
+            asked = await session.ws_connect(ws_url)
+            silent = await session.ws_connect(ws_url)
+            client_id = (await asked.receive_json())["data"]["sid"]  # ComfyUI's first message: status + sid
+            await silent.receive_json()
+            async with session.post(f"{comfyui}/api/lm/events/listen", json={"client_id": client_id}) as response:
+                assert response.status == 200
+            async with session.post(f"{comfyui}/api/lm/events/listen", json={"client_id": "no-such-client"}) as response:
+                assert response.status == 404
+            models.add_lora("zz_socket_probe")
+            async with session.post(f"{comfyui}/api/lm/loras/scan", json={}) as response:
+                assert response.status == 200
+
+            async def types_until_quiet(ws) -> set[str]:
+                seen: set[str] = set()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    while True:
+                        message = await ws.receive(timeout=2.0)
+                        if message.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        seen.add(json.loads(message.data)["type"])
+                return seen
+
+            heard, unheard = await asyncio.gather(types_until_quiet(asked), types_until_quiet(silent))
+            await asked.close()
+            await silent.close()
+            return heard, unheard
+
+    # a thread of its own: Playwright's sync API keeps an event loop running on this one
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        heard, unheard = pool.submit(asyncio.run, run()).result()
+    assert "lm.models_changed" in heard
+    assert not {t for t in unheard if t.startswith("lm.")}
 
 
 def _status(url: str, headers: dict[str, str], *, method: str = "GET", body: bytes | None = None) -> tuple[int, dict]:

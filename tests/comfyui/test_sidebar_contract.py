@@ -33,8 +33,13 @@ def test_tab_registers_through_sidebar_tab_store_and_renders_models_with_preview
     assert host.errors == []
 
 
-def test_socket_listeners_are_registered_during_setup(host):
-    # ComfyUI drops custom socket messages nobody listens to yet: listeners must exist before the tab opens
+def test_socket_listeners_are_registered_during_setup_before_the_server_is_asked_for_events(host):
+    # ComfyUI reports socket messages nobody listens to as errors: the server sends ours only to a
+    # tab that asked, and the tab asks once every listener is in place
+    calls = host.js("() => window.fake.socketCalls")
+    asked = calls.index(["listen", "fake-client"])
+    assert {f"lm.{t}" for t in ("models_changed", "init_progress", "hash_progress", "download_progress")} <= {
+        c[1] for c in calls[:asked] if c[0] == "addEventListener"}
     seen = host.js("""() => new Promise((resolve) => {
         window.fake.api.dispatchEvent(new CustomEvent('lm.civitai_fetch_progress', {detail: {status: 'completed', updated: 3, total: 5}}));
         resolve(window.fake.toasts.map(t => t.detail));

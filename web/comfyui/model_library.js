@@ -138,7 +138,7 @@ app.registerExtension({
     missingModels.onGraphLoaded().catch(() => {});
   },
   async setup() {
-    // listeners first: ComfyUI drops lm.* messages that arrive before anyone listens
+    // listeners first, then the server is asked for lm.* messages (relay.js)
     relay.connect(api);
     relay.on('*', onSocketMessage);
     // capture phase: ahead of ComfyUI's document drop handler, which loads dropped workflows

@@ -4,29 +4,44 @@ Owns the socket sets of ``/ws/fetch-progress``, ``/ws/init-progress`` and
 ``/ws/download-progress`` and the last init payload of each model type (replayed to new
 sockets, so a page never misses its own "ready"). It is a transport only: it must not keep
 job progress (the job registries do) nor decide who may connect (the route guard does).
+The host's own socket (ComfyUI's) is reached through a ``HostSocket`` the host gives it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
 _log = logging.getLogger(__name__)
 
-EventForwarder = Callable[[str, dict[str, Any]], None]
+
+class HostSocket(Protocol):
+    """The host's own socket (ComfyUI's): its editor tabs get our messages as ``lm.<type>``.
+
+    Only the tabs that asked (``listen``) get them: a tab whose extension is off, or still
+    loading, would report every message type it has no listener for as an error.
+    """
+
+    def send(self, event: str, payload: dict[str, Any]) -> bool:
+        """Send to every listening tab; False when none listens."""
+        ...
+
+    def listen(self, client_id: str) -> bool:
+        """The tab with this socket id wants our messages; False when no socket has that id."""
+        ...
 
 
 class SocketHub:
     """Broadcasts JSON messages to the sockets that want them (and to the host)."""
 
-    def __init__(self, *, forward: EventForwarder | None = None) -> None:
+    def __init__(self, *, host: HostSocket | None = None) -> None:
         self._fetch_sockets: set[web.WebSocketResponse] = set()
         self._init_sockets: set[web.WebSocketResponse] = set()
         self._download_sockets: dict[web.WebSocketResponse, str | None] = {}
-        self._forward = forward
+        self._host = host
         self._init_payloads: dict[str, dict[str, Any]] = {}
 
     # sockets -------------------------------------------------------------------
@@ -83,9 +98,9 @@ class SocketHub:
         targets = list(sockets)
         if targets:
             await asyncio.gather(*(self._send(ws, payload) for ws in targets))
-        if self._forward is not None:
+        if self._host is not None:
             try:
-                self._forward(str(payload.get("type", "message")), payload)
+                self._host.send(str(payload.get("type", "message")), payload)
             except Exception:
                 _log.exception("forwarding %s to the host failed", payload.get("type"))
 
@@ -106,13 +121,22 @@ class SocketHub:
             await asyncio.gather(*(self._send(ws, payload) for ws in targets))
         await self.broadcast(payload)
 
+    @property
+    def has_host_socket(self) -> bool:
+        """Whether the host has a socket of its own (ComfyUI has, the standalone server not)."""
+        return self._host is not None
+
     def send_to_host(self, payload: dict[str, Any]) -> bool:
-        """Send to the host's own socket only (ComfyUI's: its open editor tabs); False when
-        the host has none (the standalone server)."""
-        if self._forward is None:
+        """Send to the host's own socket only (ComfyUI's: its listening editor tabs); False
+        when the host has none (the standalone server) or no tab listens."""
+        if self._host is None:
             return False
-        self._forward(str(payload.get("type", "message")), payload)
-        return True
+        return self._host.send(str(payload.get("type", "message")), payload)
+
+    def listen_on_host(self, client_id: str) -> bool:
+        """The host's tab ``client_id`` asks for our messages; False when the host has no
+        socket of that id (or none at all)."""
+        return self._host is not None and self._host.listen(client_id)
 
     @property
     def init_progress(self) -> dict[str, dict[str, Any]]:

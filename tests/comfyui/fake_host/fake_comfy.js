@@ -16,6 +16,7 @@ const NODE_DEFS = {
 export function createFakeComfy({ locale = 'en', frontend = '1.58.1' } = {}) {
   const choices = { loras: [], checkpoints: [], diffusion_models: [], dtypes: ['default', 'fp8_e4m3fn'] };
   const calls = [];
+  const socketCalls = []; // listeners added to the api, and asks for our events, in order
   const toasts = [];
   const tabs = [];
   const extensions = [];
@@ -113,7 +114,16 @@ export function createFakeComfy({ locale = 'en', frontend = '1.58.1' } = {}) {
     constructor() { super(); this.api_base = ''; this.clientId = 'fake-client'; }
     apiURL(route) { return `${this.api_base}/api${route}`; }
     fileURL(route) { return `${this.api_base}${route}`; }
-    fetchApi(route, init = {}) { calls.push(['fetchApi', route]); return fetch(this.apiURL(route), init); }
+    addEventListener(type, fn, options) { socketCalls.push(['addEventListener', type]); super.addEventListener(type, fn, options); }
+    fetchApi(route, init = {}) {
+      // ComfyUI's own server answers this one (py/host/comfyui.py), the standalone server cannot
+      if (route === '/lm/events/listen') {
+        socketCalls.push(['listen', JSON.parse(init.body).client_id]);
+        return Promise.resolve(new Response(JSON.stringify({ success: true, listening: true })));
+      }
+      calls.push(['fetchApi', route]);
+      return fetch(this.apiURL(route), init);
+    }
   }
   const api = new FakeApi();
 
@@ -151,7 +161,7 @@ export function createFakeComfy({ locale = 'en', frontend = '1.58.1' } = {}) {
   };
 
   const fake = {
-    app, api, graph, canvas, LiteGraph, calls, toasts, tabs, extensions, choices, settingDefs, opened, changeTracker,
+    app, api, graph, canvas, LiteGraph, calls, socketCalls, toasts, tabs, extensions, choices, settingDefs, opened, changeTracker,
     openedTab: null,
     async runSetup() {
       for (const ext of extensions) await ext.init?.(app);

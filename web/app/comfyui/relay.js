@@ -30,13 +30,36 @@ export function createRelay() {
     }
   }
 
-  /** Listen to ComfyUI's socket (`api.addEventListener`). Call it from setup(): ComfyUI drops a
-   * custom message nobody listens to yet, so this must run before the first one can arrive. */
+  /** Listen to ComfyUI's socket (`api.addEventListener`), then ask the server for our events. */
   function connect(api) {
     for (const type of EVENT_TYPES) {
       api.addEventListener(`lm.${type}`, (event) => dispatch({ ...(event.detail || {}), type }));
     }
+    askForEvents(api);
   }
 
   return { on, dispatch, connect };
+}
+
+/**
+ * Ask the server to send our `lm.*` events to this tab's socket; call it once the listeners are
+ * in place. The server sends them only to tabs that asked (ComfyUI's socket is open before
+ * extensions load, and its frontend reports each message type nobody listens to as an error) and
+ * forgets a socket once it closes: a reconnected socket asks again. The client id is the socket's
+ * (ComfyUI's first `status` message brings it, usually before extensions load).
+ */
+export function askForEvents(api) {
+  const ask = () => {
+    if (!api.clientId) return false;
+    api.fetchApi('/lm/events/listen', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ client_id: api.clientId }),
+    }).catch(() => {}); // offline: the reconnect asks again
+    return true;
+  };
+  api.addEventListener('reconnected', ask);
+  if (!ask()) {
+    const onStatus = () => { if (ask()) api.removeEventListener('status', onStatus); };
+    api.addEventListener('status', onStatus);
+  }
 }

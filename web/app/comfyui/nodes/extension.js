@@ -11,6 +11,7 @@ import { createCompat, isNode } from '../compat.js';
 import { SETTING, createSettings } from '../settings.js';
 import { createUrls } from '../urls.js';
 import { createComfyToasts } from '../toasts.js';
+import { askForEvents } from '../relay.js';
 import { createLookup } from './lookup.js';
 import { createPreviewCard } from './preview_card.js';
 import { createPickerPreviews } from './picker_previews.js';
@@ -101,9 +102,10 @@ export function createNodesExtension({ app, api, addModelNode, insertPromptText 
     }],
     beforeRegisterNodeDef(nodeType, nodeData) { widgets.beforeRegisterNodeDef(nodeType, nodeData); },
     async setup() {
-      // listeners first: ComfyUI drops lm.* messages that arrive before anyone listens
+      // listeners first, then the server is asked for lm.* messages (relay.js)
       api.addEventListener('lm.graph_add', onGraphAdd);
       api.addEventListener('lm.models_changed', () => { lookup.clear(); widgets.refreshChips(); });
+      askForEvents(api);
       ensureStyles();
       pickers.start();
       await texts.load();
