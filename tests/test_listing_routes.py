@@ -1,9 +1,14 @@
 """``GET /api/lm/{prefix}/list``: pagination, sorting, search and filters over real files."""
 from __future__ import annotations
 
-import pytest
+import threading
 
-from .fixtures import SD15_KOHYA, wait_hashed
+import pytest
+from lm_plugin.py.services.library import model_index, type_library
+from lm_plugin.py.services.library.model_index import ModelIndex
+from lm_plugin.py.services.library.model_records import ModelType
+
+from .fixtures import SD15_KOHYA, services_of, wait_hashed
 
 
 async def names(client, **params) -> list[str]:
@@ -143,3 +148,26 @@ async def test_routes_answer_503_until_the_service_is_attached(aiohttp_client, l
     resp = await client.get("/api/lm/loras/list")
     assert resp.status == 503
     assert await resp.json() == {"success": False, "error": "Service not ready", "code": "service_not_ready"}
+
+
+async def test_a_search_before_the_search_texts_exist_waits_for_a_worker_thread_to_make_them(
+    make_client, library, monkeypatch
+):
+    """A start-up serves its index without search texts (issue 13); they are made in a worker
+    thread once every type walked the disk, and a search before that waits for them there
+    instead of making 100,000 of them on the event loop."""
+    library.add_lora("ink_style")
+    library.add_lora("other")
+    client = await make_client(library)
+    service = services_of(client).library[ModelType.LORA]
+    assert service.index.texts_ready  # made once the library started
+    service.index = ModelIndex.build(list(service.index.entries.values()), texts=False)  # as a start-up serves it
+    on_loop: list[bool] = []
+
+    def texts_of(entries):
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return model_index.texts_of(entries)
+
+    monkeypatch.setattr(type_library, "texts_of", texts_of)
+    assert await names(client, search="ink") == ["ink_style"]
+    assert on_loop == [False] and service.index.texts_ready

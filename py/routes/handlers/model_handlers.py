@@ -173,6 +173,8 @@ class ModelListingHandler:
             query = replace(query, update_paths=updates.paths if updates else frozenset(),
                             update_version=updates.version if updates else 0)
         service = self._ctx.service
+        if query.search:
+            await service.search_ready()
         result = service.get_paginated_data(query, page, page_size)
         return web.json_response(
             {
@@ -267,6 +269,8 @@ class ModelQueryHandler:
     async def get_relative_paths(self, request: web.Request) -> web.Response:
         search = query_str(request.query, "search", max_len=500)
         limit = query_int(request.query, "limit", 15, maximum=500, clamp_max=True)
+        if search:
+            await self._ctx.service.search_ready()
         return ok(relative_paths=self._q.relative_paths(search, limit))
 
     async def get_excluded_models(self, request: web.Request) -> web.Response:

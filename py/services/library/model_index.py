@@ -140,6 +140,11 @@ def search_text(entry: ModelEntry) -> str:
     return f"{entry.file_name.casefold()}\x00{entry.model_name.casefold()}\x00{' '.join(entry.tags).casefold()}"
 
 
+def texts_of(entries: list[ModelEntry]) -> dict[str, str]:
+    """Path -> search text of each entry (blocking: a worker thread's, for many)."""
+    return {e.file_path: search_text(e) for e in entries}
+
+
 def _field_text(entry: ModelEntry, name: str) -> str:
     if name == "filename":
         return entry.file_name.casefold()
@@ -250,7 +255,10 @@ class ModelIndex:
     def __init__(self) -> None:
         self.serial = next(_SERIALS)  # tells indexes apart (memos keyed on an index's version)
         self.entries: dict[str, ModelEntry] = {}
-        self._texts: dict[str, str] = {}
+        # search texts by path; None until built (``build(texts=False)`` defers them past a
+        # start-up, when the walk's child process no longer holds its memory beside ours)
+        self._texts: dict[str, str] | None = {}
+        self._texts_stale: set[str] = set()  # paths changed while the texts were not built
         self._blocks: list[list[str]] = [[] for _ in range(TEXT_BLOCKS)]  # paths by hash
         self._joined: list[str | None] = [None] * TEXT_BLOCKS  # their texts, joined when searched
         self._starts: list[array] = [array("l")] * TEXT_BLOCKS  # where each text begins in its join
@@ -288,18 +296,25 @@ class ModelIndex:
     # building ------------------------------------------------------------------
     @classmethod
     def build(
-        cls, entries: Iterable[ModelEntry], orders: Mapping[str, list[str]] | None = None, *, trusted: bool = False
+        cls,
+        entries: Iterable[ModelEntry],
+        orders: Mapping[str, list[str]] | None = None,
+        *,
+        trusted: bool = False,
+        texts: bool = True,
     ) -> "ModelIndex":
         """A new index of ``entries`` (blocking: run it in a worker thread for big batches).
 
         ``orders`` are sorted orders known to be right (a cache's), used as they are when
         they hold exactly the entries' paths; otherwise they are sorted here. ``trusted``:
         an order as long as ``entries`` is a permutation of their own path strings (the
-        cache checked it), so it is taken without a lookup per path.
+        cache checked it), so it is taken without a lookup per path. ``texts=False`` leaves
+        the search texts for later (``pending_texts`` / ``install_texts``; a search before
+        that builds them on the spot).
         """
         index = cls()
         unique = {e.file_path: e for e in entries}
-        index._bulk_insert(list(unique.values()))
+        index._bulk_insert(list(unique.values()), texts=texts)
         index._shas = sorted_strings(e.sha256 for e in unique.values() if e.sha256)
         for name, key_fn in SORT_KEYS.items():
             known = orders.get(name) if orders else None
@@ -319,19 +334,23 @@ class ModelIndex:
             index._orders[name] = _sorted_paths(list(index.entries), index.entries, key_fn)
         return index
 
-    def _bulk_insert(self, entries: list[ModelEntry]) -> None:
+    def _bulk_insert(self, entries: list[ModelEntry], *, texts: bool = True) -> None:
         """``_insert_maps`` for many new entries at once (an empty index; distinct paths):
         the same maps, built column by column with C-level passes where possible."""
         paths = [e.file_path for e in entries]
         self.entries = dict_of(paths, entries)
-        texts = [search_text(e) for e in entries]
-        self._texts = dict_of(paths, texts)
         blocks = self._blocks
         for path in paths:
             blocks[_block_of(path)].append(path)
         self._by_sha = _multi_of([(e.sha256, p) for e, p in zip(entries, paths) if e.sha256])
         self._by_autov3 = _multi_of([(e.autov3, p) for e, p in zip(entries, paths) if e.autov3])
-        self._by_stem = _multi_of([(t[: t.index("\x00")], p) for t, p in zip(texts, paths)])
+        if texts:
+            made = [search_text(e) for e in entries]
+            self._texts = dict_of(paths, made)
+            self._by_stem = _multi_of([(t[: t.index("\x00")], p) for t, p in zip(made, paths)])
+        else:
+            self._texts = None
+            self._by_stem = _multi_of([(e.file_name.casefold(), p) for e, p in zip(entries, paths)])
         folded: dict[str, str] = {}
         by_tag: dict[str, set[str]] = {}
         for e, path in zip(entries, paths):
@@ -367,6 +386,40 @@ class ModelIndex:
         self.folder_counts = Counter({key: len(found) for key, found in by_folder.items()})
         self.favorites = {p for e, p in zip(entries, paths) if e.favorite}
         self.excluded = {p for e, p in zip(entries, paths) if e.exclude}
+
+    # search texts built later ------------------------------------------------------
+    @property
+    def texts_ready(self) -> bool:
+        return self._texts is not None
+
+    def pending_texts(self) -> list[ModelEntry]:
+        """The entries whose search texts ``install_texts`` takes (on the loop); the paths
+        that change from now on get theirs there, not from this list."""
+        self._texts_stale = set()
+        return list(self.entries.values())
+
+    def install_texts(self, texts: dict[str, str]) -> None:
+        """Take the search texts made off the loop (``texts_of(pending_texts())``); those of
+        the entries changed since are made here (a few, on the loop)."""
+        if self._texts is not None:
+            return
+        current = self.entries
+        for path in self._texts_stale:
+            entry = current.get(path)
+            if entry is None:
+                texts.pop(path, None)
+            else:
+                texts[path] = search_text(entry)
+        self._texts_stale = set()
+        self._texts = texts
+        self._joined = [None] * TEXT_BLOCKS
+
+    def _search_texts(self) -> dict[str, str]:
+        texts = self._texts
+        if texts is None:  # a search before ``install_texts``: made on the spot
+            texts = texts_of(self.pending_texts())
+            self.install_texts(texts)
+        return texts
 
     # mutation ------------------------------------------------------------------
     def add_many(self, entries: Iterable[ModelEntry]) -> None:
@@ -484,12 +537,15 @@ class ModelIndex:
 
     def _insert_maps(self, entry: ModelEntry, text: str) -> None:
         path = entry.file_path
-        self.entries[path] = entry
         block = _block_of(path)
-        if path not in self._texts:
+        if path not in self.entries:
             self._blocks[block].append(path)
+        self.entries[path] = entry
         self._joined[block] = None
-        self._texts[path] = text
+        if self._texts is not None:
+            self._texts[path] = text
+        else:
+            self._texts_stale.add(path)
         if entry.sha256:
             _multi_add(self._by_sha, entry.sha256, path)  # ``_shas`` is the caller's
         if entry.autov3:
@@ -521,7 +577,10 @@ class ModelIndex:
         entry = self.entries.pop(path, None)
         if entry is None:
             return None
-        text = self._texts.pop(path, "")
+        if self._texts is not None:
+            self._texts.pop(path, None)
+        else:
+            self._texts_stale.add(path)
         block = _block_of(path)
         with contextlib.suppress(ValueError):
             self._blocks[block].remove(path)
@@ -535,7 +594,7 @@ class ModelIndex:
                 del self._shas[i]
         if entry.autov3:
             _multi_discard(self._by_autov3, entry.autov3, path)
-        _multi_discard(self._by_stem, text[: text.find("\x00")] if text else entry.file_name.casefold(), path)
+        _multi_discard(self._by_stem, entry.file_name.casefold(), path)
         for tag in set(t.casefold() for t in entry.tags):
             self.tag_counts[tag] -= 1
             if self.tag_counts[tag] <= 0:
@@ -810,7 +869,7 @@ class ModelIndex:
         if not (q.search_filename and q.search_modelname and q.search_tags) or q.search_creator or q.search_trigger_words:
             return None
         tokens = q.search.casefold().split()
-        texts = self._texts
+        texts = self._search_texts()
         if q.fuzzy:  # a pattern over a whole block is slower than over each text
             matches = [_fuzzy_pattern(t).search for t in tokens]
             first_match = matches[0]
@@ -848,7 +907,7 @@ class ModelIndex:
         return found
 
     def _join(self, b: int) -> str:
-        texts = self._texts
+        texts = self._search_texts()
         parts = [texts[p] for p in self._blocks[b]]
         starts = array("l")
         at = 0
@@ -887,7 +946,7 @@ class ModelIndex:
         if not fields:
             return []
         if fields == ["filename", "modelname", "tags"]:
-            texts = self._texts
+            texts = self._search_texts()
         else:
             entries = self.entries
             texts = {p: "\x00".join(_field_text(entries[p], f) for f in fields) for p in paths}

@@ -91,6 +91,12 @@ class ModelLibrary(Mapping[ModelType, TypeLibrary]):
                 await self._types[model_type].initialize(before_walk=before_walk)
             except Exception:
                 _log.exception("initial scan of %s failed", model_type.prefix)
+        # the search texts once no walk's child process holds its memory beside them
+        for model_type in STARTUP_ORDER:
+            try:
+                await self._types[model_type].search_ready()
+            except Exception:
+                _log.exception("the search texts of %s failed", model_type.prefix)
 
     def mark_started(self) -> None:
         """Every type initialized and the host's start-up work around it done."""

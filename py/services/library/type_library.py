@@ -23,7 +23,7 @@ from ..shared.sidecar_store import SidecarStore, preview_kind
 from ..shared.socket_hub import SocketHub
 from .index_cache import IndexCache, stamp_key
 from .model_hasher import HashQueue, hash_key
-from .model_index import NO_USAGE, ListQuery, ModelIndex, UsageSource
+from .model_index import NO_USAGE, ListQuery, ModelIndex, UsageSource, texts_of
 from .model_records import FileStamp, HashStatus, ModelEntry, ModelType
 from .model_scanner import FIRST_BATCH, LibraryRoot, ModelScanner, ScanStats, stamp_of
 from .process_walk import ChildWalk, ChildWalker
@@ -111,7 +111,9 @@ def gc_paused() -> Iterator[None]:
 
 
 def _index_of(entries: list[ModelEntry], orders: dict[str, list[str]] | None = None, *, trusted: bool = False) -> ModelIndex:
-    index = ModelIndex.build(entries, orders, trusted=trusted)
+    # search texts later (``TypeLibrary.search_ready``): at a start-up the walk's child process
+    # holds its memory beside this build, and a first listing needs no texts
+    index = ModelIndex.build(entries, orders, trusted=trusted, texts=False)
     settle_memory()
     return index
 
@@ -203,6 +205,7 @@ class TypeLibrary:
         # every change to the index after start-up goes through this lock: a batch prepared
         # in a worker thread and applied in slices must not interleave with another change
         self._index_lock = asyncio.Lock()
+        self._texts_task: asyncio.Task[None] | None = None
 
     @property
     def prefix(self) -> str:
@@ -316,6 +319,28 @@ class TypeLibrary:
                 # the cold walk may have passed the changed folder before the change
                 self._changed_before_ready = False
                 await self.reconcile()
+
+    # search texts ----------------------------------------------------------------
+    async def search_ready(self) -> None:
+        """Wait until the index holds its search texts, making them in a worker thread if it
+        does not. The index of a start-up is served without them (``ModelLibrary`` has them
+        made once every type has walked the disk); a search before waits here for them
+        instead of having the index make them on the loop."""
+        while not self.index.texts_ready:
+            await asyncio.shield(self._start_texts())
+
+    def _start_texts(self) -> asyncio.Task[None]:
+        task = self._texts_task
+        if task is None or task.done():
+            task = self._texts_task = asyncio.get_running_loop().create_task(
+                self._make_texts(), name=f"lm-{self.prefix}-search-texts")
+        return task
+
+    async def _make_texts(self) -> None:
+        index = self.index
+        if not index.texts_ready:
+            texts = await asyncio.to_thread(texts_of, index.pending_texts())
+            index.install_texts(texts)
 
     async def _early_walk(self) -> ChildWalk | None:
         """A child process for the warm start's walk, when the cache holds a big library."""
